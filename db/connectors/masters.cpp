@@ -1,0 +1,88 @@
+#include "db/connectors/masters.hpp"
+
+#include "db/connectors/sql.hpp"
+
+namespace ym::db {
+namespace {
+
+Master read_master(const Row& r) {
+  return Master{r.get<int64_t>(0), r.get<std::string>(1), r.get<bool>(2), r.get<Timestamp>(3)};
+}
+
+constexpr const char* kSelect = "SELECT id, name, active, last_active FROM masters";
+
+class SqlMasters final : public Masters {
+ public:
+  explicit SqlMasters(internal::Context& ctx) : ctx_(ctx) {}
+
+  Future<int64_t> find_master_id(std::string name) override {
+    if (name.empty()) return make_error_future<int64_t>(InvalidArgument("master name is empty"));
+    int64_t now = ctx_.now();
+    return ctx_.pool.run([name = std::move(name), now](Connection& c) {
+      std::string hash = hash_columns({name});
+      std::vector<Value> sel{hash};
+      std::vector<Value> ins{name, hash, int64_t{0}, now};
+      return *find_something_id(c, "SELECT id FROM masters WHERE name_hash = ?", sel,
+                                "INSERT INTO masters (name, name_hash, active, last_active) "
+                                "VALUES (?, ?, ?, ?)",
+                                ins);
+    });
+  }
+
+  Future<bool> set_master_state(int64_t masterid, bool active) override {
+    int64_t now = ctx_.now();
+    return ctx_.pool.transaction([masterid, active, now](Connection& c) {
+      auto was = c.stmt("SELECT active FROM masters WHERE id = ?").bind(masterid).scalar<bool>();
+      if (!was) throw NotFound("no master with id " + std::to_string(masterid));
+      if (active) {
+        c.stmt("UPDATE masters SET active = 1, last_active = ? WHERE id = ?").bind(now, masterid).exec();
+        return !*was;
+      }
+      c.stmt("UPDATE masters SET active = 0 WHERE id = ?").bind(masterid).exec();
+      // Release everything that tied work to this master so that its peers can take over.
+      c.stmt("DELETE FROM builder_masters WHERE masterid = ?").bind(masterid).exec();
+      c.stmt("DELETE FROM scheduler_masters WHERE masterid = ?").bind(masterid).exec();
+      c.stmt("DELETE FROM changesource_masters WHERE masterid = ?").bind(masterid).exec();
+      c.stmt("DELETE FROM connected_workers WHERE masterid = ?").bind(masterid).exec();
+      c.stmt("DELETE FROM buildrequest_claims WHERE masterid = ? AND brid IN "
+             "(SELECT id FROM buildrequests WHERE complete = 0)")
+          .bind(masterid)
+          .exec();
+      return *was;
+    });
+  }
+
+  Future<std::optional<Master>> get_master(int64_t masterid) override {
+    return ctx_.pool.run([masterid](Connection& c) -> std::optional<Master> {
+      auto row = c.stmt(std::string(kSelect) + " WHERE id = ?").bind(masterid).one();
+      if (!row) return std::nullopt;
+      return read_master(*row);
+    });
+  }
+
+  Future<std::vector<Master>> get_masters() override {
+    return ctx_.pool.run([](Connection& c) {
+      std::vector<Master> out;
+      for (const Row& r : c.stmt(std::string(kSelect) + " ORDER BY id").all()) {
+        out.push_back(read_master(r));
+      }
+      return out;
+    });
+  }
+
+  Future<void> set_all_masters_active_long_time_ago() override {
+    return ctx_.pool.transaction(
+        [](Connection& c) { c.stmt("UPDATE masters SET last_active = 0").exec(); });
+  }
+
+ private:
+  internal::Context& ctx_;
+};
+
+}  // namespace
+
+std::unique_ptr<Masters> internal::make_sql_masters(Context& ctx) {
+  return std::make_unique<SqlMasters>(ctx);
+}
+
+}  // namespace ym::db

@@ -1,0 +1,50 @@
+// Masters: the CI master processes sharing one database. Each checks in periodically
+// (set_master_state(id, true)); peers mark a master that stopped checking in as inactive, which
+// releases everything linked to it so that other masters can take over.
+// Thread safety: implementations may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "db/future.hpp"
+#include "db/value.hpp"
+
+namespace ym::db {
+
+struct Master {
+  int64_t id = 0;
+  std::string name;  // usually "hostname:basedir"
+  bool active = false;
+  Timestamp last_active{};  // time of the last check-in
+  bool operator==(const Master&) const = default;
+};
+
+class Masters {
+ public:
+  virtual ~Masters() = default;
+
+  // The id of the master called `name`, creating it (inactive, last_active = now) if needed.
+  // Concurrent calls for one new name return one id. Throws InvalidArgument on an empty name.
+  virtual Future<int64_t> find_master_id(std::string name) = 0;
+
+  // Marks the master active (updating last_active to now) or inactive; returns whether the
+  // active flag changed. Deactivation deletes the master's links (builders, schedulers, change
+  // sources, connected workers) and releases its claims on unfinished build requests.
+  // Throws NotFound for an unknown master id.
+  virtual Future<bool> set_master_state(int64_t masterid, bool active) = 0;
+
+  // The master, or nullopt when it does not exist.
+  virtual Future<std::optional<Master>> get_master(int64_t masterid) = 0;
+
+  // Every master, ordered by id.
+  virtual Future<std::vector<Master>> get_masters() = 0;
+
+  // Sets every master's last_active to the epoch so that housekeeping at the next start-up
+  // treats them all as expired (for upgrade tools only).
+  virtual Future<void> set_all_masters_active_long_time_ago() = 0;
+};
+
+}  // namespace ym::db

@@ -1,0 +1,106 @@
+#include "db/db.hpp"
+
+#include "db/connectors/sql.hpp"
+#include "db/migrate/schema.hpp"
+
+namespace ym::db {
+namespace {
+
+class SqlDb final : public Db {
+ public:
+  SqlDb(const Url& url, DbOptions options)
+      : url_(url),
+        clock_(options.clock ? options.clock : Clock(&now_seconds)),
+        caches_(options.cache_sizes),
+        pool_(make_factory(url), pool_options(url, options)),
+        ctx_{pool_, caches_, clock_} {
+    prepare_schema(options.create_if_empty);
+    masters_ = internal::make_sql_masters(ctx_);
+    builders_ = internal::make_sql_builders(ctx_);
+    workers_ = internal::make_sql_workers(ctx_);
+    state_ = internal::make_sql_state(ctx_);
+  }
+
+  ~SqlDb() override { shutdown(); }
+
+  Masters& masters() override { return *masters_; }
+  Builders& builders() override { return *builders_; }
+  Workers& workers() override { return *workers_; }
+  State& state() override { return *state_; }
+
+  Future<void> insert_test_data(std::vector<testdata::Row> rows) override {
+    return pool_.transaction([rows = std::move(rows)](Connection& c) {
+      for (const auto& row : rows) {
+        auto sql_row = testdata::to_sql(row);
+        std::string cols, marks;
+        std::vector<Value> params;
+        for (const auto& [name, value] : sql_row.columns) {
+          cols += (cols.empty() ? "" : ", ") + c.dialect().quote(name);
+          marks += marks.empty() ? "?" : ", ?";
+          params.push_back(value);
+        }
+        c.stmt("INSERT INTO " + c.dialect().quote(sql_row.table) + " (" + cols + ") VALUES (" +
+               marks + ")")
+            .bind_all(params)
+            .exec();
+      }
+    });
+  }
+
+  std::string describe() const override { return url_.to_string(); }
+
+  std::vector<CacheStats> cache_stats() const override { return caches_.stats(); }
+
+  void shutdown() override { pool_.shutdown(); }
+
+ private:
+  static ConnectionFactory make_factory(const Url& url) {
+    return [url] { return open_connection(url); };
+  }
+
+  static PoolOptions pool_options(const Url& url, const DbOptions& o) {
+    PoolOptions p = o.pool;
+    p.size = o.pool_size > 0 ? o.pool_size : url.int_option("max_connections", 4);
+    // Each connection to ":memory:" would be a separate database.
+    if (url.backend == Backend::kSqlite && url.memory) p.size = 1;
+    if (p.size < 1 || p.size > 256) {
+      throw InvalidUrl("invalid database URL: max_connections must be between 1 and 256");
+    }
+    return p;
+  }
+
+  void prepare_schema(bool create_if_empty) {
+    std::string where = url_.to_string();
+    auto status = pool_.run([](Connection& c) { return migrate::read_status(c); }).get();
+    if (status.state == migrate::SchemaState::kEmpty && create_if_empty) {
+      // Re-read inside the write transaction: a peer process may have created it meanwhile.
+      status = pool_
+                   .transaction([](Connection& c) {
+                     auto st = migrate::read_status(c);
+                     if (st.state != migrate::SchemaState::kEmpty) return st;
+                     for (const auto& m : migrate::history()) migrate::apply(c, m);
+                     return migrate::read_status(c);
+                   })
+                   .get();
+    }
+    migrate::require_current(status, where);
+  }
+
+  Url url_;
+  Clock clock_;
+  CacheRegistry caches_;
+  Pool pool_;
+  internal::Context ctx_;
+  std::unique_ptr<Masters> masters_;
+  std::unique_ptr<Builders> builders_;
+  std::unique_ptr<Workers> workers_;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace
+
+std::unique_ptr<Db> Db::open(const std::string& url, DbOptions options) {
+  return std::make_unique<SqlDb>(Url::parse(url), std::move(options));
+}
+
+}  // namespace ym::db

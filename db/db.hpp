@@ -1,0 +1,68 @@
+// The root of the connectors, like Buildbot's master.db: db.masters().find_master_id(...).
+// Db::open(url) returns the real implementation on SQLite, PostgreSQL or MySQL; ym::fake::FakeDb
+// implements the same interface in memory. Code that uses the database depends only on Db.
+//
+// Thread safety: every connector method may be called from any thread; results arrive as futures
+// completed on a database thread (use ym::then_on to continue on your own executor).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "db/cache.hpp"
+#include "db/connectors/builders.hpp"
+#include "db/connectors/masters.hpp"
+#include "db/connectors/state.hpp"
+#include "db/connectors/workers.hpp"
+#include "db/future.hpp"
+#include "db/pool.hpp"
+#include "db/testdata.hpp"
+#include "db/url.hpp"
+
+namespace ym::db {
+
+using Clock = std::function<Timestamp()>;
+
+struct DbOptions {
+  // Database threads; 0 means the URL's ?max_connections, else 4 (1 for an in-memory SQLite).
+  int pool_size = 0;
+  PoolOptions pool;
+  // Cache capacities by cache name (see docs/architecture.md for the names); others get 1000.
+  std::map<std::string, size_t> cache_sizes;
+  // Source of "now" for every timestamp the connectors write; the system clock by default.
+  Clock clock;
+  // Create the schema when the database is empty (a new installation).
+  bool create_if_empty = true;
+};
+
+class Db {
+ public:
+  virtual ~Db() = default;
+
+  // Opens the database at `url`, creating the schema at the current version when the database is
+  // empty. Throws InvalidUrl, ConnectionFailed, NotADatabase, SchemaOutOfDate (naming the command
+  // that upgrades it) or SchemaTooNew.
+  static std::unique_ptr<Db> open(const std::string& url, DbOptions options = {});
+
+  virtual Masters& masters() = 0;
+  virtual Builders& builders() = 0;
+  virtual Workers& workers() = 0;
+  virtual State& state() = 0;
+
+  // Inserts rows exactly as given (for tests and fixtures). Throws ForeignKeyViolation /
+  // UniqueViolation when they break a constraint (the fake: when foreign-key checking is on).
+  virtual Future<void> insert_test_data(std::vector<testdata::Row> rows) = 0;
+
+  // Where the data lives, with any password masked.
+  virtual std::string describe() const = 0;
+
+  virtual std::vector<CacheStats> cache_stats() const = 0;
+
+  // Completes or fails every pending call, then releases connections. Idempotent.
+  virtual void shutdown() = 0;
+};
+
+}  // namespace ym::db

@@ -1,0 +1,154 @@
+// The database thread pool. Pool::run(fn) runs fn(Connection&) on one of N database threads,
+// each owning its own connection, and returns a future of its result. Nothing fn returns may
+// refer to driver objects.
+//
+// Transient errors (SQLite BUSY, PostgreSQL serialization failures, MySQL deadlocks) are retried
+// with exponential backoff, a bounded number of times and within a total time budget, after which
+// the caller gets the error: a call never waits forever. A connection that raised an error that
+// poisons it is closed and reopened on the next attempt.
+//
+// SQLite (a single-writer dialect): read calls run in parallel on all threads; write transactions
+// are serialised inside the process so that they queue here instead of spinning on BUSY.
+//
+// Thread safety: every public method may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "db/drivers/driver.hpp"
+#include "db/errors.hpp"
+#include "db/future.hpp"
+
+namespace ym::db {
+
+struct PoolOptions {
+  int size = 4;                                       // database threads (and connections)
+  int max_attempts = 10;                              // tries of one call, first included
+  std::chrono::milliseconds retry_budget{10000};      // total time one call may spend retrying
+  std::chrono::milliseconds backoff_initial{2};
+  std::chrono::milliseconds backoff_max{250};
+};
+
+struct PoolStats {
+  uint64_t calls = 0;
+  uint64_t retries = 0;     // attempts repeated after a transient error
+  uint64_t reconnects = 0;  // connections reopened
+};
+
+// Test switches, in the spirit of LevelDB's SpecialEnv: make the next attempts fail the way a
+// real backend can, so that retry and reconnect paths are exercised rather than hoped for.
+class FaultInjector {
+ public:
+  void fail_next_with_busy(int n) { busy_ += n; }
+  void drop_next_connections(int n) { drop_ += n; }
+  void fail_next_commits(int n) { commit_ += n; }
+  void reset() { busy_ = drop_ = commit_ = 0; }
+
+ private:
+  friend class Pool;
+  static bool take(std::atomic<int>& c) {
+    int v = c.load();
+    while (v > 0) {
+      if (c.compare_exchange_weak(v, v - 1)) return true;
+    }
+    return false;
+  }
+  std::atomic<int> busy_{0}, drop_{0}, commit_{0};
+};
+
+class Pool {
+ public:
+  enum class Mode { kAutocommit, kRead, kWrite };
+
+  // Opens the first connection at once so that a bad URL fails here, not in a later call.
+  Pool(ConnectionFactory factory, PoolOptions options);
+  ~Pool();
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  // fn(Connection&) without an explicit transaction (each statement commits on its own).
+  template <class Fn>
+  auto run(Fn fn) {
+    return submit(Mode::kAutocommit, std::move(fn));
+  }
+  // fn(Connection&) inside a read transaction: one consistent snapshot.
+  template <class Fn>
+  auto read(Fn fn) {
+    return submit(Mode::kRead, std::move(fn));
+  }
+  // fn(Connection&) inside a write transaction, committed when fn returns, rolled back when it
+  // throws. fn may run more than once (transient retries) and must not have other side effects.
+  template <class Fn>
+  auto transaction(Fn fn) {
+    return submit(Mode::kWrite, std::move(fn));
+  }
+
+  // Stops taking work, fails every queued call with PoolShutDown, waits for running calls to
+  // finish and closes the connections. Idempotent; never hangs on queued work.
+  void shutdown();
+
+  const Dialect& dialect() const { return *dialect_; }
+  int size() const { return static_cast<int>(workers_.size()); }
+  PoolStats stats() const;
+  FaultInjector& faults() { return faults_; }
+
+ private:
+  struct Task {
+    Mode mode;
+    std::function<void(Connection&)> body;   // runs one attempt; throws on failure
+    std::function<void()> on_success;        // fulfils the promise with the stored result
+    std::function<void(std::exception_ptr)> on_failure;
+  };
+  struct Worker {
+    std::thread thread;
+    std::unique_ptr<Connection> conn;
+  };
+
+  template <class Fn>
+  auto submit(Mode mode, Fn fn) {
+    using R = std::invoke_result_t<Fn&, Connection&>;
+    auto promise = std::make_shared<Promise<R>>();
+    auto future = promise->get_future();
+    Task task;
+    task.mode = mode;
+    if constexpr (std::is_void_v<R>) {
+      task.body = [fn = std::move(fn)](Connection& c) mutable { fn(c); };
+      task.on_success = [promise] { promise->set_value(); };
+    } else {
+      auto slot = std::make_shared<std::optional<R>>();
+      task.body = [fn = std::move(fn), slot](Connection& c) mutable { slot->emplace(fn(c)); };
+      task.on_success = [promise, slot] { promise->set_value(std::move(**slot)); };
+    }
+    task.on_failure = [promise](std::exception_ptr e) { promise->set_exception(to_boost_exception(e)); };
+    enqueue(std::move(task));
+    return future;
+  }
+
+  void enqueue(Task task);
+  void worker_loop(Worker& w);
+  void execute(Worker& w, Task& task);
+  void attempt(Worker& w, Task& task);
+
+  ConnectionFactory factory_;
+  PoolOptions options_;
+  const Dialect* dialect_ = nullptr;
+  FaultInjector faults_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Task> queue_;       // guarded by mu_
+  bool stopping_ = false;        // guarded by mu_
+  std::mutex write_mu_;          // serialises write transactions on single-writer dialects
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::atomic<uint64_t> calls_{0}, retries_{0}, reconnects_{0};
+};
+
+}  // namespace ym::db

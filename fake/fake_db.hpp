@@ -1,0 +1,96 @@
+// An in-memory implementation of every connector interface, for fast tests of code that uses the
+// database. It is held to the same contract suite as the real backends: same results, same
+// ordering, same typed errors. Calls complete synchronously (the returned futures are ready).
+//
+// Rows are the testdata structs of db/testdata.hpp, so a test sets up state with the same
+// insert_test_data call on the fake and on a real database, then inspects it with inspect().
+//
+// Thread safety: every method may be called from any thread; one mutex guards the store.
+#pragma once
+
+#include <exception>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "db/db.hpp"
+#include "db/errors.hpp"
+#include "db/testdata.hpp"
+
+namespace ym::fake {
+
+namespace td = ym::db::testdata;
+
+// The tables of the fake. Each map is keyed by the row's primary key.
+struct Store {
+  std::map<int64_t, td::Master> masters;
+  std::map<int64_t, td::Builder> builders;
+  std::map<int64_t, td::BuilderMaster> builder_masters;
+  std::map<int64_t, td::Worker> workers;
+  std::map<int64_t, td::ConfiguredWorker> configured_workers;
+  std::map<int64_t, td::ConnectedWorker> connected_workers;
+  std::map<int64_t, td::Object> objects;
+  std::map<std::pair<int64_t, std::string>, td::ObjectState> object_state;
+
+  // Auto-increment counters: like SQLite's AUTOINCREMENT, an id is never reused.
+  std::map<std::string, int64_t> last_ids;
+  template <class M>
+  int64_t next_id(const std::string& table, const M& rows) {
+    int64_t& last = last_ids[table];
+    if (!rows.empty()) last = std::max(last, rows.rbegin()->first);
+    return ++last;
+  }
+};
+
+struct FakeOptions {
+  // Reject test rows whose references do not exist, as a real database does. On by default so
+  // that the fake and the backends agree; turn off to load partial fixtures.
+  bool check_foreign_keys = true;
+  db::Clock clock;  // "now" for timestamps; the system clock by default
+};
+
+class FakeDb final : public db::Db {
+ public:
+  explicit FakeDb(FakeOptions options = {});
+  ~FakeDb() override;
+
+  db::Masters& masters() override;
+  db::Builders& builders() override;
+  db::Workers& workers() override;
+  db::State& state() override;
+
+  Future<void> insert_test_data(std::vector<td::Row> rows) override;
+  std::string describe() const override { return "fake://"; }
+  std::vector<db::CacheStats> cache_stats() const override { return {}; }
+  void shutdown() override;
+
+  // Runs fn(const Store&) under the store's lock, for assertions on the fake's state.
+  template <class Fn>
+  auto inspect(Fn fn) const {
+    std::lock_guard lock(mu_);
+    return fn(static_cast<const Store&>(store_));
+  }
+
+  // The next `n` connector calls fail with `error` and change nothing (fault injection).
+  void fail_next_calls(int n, std::exception_ptr error);
+
+  // For the fake's components (not for tests).
+  struct Access;
+
+ private:
+  friend struct Access;
+  mutable std::mutex mu_;
+  Store store_;               // guarded by mu_
+  FakeOptions options_;
+  int fail_next_ = 0;         // guarded by mu_
+  std::exception_ptr fail_error_;
+  bool shut_down_ = false;    // guarded by mu_
+  std::unique_ptr<db::Masters> masters_;
+  std::unique_ptr<db::Builders> builders_;
+  std::unique_ptr<db::Workers> workers_;
+  std::unique_ptr<db::State> state_;
+};
+
+}  // namespace ym::fake

@@ -1,0 +1,62 @@
+// Internal to fake/: how the fake components reach the store.
+#pragma once
+
+#include "fake/fake_db.hpp"
+
+namespace ym::fake {
+
+struct FakeDb::Access {
+  FakeDb& db;
+
+  int64_t now() const { return db.options_.clock().time_since_epoch().count(); }
+
+  // Runs fn(Store&) under the lock and returns a ready future of its result (or its error).
+  // Like a database transaction, fn must check everything before it changes anything.
+  template <class Fn>
+  auto call(Fn fn) -> Future<std::invoke_result_t<Fn&, Store&>> {
+    using R = std::invoke_result_t<Fn&, Store&>;
+    Promise<R> p;
+    std::lock_guard lock(db.mu_);
+    try {
+      if (db.shut_down_) throw db::PoolShutDown("the fake database is shut down");
+      if (db.fail_next_ > 0) {
+        --db.fail_next_;
+        std::rethrow_exception(db.fail_error_);
+      }
+      if constexpr (std::is_void_v<R>) {
+        fn(db.store_);
+        p.set_value();
+      } else {
+        p.set_value(fn(db.store_));
+      }
+    } catch (...) {
+      p.set_exception(boost::current_exception());
+    }
+    return p.get_future();
+  }
+};
+
+std::unique_ptr<db::Masters> make_fake_masters(FakeDb::Access access);
+std::unique_ptr<db::Builders> make_fake_builders(FakeDb::Access access);
+std::unique_ptr<db::Workers> make_fake_workers(FakeDb::Access access);
+std::unique_ptr<db::State> make_fake_state(FakeDb::Access access);
+
+// Cascades of ON DELETE CASCADE, shared by components that delete rows.
+void delete_builder_master(Store& s, int64_t buildermasterid);
+
+template <class Fn>
+Future<std::invoke_result_t<Fn&>> fail_now(Fn fn) {
+  using R = std::invoke_result_t<Fn&>;
+  try {
+    if constexpr (std::is_void_v<R>) {
+      fn();
+      return make_ready_future();
+    } else {
+      return make_ready_future(fn());
+    }
+  } catch (...) {
+    return make_exceptional_future<R>(std::current_exception());
+  }
+}
+
+}  // namespace ym::fake
