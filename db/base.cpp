@@ -4,6 +4,7 @@
 
 #include "db/errors.hpp"
 #include "db/model.hpp"
+#include "db/types.hpp"
 
 namespace ym::db {
 
@@ -198,3 +199,18 @@ Timestamp now_seconds() {
 }
 
 }  // namespace ym::db
+
+namespace ym::db::results {
+const char* name(int code) {
+  switch (code) {
+    case kSuccess: return "success";
+    case kWarnings: return "warnings";
+    case kFailure: return "failure";
+    case kSkipped: return "skipped";
+    case kException: return "exception";
+    case kRetry: return "retry";
+    case kCancelled: return "cancelled";
+  }
+  return "unknown";
+}
+}  // namespace ym::db::results

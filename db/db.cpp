@@ -19,6 +19,16 @@ class SqlDb final : public Db {
     builders_ = internal::make_sql_builders(ctx_);
     workers_ = internal::make_sql_workers(ctx_);
     state_ = internal::make_sql_state(ctx_);
+    sourcestamps_ = internal::make_sql_sourcestamps(ctx_);
+    buildsets_ = internal::make_sql_buildsets(ctx_);
+    buildrequests_ = internal::make_sql_buildrequests(ctx_);
+    builds_ = internal::make_sql_builds(ctx_);
+    steps_ = internal::make_sql_steps(ctx_);
+    logs_ = internal::make_sql_logs(ctx_);
+    changes_ = internal::make_sql_changes(ctx_);
+    changesources_ = internal::make_sql_changesources(ctx_);
+    schedulers_ = internal::make_sql_schedulers(ctx_);
+    users_ = internal::make_sql_users(ctx_);
   }
 
   ~SqlDb() override { shutdown(); }
@@ -27,6 +37,16 @@ class SqlDb final : public Db {
   Builders& builders() override { return *builders_; }
   Workers& workers() override { return *workers_; }
   State& state() override { return *state_; }
+  SourceStamps& sourcestamps() override { return *sourcestamps_; }
+  Buildsets& buildsets() override { return *buildsets_; }
+  BuildRequests& buildrequests() override { return *buildrequests_; }
+  Builds& builds() override { return *builds_; }
+  Steps& steps() override { return *steps_; }
+  Logs& logs() override { return *logs_; }
+  Changes& changes() override { return *changes_; }
+  ChangeSources& changesources() override { return *changesources_; }
+  Schedulers& schedulers() override { return *schedulers_; }
+  Users& users() override { return *users_; }
 
   Future<void> insert_test_data(std::vector<testdata::Row> rows) override {
     return pool_.transaction([rows = std::move(rows)](Connection& c) {
@@ -95,6 +115,16 @@ class SqlDb final : public Db {
   std::unique_ptr<Builders> builders_;
   std::unique_ptr<Workers> workers_;
   std::unique_ptr<State> state_;
+  std::unique_ptr<SourceStamps> sourcestamps_;
+  std::unique_ptr<Buildsets> buildsets_;
+  std::unique_ptr<BuildRequests> buildrequests_;
+  std::unique_ptr<Builds> builds_;
+  std::unique_ptr<Steps> steps_;
+  std::unique_ptr<Logs> logs_;
+  std::unique_ptr<Changes> changes_;
+  std::unique_ptr<ChangeSources> changesources_;
+  std::unique_ptr<Schedulers> schedulers_;
+  std::unique_ptr<Users> users_;
 };
 
 }  // namespace

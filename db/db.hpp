@@ -13,10 +13,20 @@
 #include <vector>
 
 #include "db/cache.hpp"
-#include "db/connectors/builders.hpp"
 #include "db/connectors/masters.hpp"
-#include "db/connectors/state.hpp"
+#include "db/connectors/builders.hpp"
 #include "db/connectors/workers.hpp"
+#include "db/connectors/state.hpp"
+#include "db/connectors/sourcestamps.hpp"
+#include "db/connectors/buildsets.hpp"
+#include "db/connectors/buildrequests.hpp"
+#include "db/connectors/builds.hpp"
+#include "db/connectors/steps.hpp"
+#include "db/connectors/logs.hpp"
+#include "db/connectors/changes.hpp"
+#include "db/connectors/changesources.hpp"
+#include "db/connectors/schedulers.hpp"
+#include "db/connectors/users.hpp"
 #include "db/future.hpp"
 #include "db/pool.hpp"
 #include "db/testdata.hpp"
@@ -51,6 +61,16 @@ class Db {
   virtual Builders& builders() = 0;
   virtual Workers& workers() = 0;
   virtual State& state() = 0;
+  virtual SourceStamps& sourcestamps() = 0;
+  virtual Buildsets& buildsets() = 0;
+  virtual BuildRequests& buildrequests() = 0;
+  virtual Builds& builds() = 0;
+  virtual Steps& steps() = 0;
+  virtual Logs& logs() = 0;
+  virtual Changes& changes() = 0;
+  virtual ChangeSources& changesources() = 0;
+  virtual Schedulers& schedulers() = 0;
+  virtual Users& users() = 0;
 
   // Inserts rows exactly as given (for tests and fixtures). Throws ForeignKeyViolation /
   // UniqueViolation when they break a constraint (the fake: when foreign-key checking is on).

@@ -61,6 +61,8 @@ YM_DEFINE_ERROR(InvalidIdentifier, kUsage);
 YM_DEFINE_ERROR(ValueTooLong, kUsage);
 // A row the call needs does not exist (Buildbot raises KeyError here).
 YM_DEFINE_ERROR(NotFound, kNotFound);
+// A row with this identity already exists (e.g. a log slug taken in its step).
+YM_DEFINE_ERROR(AlreadyExists, kConflict);
 // Claims.
 YM_DEFINE_ERROR(AlreadyClaimedError, kConflict);
 YM_DEFINE_ERROR(NotClaimedError, kConflict);

@@ -84,6 +84,142 @@ struct Insert {
       throw UniqueViolation("UNIQUE constraint failed: object_state.objectid, object_state.name");
     }
   }
+  void operator()(const td::User& r) {
+    require_no(s.users, [&](const td::User& o) {
+      return o.identifier == r.identifier || (r.bb_username && o.bb_username == r.bb_username);
+    }, "users.identifier / users.bb_username");
+    put_unique(s.users, r.uid, r, "users");
+  }
+  void operator()(const td::UserInfo& r) {
+    require(fk, s.users, r.uid, "users", "users_info");
+    for (const auto& o : s.users_info) {
+      if ((o.uid == r.uid && o.attr_type == r.attr_type) ||
+          (o.attr_type == r.attr_type && o.attr_data == r.attr_data)) {
+        throw UniqueViolation("UNIQUE constraint failed: users_info");
+      }
+    }
+    s.users_info.push_back(r);
+  }
+  void operator()(const td::Patch& r) { put_unique(s.patches, r.id, r, "patches"); }
+  void operator()(const td::SourceStamp& r) {
+    if (r.patchid) require(fk, s.patches, *r.patchid, "patches", "sourcestamps");
+    td::SourceStamp row = r;
+    if (!row.ss_hash) {
+      row.ss_hash = td::source_stamp_hash(r.branch, r.revision, r.repository, r.project,
+                                          r.codebase, r.patchid);
+    }
+    require_no(s.sourcestamps, [&](const td::SourceStamp& o) { return o.ss_hash == row.ss_hash; },
+               "sourcestamps.ss_hash");
+    put_unique(s.sourcestamps, r.id, row, "sourcestamps");
+  }
+  void operator()(const td::Change& r) {
+    require(fk, s.sourcestamps, r.sourcestampid, "sourcestamps", "changes");
+    if (r.parent_changeids) require(fk, s.changes, *r.parent_changeids, "changes", "changes");
+    put_unique(s.changes, r.changeid, r, "changes");
+  }
+  void operator()(const td::ChangeFile& r) {
+    require(fk, s.changes, r.changeid, "changes", "change_files");
+    s.change_files.push_back(r);
+  }
+  void operator()(const td::ChangeProperty& r) {
+    require(fk, s.changes, r.changeid, "changes", "change_properties");
+    s.change_properties.push_back(r);
+  }
+  void operator()(const td::ChangeUser& r) {
+    require(fk, s.changes, r.changeid, "changes", "change_users");
+    require(fk, s.users, r.uid, "users", "change_users");
+    for (const auto& o : s.change_users) {
+      if (o.changeid == r.changeid && o.uid == r.uid) {
+        throw UniqueViolation("UNIQUE constraint failed: change_users");
+      }
+    }
+    s.change_users.push_back(r);
+  }
+  void operator()(const td::ChangeSource& r) {
+    require_no(s.changesources, [&](const td::ChangeSource& o) { return o.name == r.name; },
+               "changesources.name");
+    put_unique(s.changesources, r.id, r, "changesources");
+  }
+  void operator()(const td::ChangeSourceMaster& r) {
+    require(fk, s.changesources, r.changesourceid, "changesources", "changesource_masters");
+    require(fk, s.masters, r.masterid, "masters", "changesource_masters");
+    put_unique(s.changesource_masters, r.changesourceid, r, "changesource_masters");
+  }
+  void operator()(const td::Scheduler& r) {
+    require_no(s.schedulers, [&](const td::Scheduler& o) { return o.name == r.name; },
+               "schedulers.name");
+    put_unique(s.schedulers, r.id, r, "schedulers");
+  }
+  void operator()(const td::SchedulerMaster& r) {
+    require(fk, s.schedulers, r.schedulerid, "schedulers", "scheduler_masters");
+    require(fk, s.masters, r.masterid, "masters", "scheduler_masters");
+    put_unique(s.scheduler_masters, r.schedulerid, r, "scheduler_masters");
+  }
+  void operator()(const td::SchedulerChange& r) {
+    require(fk, s.schedulers, r.schedulerid, "schedulers", "scheduler_changes");
+    require(fk, s.changes, r.changeid, "changes", "scheduler_changes");
+    if (!s.scheduler_changes.emplace(std::make_pair(r.schedulerid, r.changeid), r).second) {
+      throw UniqueViolation("UNIQUE constraint failed: scheduler_changes");
+    }
+  }
+  void operator()(const td::Buildset& r) { put_unique(s.buildsets, r.id, r, "buildsets"); }
+  void operator()(const td::BuildsetProperty& r) {
+    require(fk, s.buildsets, r.buildsetid, "buildsets", "buildset_properties");
+    s.buildset_properties.push_back(r);
+  }
+  void operator()(const td::BuildsetSourceStamp& r) {
+    require(fk, s.buildsets, r.buildsetid, "buildsets", "buildset_sourcestamps");
+    require(fk, s.sourcestamps, r.sourcestampid, "sourcestamps", "buildset_sourcestamps");
+    require_no(s.buildset_sourcestamps, [&](const td::BuildsetSourceStamp& o) {
+      return o.buildsetid == r.buildsetid && o.sourcestampid == r.sourcestampid;
+    }, "buildset_sourcestamps");
+    put_unique(s.buildset_sourcestamps, r.id, r, "buildset_sourcestamps");
+  }
+  void operator()(const td::BuildRequest& r) {
+    require(fk, s.buildsets, r.buildsetid, "buildsets", "buildrequests");
+    require(fk, s.builders, r.builderid, "builders", "buildrequests");
+    put_unique(s.buildrequests, r.id, r, "buildrequests");
+  }
+  void operator()(const td::BuildRequestClaim& r) {
+    require(fk, s.buildrequests, r.brid, "buildrequests", "buildrequest_claims");
+    require(fk, s.masters, r.masterid, "masters", "buildrequest_claims");
+    put_unique(s.buildrequest_claims, r.brid, r, "buildrequest_claims");
+  }
+  void operator()(const td::Build& r) {
+    require(fk, s.builders, r.builderid, "builders", "builds");
+    require(fk, s.buildrequests, r.buildrequestid, "buildrequests", "builds");
+    if (r.workerid) require(fk, s.workers, *r.workerid, "workers", "builds");
+    require(fk, s.masters, r.masterid, "masters", "builds");
+    require_no(s.builds, [&](const td::Build& o) {
+      return o.builderid == r.builderid && o.number == r.number;
+    }, "builds.builderid, builds.number");
+    put_unique(s.builds, r.id, r, "builds");
+  }
+  void operator()(const td::BuildProperty& r) {
+    require(fk, s.builds, r.buildid, "builds", "build_properties");
+    if (!s.build_properties.emplace(std::make_pair(r.buildid, r.name), r).second) {
+      throw UniqueViolation("UNIQUE constraint failed: build_properties.buildid, name");
+    }
+  }
+  void operator()(const td::Step& r) {
+    require(fk, s.builds, r.buildid, "builds", "steps");
+    require_no(s.steps, [&](const td::Step& o) {
+      return o.buildid == r.buildid && (o.number == r.number || o.name == r.name);
+    }, "steps.buildid, steps.number / steps.name");
+    put_unique(s.steps, r.id, r, "steps");
+  }
+  void operator()(const td::Log& r) {
+    require(fk, s.steps, r.stepid, "steps", "logs");
+    require_no(s.logs, [&](const td::Log& o) { return o.stepid == r.stepid && o.slug == r.slug; },
+               "logs.stepid, logs.slug");
+    put_unique(s.logs, r.id, r, "logs");
+  }
+  void operator()(const td::LogChunk& r) {
+    require(fk, s.logs, r.logid, "logs", "logchunks");
+    if (!s.logchunks.emplace(std::make_pair(r.logid, r.first_line), r).second) {
+      throw UniqueViolation("UNIQUE constraint failed: logchunks.logid, logchunks.first_line");
+    }
+  }
 };
 
 }  // namespace
@@ -100,6 +236,16 @@ FakeDb::FakeDb(FakeOptions options) : options_(std::move(options)) {
   builders_ = make_fake_builders(Access{*this});
   workers_ = make_fake_workers(Access{*this});
   state_ = make_fake_state(Access{*this});
+  sourcestamps_ = make_fake_sourcestamps(Access{*this});
+  buildsets_ = make_fake_buildsets(Access{*this});
+  buildrequests_ = make_fake_buildrequests(Access{*this});
+  builds_ = make_fake_builds(Access{*this});
+  steps_ = make_fake_steps(Access{*this});
+  logs_ = make_fake_logs(Access{*this});
+  changes_ = make_fake_changes(Access{*this});
+  changesources_ = make_fake_changesources(Access{*this});
+  schedulers_ = make_fake_schedulers(Access{*this});
+  users_ = make_fake_users(Access{*this});
 }
 
 FakeDb::~FakeDb() = default;
@@ -108,6 +254,16 @@ db::Masters& FakeDb::masters() { return *masters_; }
 db::Builders& FakeDb::builders() { return *builders_; }
 db::Workers& FakeDb::workers() { return *workers_; }
 db::State& FakeDb::state() { return *state_; }
+db::SourceStamps& FakeDb::sourcestamps() { return *sourcestamps_; }
+db::Buildsets& FakeDb::buildsets() { return *buildsets_; }
+db::BuildRequests& FakeDb::buildrequests() { return *buildrequests_; }
+db::Builds& FakeDb::builds() { return *builds_; }
+db::Steps& FakeDb::steps() { return *steps_; }
+db::Logs& FakeDb::logs() { return *logs_; }
+db::Changes& FakeDb::changes() { return *changes_; }
+db::ChangeSources& FakeDb::changesources() { return *changesources_; }
+db::Schedulers& FakeDb::schedulers() { return *schedulers_; }
+db::Users& FakeDb::users() { return *users_; }
 
 Future<void> FakeDb::insert_test_data(std::vector<td::Row> rows) {
   bool fk = options_.check_foreign_keys;

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "db/db.hpp"
 #include "db/errors.hpp"
@@ -33,6 +34,29 @@ struct Store {
   std::map<int64_t, td::ConnectedWorker> connected_workers;
   std::map<int64_t, td::Object> objects;
   std::map<std::pair<int64_t, std::string>, td::ObjectState> object_state;
+  std::map<int64_t, td::User> users;                           // by uid
+  std::vector<td::UserInfo> users_info;
+  std::map<int64_t, td::Patch> patches;
+  std::map<int64_t, td::SourceStamp> sourcestamps;             // ss_hash always set
+  std::map<int64_t, td::Change> changes;                       // by changeid
+  std::vector<td::ChangeFile> change_files;                    // in insertion order
+  std::vector<td::ChangeProperty> change_properties;
+  std::vector<td::ChangeUser> change_users;
+  std::map<int64_t, td::ChangeSource> changesources;
+  std::map<int64_t, td::ChangeSourceMaster> changesource_masters;  // by changesourceid
+  std::map<int64_t, td::Scheduler> schedulers;
+  std::map<int64_t, td::SchedulerMaster> scheduler_masters;        // by schedulerid
+  std::map<std::pair<int64_t, int64_t>, td::SchedulerChange> scheduler_changes;  // (sched, change)
+  std::map<int64_t, td::Buildset> buildsets;
+  std::vector<td::BuildsetProperty> buildset_properties;
+  std::map<int64_t, td::BuildsetSourceStamp> buildset_sourcestamps;
+  std::map<int64_t, td::BuildRequest> buildrequests;
+  std::map<int64_t, td::BuildRequestClaim> buildrequest_claims;    // by brid
+  std::map<int64_t, td::Build> builds;
+  std::map<std::pair<int64_t, std::string>, td::BuildProperty> build_properties;  // (build, name)
+  std::map<int64_t, td::Step> steps;
+  std::map<int64_t, td::Log> logs;
+  std::map<std::pair<int64_t, int64_t>, td::LogChunk> logchunks;  // (logid, first_line)
 
   // Auto-increment counters: like SQLite's AUTOINCREMENT, an id is never reused.
   std::map<std::string, int64_t> last_ids;
@@ -60,6 +84,16 @@ class FakeDb final : public db::Db {
   db::Builders& builders() override;
   db::Workers& workers() override;
   db::State& state() override;
+  db::SourceStamps& sourcestamps() override;
+  db::Buildsets& buildsets() override;
+  db::BuildRequests& buildrequests() override;
+  db::Builds& builds() override;
+  db::Steps& steps() override;
+  db::Logs& logs() override;
+  db::Changes& changes() override;
+  db::ChangeSources& changesources() override;
+  db::Schedulers& schedulers() override;
+  db::Users& users() override;
 
   Future<void> insert_test_data(std::vector<td::Row> rows) override;
   std::string describe() const override { return "fake://"; }
@@ -91,6 +125,16 @@ class FakeDb final : public db::Db {
   std::unique_ptr<db::Builders> builders_;
   std::unique_ptr<db::Workers> workers_;
   std::unique_ptr<db::State> state_;
+  std::unique_ptr<db::SourceStamps> sourcestamps_;
+  std::unique_ptr<db::Buildsets> buildsets_;
+  std::unique_ptr<db::BuildRequests> buildrequests_;
+  std::unique_ptr<db::Builds> builds_;
+  std::unique_ptr<db::Steps> steps_;
+  std::unique_ptr<db::Logs> logs_;
+  std::unique_ptr<db::Changes> changes_;
+  std::unique_ptr<db::ChangeSources> changesources_;
+  std::unique_ptr<db::Schedulers> schedulers_;
+  std::unique_ptr<db::Users> users_;
 };
 
 }  // namespace ym::fake

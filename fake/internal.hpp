@@ -40,6 +40,20 @@ std::unique_ptr<db::Masters> make_fake_masters(FakeDb::Access access);
 std::unique_ptr<db::Builders> make_fake_builders(FakeDb::Access access);
 std::unique_ptr<db::Workers> make_fake_workers(FakeDb::Access access);
 std::unique_ptr<db::State> make_fake_state(FakeDb::Access access);
+std::unique_ptr<db::SourceStamps> make_fake_sourcestamps(FakeDb::Access access);
+std::unique_ptr<db::Buildsets> make_fake_buildsets(FakeDb::Access access);
+std::unique_ptr<db::BuildRequests> make_fake_buildrequests(FakeDb::Access access);
+std::unique_ptr<db::Builds> make_fake_builds(FakeDb::Access access);
+std::unique_ptr<db::Steps> make_fake_steps(FakeDb::Access access);
+std::unique_ptr<db::Logs> make_fake_logs(FakeDb::Access access);
+std::unique_ptr<db::Changes> make_fake_changes(FakeDb::Access access);
+std::unique_ptr<db::ChangeSources> make_fake_changesources(FakeDb::Access access);
+std::unique_ptr<db::Schedulers> make_fake_schedulers(FakeDb::Access access);
+std::unique_ptr<db::Users> make_fake_users(FakeDb::Access access);
+
+// Shared find-or-create of a source stamp (used by sourcestamps, buildsets and changes). Defined
+// in fake/sourcestamps.cpp.
+int64_t find_source_stamp_id(Store& s, const db::SourceStampSpec& spec, int64_t now);
 
 // Cascades of ON DELETE CASCADE, shared by components that delete rows.
 void delete_builder_master(Store& s, int64_t buildermasterid);

@@ -42,8 +42,14 @@ class FakeMasters final : public db::Masters {
         if (bm->second.masterid == masterid) delete_builder_master(s, bm->first);
         bm = next;
       }
-      std::erase_if(s.connected_workers,
-                    [&](const auto& kv) { return kv.second.masterid == masterid; });
+      auto of_master = [&](const auto& kv) { return kv.second.masterid == masterid; };
+      std::erase_if(s.connected_workers, of_master);
+      std::erase_if(s.scheduler_masters, of_master);
+      std::erase_if(s.changesource_masters, of_master);
+      // Unfinished requests it claimed become claimable again.
+      std::erase_if(s.buildrequest_claims, [&](const auto& kv) {
+        return kv.second.masterid == masterid && !s.buildrequests.at(kv.first).complete;
+      });
       return was;
     });
   }

@@ -23,6 +23,20 @@ std::unique_ptr<Masters> make_sql_masters(Context& ctx);
 std::unique_ptr<Builders> make_sql_builders(Context& ctx);
 std::unique_ptr<Workers> make_sql_workers(Context& ctx);
 std::unique_ptr<State> make_sql_state(Context& ctx);
+std::unique_ptr<SourceStamps> make_sql_sourcestamps(Context& ctx);
+std::unique_ptr<Buildsets> make_sql_buildsets(Context& ctx);
+std::unique_ptr<BuildRequests> make_sql_buildrequests(Context& ctx);
+std::unique_ptr<Builds> make_sql_builds(Context& ctx);
+std::unique_ptr<Steps> make_sql_steps(Context& ctx);
+std::unique_ptr<Logs> make_sql_logs(Context& ctx);
+std::unique_ptr<Changes> make_sql_changes(Context& ctx);
+std::unique_ptr<ChangeSources> make_sql_changesources(Context& ctx);
+std::unique_ptr<Schedulers> make_sql_schedulers(Context& ctx);
+std::unique_ptr<Users> make_sql_users(Context& ctx);
+
+// Shared find-or-create of a source stamp inside the caller's transaction (used by sourcestamps,
+// buildsets and changes). Defined in sourcestamps.cpp.
+int64_t find_source_stamp_id(Connection& conn, const SourceStampSpec& spec, int64_t now);
 
 // "IN (?, ?, ...)" helpers: runs fn(batch_sql_in_list, batch) for each batch of ids.
 template <class Fn>

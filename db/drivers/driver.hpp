@@ -36,6 +36,17 @@ struct Dialect {
   std::string (*autoincrement_pk)(const std::string& name) = nullptr;
   // Quoted identifier.
   std::string quote(std::string_view ident) const;
+
+  // INSERT of `columns` into `table` (with `?` placeholders) that leaves the existing row alone
+  // when it would break the unique constraint on `conflict_columns`; other errors still raise.
+  // MySQL has no per-constraint form: there, a conflict on any unique key is ignored.
+  std::string insert_ignore(std::string_view table, const std::vector<std::string>& columns,
+                            const std::vector<std::string>& conflict_columns) const;
+  // INSERT of `columns` that, on a conflict on `conflict_columns`, updates `update_columns` of
+  // the existing row to the values given (same caveat on MySQL).
+  std::string upsert(std::string_view table, const std::vector<std::string>& columns,
+                     const std::vector<std::string>& conflict_columns,
+                     const std::vector<std::string>& update_columns) const;
 };
 
 // Whether a transaction will write: SQLite takes its write lock at BEGIN for writers so that a
@@ -65,6 +76,11 @@ class Connection {
 
   // Names of the tables in the database (for emptiness and version checks).
   virtual std::vector<std::string> table_names() = 0;
+
+  // Called after rows were inserted into `table` with explicit values for its auto-increment
+  // column, so that later inserts do not reuse them. Only PostgreSQL needs it (its sequences do
+  // not follow explicit ids); SQLite and MySQL move their counters themselves.
+  virtual void after_explicit_ids(std::string_view table) {}
 
   // A fluent statement: conn.stmt(sql).bind(a, b).all().
   class Stmt;
@@ -137,6 +153,10 @@ std::unique_ptr<Connection> open_sqlite(const Url& url);
 std::unique_ptr<Connection> open_postgres(const Url& url);
 std::unique_ptr<Connection> open_mysql(const Url& url);
 const Dialect& sqlite_dialect();
+
+// PostgreSQL: `sql` with its `?` placeholders numbered $1..$n; `?` inside quoted strings,
+// quoted identifiers, dollar-quoted strings and comments is left alone.
+std::string number_placeholders(std::string_view sql);
 }  // namespace internal
 
 }  // namespace ym::db

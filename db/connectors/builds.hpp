@@ -1,0 +1,89 @@
+// Builds: one record per build a master performs, numbered per builder, with properties.
+// Thread safety: implementations may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "db/connectors/sourcestamps.hpp"
+#include "db/future.hpp"
+#include "db/result_spec.hpp"
+#include "db/types.hpp"
+
+namespace ym::db {
+
+struct Build {
+  int64_t id = 0;
+  int number = 0;  // unique within the builder, from 1
+  int64_t builderid = 0;
+  int64_t buildrequestid = 0;
+  std::optional<int64_t> workerid;
+  int64_t masterid = 0;
+  Timestamp started_at{};
+  std::optional<Timestamp> complete_at;
+  std::string state_string;
+  std::optional<int> results;
+  bool operator==(const Build&) const = default;
+};
+
+struct AddedBuild {
+  int64_t id = 0;
+  int number = 0;
+  bool operator==(const AddedBuild&) const = default;
+};
+
+struct BuildFilter {
+  std::optional<int64_t> builderid;
+  std::optional<int64_t> buildrequestid;
+  std::optional<int64_t> workerid;
+  std::optional<bool> complete;
+  // Fields: id, number, builderid, buildrequestid, workerid, masterid, started_at, complete_at,
+  // state_string, results.
+  ResultSpec spec;
+};
+
+class Builds {
+ public:
+  virtual ~Builds() = default;
+
+  // The build, or nullopt.
+  virtual Future<std::optional<Build>> get_build(int64_t buildid) = 0;
+
+  // The build with this number on this builder, or nullopt.
+  virtual Future<std::optional<Build>> get_build_by_number(int64_t builderid, int number) = 0;
+
+  // Builds matching `filter`; default order id.
+  virtual Future<std::vector<Build>> get_builds(BuildFilter filter = {}) = 0;
+
+  // The most recent successful build of the builder numbered below `number` whose source stamps
+  // match `sourcestamps` on (repository, branch, codebase) for every stamp given; nullopt if none.
+  virtual Future<std::optional<Build>> get_prev_successful_build(
+      int64_t builderid, int number, std::vector<SourceStamp> sourcestamps) = 0;
+
+  // Adds a build started now, numbered one past the builder's highest number: numbers are unique
+  // and gapless per builder even when many callers add builds to one builder at once.
+  // Throws NotFound for an unknown builder, request, worker or master.
+  virtual Future<AddedBuild> add_build(int64_t builderid, int64_t buildrequestid,
+                                       std::optional<int64_t> workerid, int64_t masterid,
+                                       std::string state_string) = 0;
+
+  // Throws NotFound for an unknown build.
+  virtual Future<void> set_build_state_string(int64_t buildid, std::string state_string) = 0;
+
+  // Sets results and complete_at = now, unconditionally (also on a finished build).
+  // Throws NotFound for an unknown build.
+  virtual Future<void> finish_build(int64_t buildid, int results) = 0;
+
+  // The build's properties; {} for an unknown build.
+  virtual Future<Properties> get_build_properties(int64_t buildid) = 0;
+
+  // Creates or replaces one property. Throws NotFound for an unknown build, InvalidArgument for
+  // an unstorable value, ValueTooLong for a name or source too long for its column.
+  virtual Future<void> set_build_property(int64_t buildid, std::string name, nlohmann::json value,
+                                          std::string source) = 0;
+};
+
+}  // namespace ym::db

@@ -1,0 +1,89 @@
+// Buildsets: builds requested together (one per builder) for the same source stamps. Adding a
+// buildset adds its build requests in the same transaction.
+// Thread safety: implementations may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "db/connectors/sourcestamps.hpp"
+#include "db/future.hpp"
+#include "db/result_spec.hpp"
+#include "db/types.hpp"
+
+namespace ym::db {
+
+struct Buildset {
+  int64_t bsid = 0;
+  std::optional<std::string> external_idstring;
+  std::optional<std::string> reason;
+  std::vector<int64_t> sourcestamps;  // ssids, ascending
+  Timestamp submitted_at{};
+  bool complete = false;
+  std::optional<Timestamp> complete_at;
+  std::optional<int> results;
+  std::optional<int64_t> parent_buildid;
+  std::optional<std::string> parent_relationship;
+  bool operator==(const Buildset&) const = default;
+};
+
+// A source stamp given by id, or by its fields (found or created with find_source_stamp_id).
+using SourceStampRef = std::variant<int64_t, SourceStampSpec>;
+
+struct NewBuildset {
+  std::vector<SourceStampRef> sourcestamps;
+  std::string reason;
+  Properties properties;
+  std::vector<int64_t> builderids;  // one build request per builder
+  std::optional<std::string> external_idstring;
+  std::optional<Timestamp> submitted_at;  // default: now
+  std::optional<int64_t> parent_buildid;
+  std::optional<std::string> parent_relationship;
+  int priority = 0;         // of every build request
+  bool waited_for = false;  // of every build request
+};
+
+struct AddedBuildset {
+  int64_t bsid = 0;
+  std::map<int64_t, int64_t> brids;  // builderid -> buildrequestid
+  bool operator==(const AddedBuildset&) const = default;
+};
+
+class Buildsets {
+ public:
+  virtual ~Buildsets() = default;
+
+  // Adds the buildset, its properties, its source stamps and one build request per builder, all
+  // in one transaction: on any error nothing is stored. Throws NotFound for an unknown builder,
+  // source stamp or parent build, ValueTooLong for an over-long reason or external id,
+  // InvalidArgument for no builders, a duplicate builder or an unstorable property value.
+  virtual Future<AddedBuildset> add_buildset(NewBuildset buildset) = 0;
+
+  // Marks the buildset complete with `results` at `complete_at` (default now).
+  // Throws NotFound when it does not exist or is already complete (and changes nothing).
+  virtual Future<void> complete_buildset(int64_t bsid, int results,
+                                         std::optional<Timestamp> complete_at = {}) = 0;
+
+  // The buildset, or nullopt.
+  virtual Future<std::optional<Buildset>> get_buildset(int64_t bsid) = 0;
+
+  // Buildsets filtered by completeness and `spec` (fields: bsid, external_idstring, reason,
+  // submitted_at, complete, complete_at, results, parent_buildid); default order bsid.
+  virtual Future<std::vector<Buildset>> get_buildsets(std::optional<bool> complete = {},
+                                                      ResultSpec spec = {}) = 0;
+
+  // The `count` most recently submitted buildsets (optionally touching this branch / repository,
+  // optionally by completeness), oldest first.
+  virtual Future<std::vector<Buildset>> get_recent_buildsets(
+      int count, std::optional<std::string> branch = {}, std::optional<std::string> repository = {},
+      std::optional<bool> complete = {}) = 0;
+
+  // The buildset's properties; {} for an unknown buildset.
+  virtual Future<Properties> get_buildset_properties(int64_t bsid) = 0;
+};
+
+}  // namespace ym::db

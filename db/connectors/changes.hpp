@@ -1,0 +1,98 @@
+// Changes: commits reported by change sources, with files, properties, users and parents.
+// A change never changes once added (get_change is cached).
+// Thread safety: implementations may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "db/future.hpp"
+#include "db/result_spec.hpp"
+#include "db/types.hpp"
+
+namespace ym::db {
+
+struct Change {
+  int64_t changeid = 0;
+  std::vector<int64_t> parent_changeids;
+  std::string author;
+  std::optional<std::string> committer;
+  std::vector<std::string> files;  // in the order given
+  std::string comments;
+  std::optional<std::string> revision;
+  Timestamp when_timestamp{};
+  std::optional<std::string> branch;  // nullopt: the default branch
+  std::optional<std::string> category;
+  std::optional<std::string> revlink;
+  Properties properties;
+  std::string repository;
+  std::string project;
+  std::string codebase;
+  int64_t sourcestampid = 0;
+  bool operator==(const Change&) const = default;
+};
+
+struct NewChange {
+  std::string author;
+  std::optional<std::string> committer;
+  std::vector<std::string> files;
+  std::string comments;
+  std::optional<std::string> revision;
+  std::optional<Timestamp> when_timestamp;  // default: now
+  std::optional<std::string> branch;
+  std::optional<std::string> category;
+  std::optional<std::string> revlink;
+  Properties properties;
+  std::string repository;
+  std::string project;
+  std::string codebase;
+  std::optional<int64_t> uid;  // the author's user, if known
+};
+
+class Changes {
+ public:
+  virtual ~Changes() = default;
+
+  // Adds the change with its files, properties and user, finds or creates its source stamp
+  // (branch, revision, repository, project, codebase), and links it to its parent: the latest
+  // change with the same branch, repository, project and codebase. One transaction.
+  // Throws ValueTooLong for an over-long field, InvalidArgument for an unstorable property,
+  // NotFound for an unknown uid.
+  virtual Future<int64_t> add_change(NewChange change) = 0;
+
+  // The change, or nullopt. Cached ("chdicts"); no_cache bypasses the cache.
+  virtual Future<std::optional<Change>> get_change(int64_t changeid, bool no_cache = false) = 0;
+
+  // The uids linked to the change, ascending.
+  virtual Future<std::vector<int64_t>> get_change_uids(int64_t changeid) = 0;
+
+  // The `count` changes with the highest ids, in ascending id order.
+  virtual Future<std::vector<Change>> get_recent_changes(int count) = 0;
+
+  // Changes matching `spec` (fields: changeid, author, committer, branch, revision, category,
+  // repository, project, codebase, when_timestamp, sourcestampid); default order changeid.
+  virtual Future<std::vector<Change>> get_changes(ResultSpec spec = {}) = 0;
+
+  // How many changes `spec`'s filters select (its order, limit, offset and after are ignored).
+  virtual Future<int64_t> get_changes_count(ResultSpec spec = {}) = 0;
+
+  // The highest change id, or nullopt when there are no changes.
+  virtual Future<std::optional<int64_t>> get_latest_change_id() = 0;
+
+  // The latest change id with this branch, repository, project and codebase, or nullopt.
+  virtual Future<std::optional<int64_t>> get_parent_change_id(std::optional<std::string> branch,
+                                                              std::string repository,
+                                                              std::string project,
+                                                              std::string codebase) = 0;
+
+  // The "blame list" of a build: the changes of its source stamps, plus the changes since the
+  // previous build of the same builder on those stamps' codebases, in changeid order.
+  virtual Future<std::vector<Change>> get_changes_for_build(int64_t buildid) = 0;
+
+  // The change that created this source stamp (the latest, if several), or nullopt.
+  virtual Future<std::optional<Change>> get_change_from_ssid(int64_t sourcestampid) = 0;
+};
+
+}  // namespace ym::db

@@ -1,0 +1,87 @@
+// Logs: the text output of steps. A log is a sequence of newline-terminated lines numbered from
+// 0, stored in chunks (optionally zstd-compressed); callers never see chunks.
+// Thread safety: implementations may be called from any thread; appends to one log must not be
+// issued concurrently (each append's line numbers follow the previous append's).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "db/future.hpp"
+#include "db/value.hpp"
+
+namespace ym::db {
+
+inline constexpr size_t kLogSlugMax = 50;
+// Lines longer than this many bytes (UTF-8) are cut at a character boundary when appended.
+inline constexpr size_t kMaxLogLineBytes = 65536 - 1;
+
+namespace log_types {
+inline constexpr char kStdio = 's';
+inline constexpr char kText = 't';
+inline constexpr char kHtml = 'h';
+inline constexpr char kDeleted = 'd';  // its chunks were deleted by delete_old_log_chunks
+}  // namespace log_types
+
+struct Log {
+  int64_t id = 0;
+  std::string name;
+  std::string slug;
+  int64_t stepid = 0;
+  bool complete = false;
+  int64_t num_lines = 0;
+  std::string type;  // one character, see log_types
+  bool operator==(const Log&) const = default;
+};
+
+struct LineRange {
+  int64_t first = 0;
+  int64_t last = 0;
+  bool operator==(const LineRange&) const = default;
+};
+
+class Logs {
+ public:
+  virtual ~Logs() = default;
+
+  // The log, or nullopt.
+  virtual Future<std::optional<Log>> get_log(int64_t logid) = 0;
+  virtual Future<std::optional<Log>> get_log_by_slug(int64_t stepid, std::string slug) = 0;
+
+  // The step's logs ordered by id.
+  virtual Future<std::vector<Log>> get_logs(int64_t stepid) = 0;
+
+  // Lines first..last (inclusive, zero-based) as newline-terminated text; lines past the end are
+  // not returned; "" for an unknown log, an empty range or a log whose chunks were deleted.
+  // Reads only the chunks that hold the range, so memory is bounded by the range.
+  virtual Future<std::string> get_log_lines(int64_t logid, int64_t first_line,
+                                            int64_t last_line) = 0;
+
+  // Adds an empty log. Throws AlreadyExists when the step already has a log with this slug, InvalidIdentifier for a bad slug,
+  // InvalidArgument for a type that is not one character, NotFound for an unknown step.
+  virtual Future<int64_t> add_log(int64_t stepid, std::string name, std::string slug,
+                                  std::string type) = 0;
+
+  // Appends `content`, which must end with "\n" (else InvalidArgument, nothing stored). Returns
+  // the first and last line numbers stored, or nullopt when the log does not exist (the append is
+  // silently ignored, as the reference specifies). A line over kMaxLogLineBytes is cut at a UTF-8
+  // character boundary; invalid UTF-8 is stored with U+FFFD replacement characters.
+  virtual Future<std::optional<LineRange>> append_log(int64_t logid, std::string content) = 0;
+
+  // Marks the log complete. Unknown logs are ignored.
+  virtual Future<void> finish_log(int64_t logid) = 0;
+
+  // Merges the log's small chunks into larger zstd-compressed ones. Compression runs off the
+  // database threads, and readers never see a line missing while it runs. Returns the number of
+  // bytes saved (0 when there was nothing to do).
+  virtual Future<int64_t> compress_log(int64_t logid) = 0;
+
+  // Deletes the chunks of logs whose step started before `older_than`, keeping num_lines and
+  // setting type 'd'. Works in bounded batches so that other writers are never blocked long.
+  // Returns the number of logs affected.
+  virtual Future<int64_t> delete_old_log_chunks(Timestamp older_than) = 0;
+};
+
+}  // namespace ym::db

@@ -1,0 +1,77 @@
+// Steps: the numbered, named parts of a build. Numbers start at 0 in each build; a name that is
+// already taken in the build gets a numeric suffix ("compile", "compile_1", ...).
+// Thread safety: implementations may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "db/future.hpp"
+#include "db/value.hpp"
+
+namespace ym::db {
+
+inline constexpr size_t kStepNameMax = 50;
+
+struct StepUrl {
+  std::string name;
+  std::string url;
+  bool operator==(const StepUrl&) const = default;
+};
+
+struct Step {
+  int64_t id = 0;
+  int number = 0;
+  std::string name;
+  int64_t buildid = 0;
+  std::optional<Timestamp> started_at;
+  std::optional<Timestamp> complete_at;
+  std::string state_string;
+  std::optional<int> results;
+  std::vector<StepUrl> urls;  // in the order they were added
+  bool hidden = false;
+  bool operator==(const Step&) const = default;
+};
+
+struct AddedStep {
+  int64_t id = 0;
+  int number = 0;
+  std::string name;  // as stored: the given name, or it with a numeric suffix
+  bool operator==(const AddedStep&) const = default;
+};
+
+class Steps {
+ public:
+  virtual ~Steps() = default;
+
+  // A step by id, by (build, number) or by (build, name); nullopt when there is none.
+  virtual Future<std::optional<Step>> get_step(int64_t stepid) = 0;
+  virtual Future<std::optional<Step>> get_step_by_number(int64_t buildid, int number) = 0;
+  virtual Future<std::optional<Step>> get_step_by_name(int64_t buildid, std::string name) = 0;
+
+  // The build's steps ordered by number; empty for an unknown build.
+  virtual Future<std::vector<Step>> get_steps(int64_t buildid) = 0;
+
+  // Adds a step numbered one past the build's last, started now. A taken name gets the first
+  // free suffix "_1", "_2", ... (shortening the name so that it stays within kStepNameMax).
+  // Throws InvalidIdentifier for a bad name, NotFound for an unknown build.
+  virtual Future<AddedStep> add_step(int64_t buildid, std::string name,
+                                     std::string state_string) = 0;
+
+  // Sets started_at = now (a step added earlier that starts later). NotFound if unknown.
+  virtual Future<void> start_step(int64_t stepid) = 0;
+
+  // NotFound for an unknown step.
+  virtual Future<void> set_step_state_string(int64_t stepid, std::string state_string) = 0;
+
+  // Sets results, hidden and complete_at = now, unconditionally. NotFound for an unknown step.
+  virtual Future<void> finish_step(int64_t stepid, int results, bool hidden) = 0;
+
+  // Appends a URL to the step's list (a URL already listed with the same name is not added
+  // twice). NotFound for an unknown step.
+  virtual Future<void> add_url(int64_t stepid, std::string name, std::string url) = 0;
+};
+
+}  // namespace ym::db

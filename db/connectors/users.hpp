@@ -1,0 +1,66 @@
+// Users: people known to the CI, recognised across systems by typed attributes (a git email, an
+// IRC nick, ...), with an optional login (username and password hash).
+// Thread safety: implementations may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "db/future.hpp"
+
+namespace ym::db {
+
+struct User {
+  int64_t uid = 0;
+  std::string identifier;  // display name, unique
+  std::optional<std::string> bb_username;
+  std::optional<std::string> bb_password;  // a hash, never a clear-text password
+  std::map<std::string, std::string> attributes;  // attr_type -> attr_data
+  bool operator==(const User&) const = default;
+};
+
+// Only the fields given are changed. bb_username and bb_password go together, as do attr_type
+// and attr_data (InvalidArgument otherwise).
+struct UserUpdate {
+  std::optional<std::string> identifier;
+  std::optional<std::string> bb_username;
+  std::optional<std::string> bb_password;
+  std::optional<std::string> attr_type;
+  std::optional<std::string> attr_data;
+};
+
+class Users {
+ public:
+  virtual ~Users() = default;
+
+  // The uid of the user with attribute (attr_type, attr_data), creating the user (with
+  // `identifier`, made unique with a numeric suffix if taken) and the attribute when none has it.
+  // `identifier` is not used to search. ValueTooLong / InvalidArgument for bad input.
+  virtual Future<int64_t> find_user_by_attr(std::string identifier, std::string attr_type,
+                                            std::string attr_data) = 0;
+
+  // The user with attributes, or nullopt. Cached ("usdicts"); writes invalidate it.
+  virtual Future<std::optional<User>> get_user(int64_t uid, bool no_cache = false) = 0;
+
+  // The user whose bb_username is `username`, with attributes, or nullopt.
+  virtual Future<std::optional<User>> get_user_by_username(std::string username) = 0;
+
+  // Every user ordered by uid, without attributes.
+  virtual Future<std::vector<User>> get_users() = 0;
+
+  // Applies `update` to the user; an unknown uid is silently ignored (as the reference says).
+  // Throws InvalidArgument for an unpaired field, AlreadyExists when the new identifier or
+  // username belongs to another user.
+  virtual Future<void> update_user(int64_t uid, UserUpdate update) = 0;
+
+  // Removes the user, its attributes and its links to changes. Unknown uids are ignored.
+  virtual Future<void> remove_user(int64_t uid) = 0;
+
+  // The uid with this identifier, or nullopt.
+  virtual Future<std::optional<int64_t>> identifier_to_uid(std::string identifier) = 0;
+};
+
+}  // namespace ym::db

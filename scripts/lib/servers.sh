@@ -1,0 +1,224 @@
+# Throwaway PostgreSQL 15 and MariaDB servers for tests and benchmarks. Source this file, then:
+#
+#   ym_servers_start DIR      start both under DIR (a fresh directory), on free 127.0.0.1 ports
+#   ym_servers_stop           stop whatever ym_servers_start started (safe to call twice)
+#   ym_servers_logs           print where the server logs are
+#
+# ym_servers_start exports, for the tests:
+#   YM_TEST_POSTGRES_URL, YM_TEST_MYSQL_URL    URLs of an empty database owned by a user "ym"
+#                                              with a random password (never printed)
+#   YM_TEST_POSTGRES_CTL, YM_TEST_MYSQL_CTL    a script taking "stop" or "start", so that a test
+#                                              can restart a server with the very same commands
+# A URL already set in the environment means "use that server": it is left alone and nothing is
+# started for it. YM_SERVERS=postgres or YM_SERVERS=mysql starts only that one.
+#
+# Both servers run as their system users (PostgreSQL refuses to run as root), listen on loopback
+# only, and trade durability for speed (fsync off): they hold nothing worth keeping.
+
+ym_pg_bin=${YM_PG_BIN:-/usr/lib/postgresql/15/bin}
+ym_servers_dir=""
+ym_servers_started=()
+
+# A TCP port on 127.0.0.1 that nothing listens on, from the high (non-ephemeral) range.
+ym_free_port() {
+  local port i
+  for i in $(seq 1 100); do
+    port=$((20000 + RANDOM % 30000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return 0
+    fi
+  done
+  echo "servers: no free port found" >&2
+  return 1
+}
+
+ym_random_password() {
+  head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n'
+}
+
+# Writes the control script of a server: "$ctl start" and "$ctl stop" are all that scripts/test
+# and the restart tests ever run, so the two cannot drift apart.
+ym_write_postgres_ctl() {
+  local dir=$1 port=$2 ctl=$1/ctl
+  cat >"$ctl" <<EOF
+#!/usr/bin/env bash
+# Starts or stops the throwaway PostgreSQL server in $dir.
+set -euo pipefail
+case "\${1:-}" in
+  start)
+    runuser -u postgres -- "$ym_pg_bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \\
+      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir/sock -c fsync=off \\
+          -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \\
+      start >/dev/null
+    ;;
+  stop)
+    runuser -u postgres -- "$ym_pg_bin/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null
+    ;;
+  status)
+    runuser -u postgres -- "$ym_pg_bin/pg_ctl" -D "$dir/data" status >/dev/null
+    ;;
+  *) echo "usage: \$0 start|stop|status" >&2; exit 2 ;;
+esac
+EOF
+  chmod 755 "$ctl"
+}
+
+ym_write_mysql_ctl() {
+  local dir=$1 port=$2 ctl=$1/ctl
+  cat >"$ctl" <<EOF
+#!/usr/bin/env bash
+# Starts or stops the throwaway MariaDB server in $dir.
+set -euo pipefail
+pid_file="$dir/data/mariadbd.pid"
+alive() { [ -f "\$pid_file" ] && kill -0 "\$(cat "\$pid_file")" 2>/dev/null; }
+case "\${1:-}" in
+  start)
+    # Detached, every descriptor to the log: a test that restarts the server must not end up
+    # holding its output pipe open.
+    setsid runuser -u mysql -- mariadbd --no-defaults --datadir="$dir/data" \\
+      --socket="$dir/data/sock" --port=$port --bind-address=127.0.0.1 --pid-file="\$pid_file" \\
+      --log-error="$dir/server.log" --skip-name-resolve --skip-log-bin --max-connections=300 \\
+      --innodb-flush-log-at-trx-commit=0 --innodb-doublewrite=0 --innodb-buffer-pool-size=128M \\
+      --character-set-server=utf8mb4 --collation-server=utf8mb4_bin \\
+      </dev/null >>"$dir/server.log" 2>&1 &
+    for _ in \$(seq 1 600); do
+      if mariadb-admin --no-defaults --socket="$dir/data/sock" -u root ping >/dev/null 2>&1; then
+        exit 0
+      fi
+      sleep 0.1
+    done
+    echo "MariaDB did not start; see $dir/server.log" >&2
+    exit 1
+    ;;
+  stop)
+    if alive; then
+      pid=\$(cat "\$pid_file")
+      kill -TERM "\$pid"
+      for _ in \$(seq 1 600); do
+        kill -0 "\$pid" 2>/dev/null || exit 0
+        sleep 0.1
+      done
+      echo "MariaDB did not stop; see $dir/server.log" >&2
+      exit 1
+    fi
+    ;;
+  status)
+    alive
+    ;;
+  *) echo "usage: \$0 start|stop|status" >&2; exit 2 ;;
+esac
+EOF
+  chmod 755 "$ctl"
+}
+
+ym_start_postgres() {
+  local dir=$ym_servers_dir/postgres port password
+  mkdir -p "$dir/sock"
+  chown -R postgres: "$dir"
+  password=$(ym_random_password)
+  # The superuser only logs in over the socket (trust); "ym" has a password over TCP, so that
+  # the tests go through real authentication.
+  if ! runuser -u postgres -- "$ym_pg_bin/initdb" -D "$dir/data" -U postgres -E UTF8 \
+      --locale=C.UTF-8 --auth-local=trust --auth-host=scram-sha-256 >"$dir/initdb.log" 2>&1; then
+    echo "servers: initdb failed; see $dir/initdb.log" >&2
+    return 1
+  fi
+  local try
+  for try in 1 2 3; do
+    port=$(ym_free_port) || return 1
+    ym_write_postgres_ctl "$dir" "$port"
+    if "$dir/ctl" start; then break; fi
+    if [ "$try" = 3 ]; then
+      echo "servers: PostgreSQL did not start; see $dir/server.log" >&2
+      return 1
+    fi
+  done
+  ym_servers_started+=("$dir/ctl")
+  runuser -u postgres -- "$ym_pg_bin/psql" -h "$dir/sock" -p "$port" -U postgres -d postgres \
+    -v ON_ERROR_STOP=1 -q >"$dir/setup.log" 2>&1 <<EOF || {
+CREATE ROLE ym LOGIN CREATEDB PASSWORD '$password';
+CREATE DATABASE ym OWNER ym;
+EOF
+    echo "servers: creating the PostgreSQL test user failed; see $dir/setup.log" >&2
+    return 1
+  }
+  export YM_TEST_POSTGRES_URL="postgresql://ym:$password@127.0.0.1:$port/ym"
+  export YM_TEST_POSTGRES_CTL="$dir/ctl"
+  echo "servers: PostgreSQL 15 on 127.0.0.1:$port (data and log in $dir)"
+}
+
+ym_start_mysql() {
+  local dir=$ym_servers_dir/mysql port password
+  mkdir -p "$dir"
+  chown mysql: "$dir"
+  password=$(ym_random_password)
+  if ! mariadb-install-db --no-defaults --user=mysql --datadir="$dir/data" --skip-test-db \
+      --auth-root-authentication-method=socket >"$dir/install-db.log" 2>&1; then
+    echo "servers: mariadb-install-db failed; see $dir/install-db.log" >&2
+    return 1
+  fi
+  local try
+  for try in 1 2 3; do
+    port=$(ym_free_port) || return 1
+    ym_write_mysql_ctl "$dir" "$port"
+    if "$dir/ctl" start; then break; fi
+    "$dir/ctl" stop || true
+    if [ "$try" = 3 ]; then
+      echo "servers: MariaDB did not start; see $dir/server.log" >&2
+      return 1
+    fi
+  done
+  ym_servers_started+=("$dir/ctl")
+  # "ym" may create the per-test databases ym_*; nothing else.
+  if ! mariadb --no-defaults --socket="$dir/data/sock" -u root >"$dir/setup.log" 2>&1 <<EOF; then
+CREATE USER 'ym'@'127.0.0.1' IDENTIFIED BY '$password';
+CREATE DATABASE ym CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
+GRANT ALL PRIVILEGES ON \`ym%\`.* TO 'ym'@'127.0.0.1';
+EOF
+    echo "servers: creating the MariaDB test user failed; see $dir/setup.log" >&2
+    return 1
+  fi
+  export YM_TEST_MYSQL_URL="mysql://ym:$password@127.0.0.1:$port/ym"
+  export YM_TEST_MYSQL_CTL="$dir/ctl"
+  echo "servers: MariaDB on 127.0.0.1:$port (data and log in $dir)"
+}
+
+ym_servers_start() {
+  ym_servers_dir=$1
+  mkdir -p "$ym_servers_dir"
+  # The server users must reach their directories below it.
+  chmod 755 "$ym_servers_dir"
+  local want=${YM_SERVERS:-postgres mysql}
+  if [[ " $want " == *" postgres "* ]]; then
+    if [ -n "${YM_TEST_POSTGRES_URL:-}" ]; then
+      echo "servers: using the PostgreSQL server in YM_TEST_POSTGRES_URL"
+    else
+      ym_start_postgres || return 1
+    fi
+  fi
+  if [[ " $want " == *" mysql "* ]]; then
+    if [ -n "${YM_TEST_MYSQL_URL:-}" ]; then
+      echo "servers: using the MySQL server in YM_TEST_MYSQL_URL"
+    else
+      ym_start_mysql || return 1
+    fi
+  fi
+}
+
+ym_servers_stop() {
+  local ctl
+  for ctl in "${ym_servers_started[@]}"; do
+    "$ctl" stop || echo "servers: could not stop the server of $ctl" >&2
+  done
+  ym_servers_started=()
+}
+
+ym_servers_logs() {
+  [ -n "$ym_servers_dir" ] || return 0
+  local log
+  for log in "$ym_servers_dir"/postgres/server.log "$ym_servers_dir"/mysql/server.log; do
+    [ -f "$log" ] && echo "servers: log: $log"
+  done
+  return 0
+}
