@@ -1,6 +1,7 @@
 #include "db/db.hpp"
 
 #include "db/connectors/sql.hpp"
+#include "db/migrate/runner.hpp"
 #include "db/migrate/schema.hpp"
 
 namespace ym::db {
@@ -50,8 +51,12 @@ class SqlDb final : public Db {
 
   Future<void> insert_test_data(std::vector<testdata::Row> rows) override {
     return pool_.transaction([rows = std::move(rows)](Connection& c) {
+      std::vector<std::string> tables;  // for after_explicit_ids, once each
       for (const auto& row : rows) {
         auto sql_row = testdata::to_sql(row);
+        bool seen = false;
+        for (const auto& t : tables) seen = seen || t == sql_row.table;
+        if (!seen) tables.push_back(sql_row.table);
         std::string cols, marks;
         std::vector<Value> params;
         for (const auto& [name, value] : sql_row.columns) {
@@ -64,6 +69,8 @@ class SqlDb final : public Db {
             .bind_all(params)
             .exec();
       }
+      // The rows carry explicit ids: PostgreSQL's sequences must move past them.
+      for (const auto& t : tables) c.after_explicit_ids(t);
     });
   }
 
@@ -80,12 +87,12 @@ class SqlDb final : public Db {
 
   static PoolOptions pool_options(const Url& url, const DbOptions& o) {
     PoolOptions p = o.pool;
-    p.size = o.pool_size > 0 ? o.pool_size : url.int_option("max_connections", 4);
-    // Each connection to ":memory:" would be a separate database.
-    if (url.backend == Backend::kSqlite && url.memory) p.size = 1;
+    p.size = o.pool_size > 0 ? o.pool_size : url.int_option("max_connections", o.pool.size);
     if (p.size < 1 || p.size > 256) {
       throw InvalidUrl("invalid database URL: max_connections must be between 1 and 256");
     }
+    // Each connection to ":memory:" would be a separate database.
+    if (url.backend == Backend::kSqlite && url.memory) p.size = 1;
     return p;
   }
 
@@ -93,12 +100,11 @@ class SqlDb final : public Db {
     std::string where = url_.to_string();
     auto status = pool_.run([](Connection& c) { return migrate::read_status(c); }).get();
     if (status.state == migrate::SchemaState::kEmpty && create_if_empty) {
-      // Re-read inside the write transaction: a peer process may have created it meanwhile.
+      // A new installation: create it through the migration runner, which takes the
+      // cross-process lock and re-reads the version, so racing first starts create it once.
       status = pool_
-                   .transaction([](Connection& c) {
-                     auto st = migrate::read_status(c);
-                     if (st.state != migrate::SchemaState::kEmpty) return st;
-                     for (const auto& m : migrate::history()) migrate::apply(c, m);
+                   .run([url = url_](Connection& c) {
+                     migrate::upgrade(c, url);
                      return migrate::read_status(c);
                    })
                    .get();

@@ -37,7 +37,8 @@ namespace ym::db {
 using Clock = std::function<Timestamp()>;
 
 struct DbOptions {
-  // Database threads; 0 means the URL's ?max_connections, else 4 (1 for an in-memory SQLite).
+  // Database threads; 0 means the URL's ?max_connections, else pool.size (4 by default).
+  // An in-memory SQLite database always has one.
   int pool_size = 0;
   PoolOptions pool;
   // Cache capacities by cache name (see docs/architecture.md for the names); others get 1000.

@@ -34,6 +34,15 @@ struct T {
   T& unique(const std::string& name, std::vector<std::string> cols) {
     return index(name, std::move(cols), true);
   }
+  // Tags the last column or index added with the schema version that introduced it.
+  T& since_col(int v) {
+    t.columns.back().since = v;
+    return *this;
+  }
+  T& since_index(int v) {
+    t.indexes.back().since = v;
+    return *this;
+  }
   T& fk(std::vector<std::string> cols, const std::string& ref, std::vector<std::string> ref_cols,
         bool cascade = false) {
     t.foreign_keys.push_back({std::move(cols), ref, std::move(ref_cols), cascade});
@@ -233,6 +242,8 @@ Model build_model() {
       .index("buildrequests_builderid", {"builderid"})
       .index("buildrequests_complete", {"complete"})
       .index("buildrequests_pending", {"complete", "priority", "submitted_at"})
+      .index("buildrequests_builder_pending", {"builderid", "complete", "priority", "submitted_at"})
+      .since_index(3)
       .fk({"buildsetid"}, "buildsets", {"id"}, true).fk({"builderid"}, "builders", {"id"}, true);
   add(buildrequests);
 
@@ -265,6 +276,7 @@ Model build_model() {
   steps.id().integer("number", kNotNull).str("name", 50, kNotNull).integer("buildid", kNotNull)
       .integer("started_at", kNull).integer("complete_at", kNull).text("state_string", kNotNull)
       .integer("results", kNull).text("urls_json", kNotNull).integer("hidden", kNotNull, "0")
+      .integer("locks_acquired_at", kNull).since_col(2)
       .unique("steps_number", {"buildid", "number"}).unique("steps_name", {"buildid", "name"})
       .index("steps_started_at", {"started_at"})
       .fk({"buildid"}, "builds", {"id"}, true);
@@ -309,6 +321,40 @@ const Model& current() {
   return m;
 }
 
+const Index& Table::index(const std::string& ix) const {
+  for (const auto& i : indexes) {
+    if (i.name == ix) return i;
+  }
+  throw InternalError("model: table " + name + " has no index " + ix);
+}
+
+Model at_version(int version) {
+  Model m;
+  for (const Table& t : current().tables) {
+    if (t.since > version) continue;
+    Table copy = t;
+    std::erase_if(copy.columns, [&](const Column& c) { return c.since > version; });
+    std::erase_if(copy.indexes, [&](const Index& i) { return i.since > version; });
+    m.tables.push_back(std::move(copy));
+  }
+  return m;
+}
+
+std::string column_definition(const Column& c, const Dialect& d) {
+  if (c.primary_key) return d.autoincrement_pk(c.name);
+  std::string sql = d.quote(c.name) + " " + d.type_name(c.type, c.length);
+  if (!c.nullable) sql += " NOT NULL";
+  if (c.default_sql) sql += " DEFAULT " + *c.default_sql;
+  return sql;
+}
+
+std::string create_index_statement(const Table& table, const Index& ix, const Dialect& d) {
+  std::string cols;
+  for (size_t i = 0; i < ix.columns.size(); ++i) cols += (i ? ", " : "") + d.quote(ix.columns[i]);
+  return std::string(ix.unique ? "CREATE UNIQUE INDEX " : "CREATE INDEX ") + d.quote(ix.name) +
+         " ON " + d.quote(table.name) + " (" + cols + ")";
+}
+
 int max_length(const std::string& table, const std::string& column) {
   const Column& c = current().table(table).column(column);
   return c.type == ColumnType::kString ? c.length : 0;
@@ -321,17 +367,8 @@ std::vector<std::string> create_statements(const Table& table, const Dialect& d)
     return out;
   };
   std::string sql = "CREATE TABLE " + d.quote(table.name) + " (\n";
-  bool first = true;
-  for (const Column& c : table.columns) {
-    sql += first ? "  " : ",\n  ";
-    first = false;
-    if (c.primary_key) {
-      sql += d.autoincrement_pk(c.name);
-      continue;
-    }
-    sql += d.quote(c.name) + " " + d.type_name(c.type, c.length);
-    if (!c.nullable) sql += " NOT NULL";
-    if (c.default_sql) sql += " DEFAULT " + *c.default_sql;
+  for (size_t i = 0; i < table.columns.size(); ++i) {
+    sql += (i ? ",\n  " : "  ") + column_definition(table.columns[i], d);
   }
   for (const ForeignKey& fk : table.foreign_keys) {
     sql += ",\n  FOREIGN KEY (" + join_quoted(fk.columns) + ") REFERENCES " +
@@ -341,11 +378,7 @@ std::vector<std::string> create_statements(const Table& table, const Dialect& d)
   sql += "\n)";
   if (d.backend == Backend::kMysql) sql += " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin";
   std::vector<std::string> out{sql};
-  for (const Index& ix : table.indexes) {
-    out.push_back(std::string(ix.unique ? "CREATE UNIQUE INDEX " : "CREATE INDEX ") +
-                  d.quote(ix.name) + " ON " + d.quote(table.name) + " (" + join_quoted(ix.columns) +
-                  ")");
-  }
+  for (const Index& ix : table.indexes) out.push_back(create_index_statement(table, ix, d));
   return out;
 }
 

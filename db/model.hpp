@@ -19,12 +19,14 @@ struct Column {
   bool nullable = true;
   std::optional<std::string> default_sql;  // literal SQL, e.g. "0" or "''"
   bool primary_key = false;                // auto-increment integer primary key
+  int since = 1;                           // schema version that added it
 };
 
 struct Index {
   std::string name;
   std::vector<std::string> columns;
   bool unique = false;
+  int since = 1;  // schema version that added it
 };
 
 struct ForeignKey {
@@ -39,8 +41,10 @@ struct Table {
   std::vector<Column> columns;
   std::vector<Index> indexes;
   std::vector<ForeignKey> foreign_keys;
+  int since = 1;  // schema version that added it
 
   const Column& column(const std::string& name) const;
+  const Index& index(const std::string& name) const;
 };
 
 struct Model {
@@ -50,6 +54,16 @@ struct Model {
 
 // The current canonical schema.
 const Model& current();
+
+// The schema as it stood at `version`: what migrations 1..version create. Every table, column
+// and index carries the version that added it, so that the history and the model cannot drift:
+// a migration adds exactly what is tagged with its version.
+Model at_version(int version);
+
+// DDL for one column as part of ALTER TABLE ... ADD (name, type, nullability, default).
+std::string column_definition(const Column& column, const Dialect& dialect);
+// CREATE [UNIQUE] INDEX statement for one index of `table`.
+std::string create_index_statement(const Table& table, const Index& index, const Dialect& dialect);
 
 // DDL statements that create `table` (CREATE TABLE then CREATE INDEX ...) for `dialect`.
 std::vector<std::string> create_statements(const Table& table, const Dialect& dialect);

@@ -16,9 +16,12 @@ Pool::Pool(ConnectionFactory factory, PoolOptions options)
     if (i == 0) w->conn = std::move(first);
     workers_.push_back(std::move(w));
   }
-  for (auto& w : workers_) {
-    Worker* raw = w.get();
-    raw->thread = std::thread([this, raw] { worker_loop(*raw); });
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    Worker* raw = workers_[i].get();
+    // With group commit the first thread is the writer; it also reads when it is alone.
+    bool writer = grouping() && i == 0;
+    bool reader = !grouping() || i > 0 || workers_.size() == 1;
+    raw->thread = std::thread([this, raw, writer, reader] { worker_loop(*raw, writer, reader); });
   }
 }
 
@@ -28,8 +31,8 @@ void Pool::enqueue(Task task) {
   {
     std::lock_guard lock(mu_);
     if (!stopping_) {
-      queue_.push_back(std::move(task));
-      cv_.notify_one();
+      (task.mode == Mode::kWrite && grouping() ? write_queue_ : queue_).push_back(std::move(task));
+      cv_.notify_all();
       return;
     }
   }
@@ -38,12 +41,22 @@ void Pool::enqueue(Task task) {
 }
 
 void Pool::shutdown() {
+  std::lock_guard shutting(shutdown_mu_);  // concurrent callers wait for the first one
+  for (const auto& w : workers_) {
+    if (w->thread.get_id() == std::this_thread::get_id()) {
+      // Joining ourselves is impossible and destroying the pool under a running call is
+      // undefined: refuse instead of aborting the process.
+      throw InvalidArgument("a database pool cannot be shut down from one of its own threads "
+                            "(e.g. inside a boost::launch::sync continuation); use then_on");
+    }
+  }
   std::deque<Task> abandoned;
   {
     std::lock_guard lock(mu_);
-    if (stopping_ && workers_.empty()) return;
     stopping_ = true;
     abandoned.swap(queue_);
+    for (Task& t : write_queue_) abandoned.push_back(std::move(t));
+    write_queue_.clear();
     cv_.notify_all();
   }
   for (Task& t : abandoned) {
@@ -51,29 +64,132 @@ void Pool::shutdown() {
         PoolShutDown("the database pool shut down before the call could run")));
   }
   for (auto& w : workers_) {
-    if (w->thread.joinable() && w->thread.get_id() != std::this_thread::get_id()) w->thread.join();
+    if (w->thread.joinable()) w->thread.join();
   }
-  std::lock_guard lock(mu_);
   workers_.clear();
 }
 
 PoolStats Pool::stats() const {
-  return PoolStats{calls_.load(), retries_.load(), reconnects_.load()};
+  return PoolStats{calls_.load(), retries_.load(), reconnects_.load(), groups_.load(),
+                   grouped_.load()};
 }
 
-void Pool::worker_loop(Worker& w) {
+void Pool::worker_loop(Worker& w, bool writer, bool reader) {
   for (;;) {
+    std::vector<Task> group;
     Task task;
+    bool have_task = false;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) break;  // stopping and nothing left
-      task = std::move(queue_.front());
-      queue_.pop_front();
+      cv_.wait(lock, [&] {
+        return stopping_ || (writer && !write_queue_.empty()) || (reader && !queue_.empty());
+      });
+      if (writer && !write_queue_.empty()) {
+        // Everything queued now goes into one commit.
+        while (!write_queue_.empty() && group.size() < static_cast<size_t>(options_.max_group)) {
+          group.push_back(std::move(write_queue_.front()));
+          write_queue_.pop_front();
+        }
+      } else if (reader && !queue_.empty()) {
+        task = std::move(queue_.front());
+        queue_.pop_front();
+        have_task = true;
+      } else {
+        break;  // stopping and nothing left for this thread
+      }
     }
-    execute(w, task);
+    if (!group.empty()) {
+      execute_group(w, group);
+    } else if (have_task) {
+      execute(w, task);
+    }
   }
   w.conn.reset();
+}
+
+void Pool::ensure_connection(Worker& w) {
+  if (FaultInjector::take(faults_.drop_)) {
+    w.conn.reset();
+    throw ConnectionFailed("injected fault: connection dropped", /*transient=*/true);
+  }
+  if (w.conn) return;
+  try {
+    w.conn = factory_();
+  } catch (const ConnectionFailed& e) {
+    // The server may be restarting: reconnecting is worth another attempt within the budget.
+    throw ConnectionFailed(e.what(), /*transient=*/true);
+  }
+  ++reconnects_;
+}
+
+void Pool::execute_group(Worker& w, std::vector<Task>& group) {
+  calls_ += group.size();
+  auto start = std::chrono::steady_clock::now();
+  auto backoff = options_.backoff_initial;
+  thread_local std::minstd_rand rng(std::random_device{}());
+  std::vector<std::exception_ptr> errors(group.size());
+  for (int attempt_no = 1;; ++attempt_no) {
+    std::fill(errors.begin(), errors.end(), nullptr);
+    try {
+      ensure_connection(w);
+      if (FaultInjector::take(faults_.busy_)) throw TransientError("injected fault: database is busy");
+      Connection& conn = *w.conn;
+      Transaction txn(conn, TxnMode::kWrite);
+      for (size_t i = 0; i < group.size(); ++i) {
+        conn.execute_script("SAVEPOINT ym_group_call");
+        try {
+          group[i].body(conn);
+          conn.execute_script("RELEASE SAVEPOINT ym_group_call");
+        } catch (const Error& e) {
+          // Busy, deadlock or a broken connection: the whole group is retried (or fails).
+          if (e.transient() || e.poisons_connection()) throw;
+          conn.execute_script("ROLLBACK TO SAVEPOINT ym_group_call");
+          conn.execute_script("RELEASE SAVEPOINT ym_group_call");
+          errors[i] = std::current_exception();
+        } catch (...) {
+          conn.execute_script("ROLLBACK TO SAVEPOINT ym_group_call");
+          conn.execute_script("RELEASE SAVEPOINT ym_group_call");
+          errors[i] = std::current_exception();
+        }
+      }
+      if (FaultInjector::take(faults_.commit_)) {
+        throw TransientError("injected fault: commit failed");  // txn's destructor rolls back
+      }
+      txn.commit();
+      ++groups_;
+      grouped_ += group.size();
+      // Only now, after the commit, does any caller learn its result.
+      for (size_t i = 0; i < group.size(); ++i) {
+        if (errors[i]) {
+          group[i].on_failure(errors[i]);
+        } else {
+          group[i].on_success();
+        }
+      }
+      return;
+    } catch (const Error& e) {
+      if (e.poisons_connection()) w.conn.reset();
+      bool stopping;
+      {
+        std::lock_guard lock(mu_);
+        stopping = stopping_;
+      }
+      auto elapsed = std::chrono::steady_clock::now() - start;
+      bool retry = e.transient() && !stopping && attempt_no < options_.max_attempts &&
+                   elapsed + backoff < options_.retry_budget;
+      if (!retry) {
+        for (auto& t : group) t.on_failure(std::current_exception());
+        return;
+      }
+    } catch (...) {
+      for (auto& t : group) t.on_failure(std::current_exception());
+      return;
+    }
+    ++retries_;
+    std::uniform_int_distribution<int64_t> dist(backoff.count() / 2, backoff.count());
+    std::this_thread::sleep_for(std::chrono::milliseconds(dist(rng)));
+    backoff = std::min(backoff * 2, options_.backoff_max);
+  }
 }
 
 void Pool::execute(Worker& w, Task& task) {
@@ -113,18 +229,7 @@ void Pool::execute(Worker& w, Task& task) {
 }
 
 void Pool::attempt(Worker& w, Task& task) {
-  if (FaultInjector::take(faults_.drop_)) {
-    throw ConnectionFailed("injected fault: connection dropped", /*transient=*/true);
-  }
-  if (!w.conn) {
-    try {
-      w.conn = factory_();
-    } catch (const ConnectionFailed& e) {
-      // The server may be restarting: reconnecting is worth another attempt within the budget.
-      throw ConnectionFailed(e.what(), /*transient=*/true);
-    }
-    ++reconnects_;
-  }
+  ensure_connection(w);
   if (FaultInjector::take(faults_.busy_)) {
     throw TransientError("injected fault: database is busy");
   }

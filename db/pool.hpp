@@ -7,8 +7,12 @@
 // the caller gets the error: a call never waits forever. A connection that raised an error that
 // poisons it is closed and reopened on the next attempt.
 //
-// SQLite (a single-writer dialect): read calls run in parallel on all threads; write transactions
-// are serialised inside the process so that they queue here instead of spinning on BUSY.
+// SQLite (a single-writer dialect): one thread owns the write connection and runs write
+// transactions with group commit: the write calls queued at that moment run one after another
+// inside one transaction (each inside its own savepoint, so that one call's error rolls back only
+// that call), then a single COMMIT makes them all durable and only then are their futures
+// completed. The cost of the commit's fsync is shared by every caller waiting at that moment,
+// with exactly the durability of one commit per call. Reads run on the other threads in parallel.
 //
 // Thread safety: every public method may be called from any thread.
 #pragma once
@@ -32,6 +36,7 @@ namespace ym::db {
 struct PoolOptions {
   int size = 4;                                       // database threads (and connections)
   int max_attempts = 10;                              // tries of one call, first included
+  int max_group = 64;  // write calls one group commit may hold (single-writer dialects)
   std::chrono::milliseconds retry_budget{10000};      // total time one call may spend retrying
   std::chrono::milliseconds backoff_initial{2};
   std::chrono::milliseconds backoff_max{250};
@@ -41,6 +46,8 @@ struct PoolStats {
   uint64_t calls = 0;
   uint64_t retries = 0;     // attempts repeated after a transient error
   uint64_t reconnects = 0;  // connections reopened
+  uint64_t commit_groups = 0;   // group commits (single-writer dialects)
+  uint64_t grouped_writes = 0;  // write calls committed by them
 };
 
 // Test switches, in the spirit of LevelDB's SpecialEnv: make the next attempts fail the way a
@@ -92,7 +99,8 @@ class Pool {
   }
 
   // Stops taking work, fails every queued call with PoolShutDown, waits for running calls to
-  // finish and closes the connections. Idempotent; never hangs on queued work.
+  // finish and closes the connections. Idempotent; never hangs on queued work. Must not be
+  // called from a database thread (InvalidArgument).
   void shutdown();
 
   const Dialect& dialect() const { return *dialect_; }
@@ -133,9 +141,12 @@ class Pool {
   }
 
   void enqueue(Task task);
-  void worker_loop(Worker& w);
+  void worker_loop(Worker& w, bool writer, bool reader);
   void execute(Worker& w, Task& task);
   void attempt(Worker& w, Task& task);
+  void execute_group(Worker& w, std::vector<Task>& group);
+  bool grouping() const { return dialect_->single_writer && options_.max_group > 1; }
+  void ensure_connection(Worker& w);
 
   ConnectionFactory factory_;
   PoolOptions options_;
@@ -145,10 +156,12 @@ class Pool {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Task> queue_;       // guarded by mu_
+  std::deque<Task> write_queue_;  // guarded by mu_; write calls when grouping()
   bool stopping_ = false;        // guarded by mu_
   std::mutex write_mu_;          // serialises write transactions on single-writer dialects
+  std::mutex shutdown_mu_;       // one shutdown at a time
   std::vector<std::unique_ptr<Worker>> workers_;
-  std::atomic<uint64_t> calls_{0}, retries_{0}, reconnects_{0};
+  std::atomic<uint64_t> calls_{0}, retries_{0}, reconnects_{0}, groups_{0}, grouped_{0};
 };
 
 }  // namespace ym::db

@@ -104,12 +104,15 @@ Url Url::parse(const std::string& text) {
   }
 
   std::string rest = text.substr(sep + 3);
-  if (size_t q = rest.find('?'); q != std::string::npos) {
-    parse_query(rest.substr(q + 1), url);
-    rest.resize(q);
-  }
+  auto split_query = [&] {
+    if (size_t q = rest.find('?'); q != std::string::npos) {
+      parse_query(rest.substr(q + 1), url);
+      rest.resize(q);
+    }
+  };
 
   if (url.backend == Backend::kSqlite) {
+    split_query();
     if (rest.empty() || rest == "/:memory:" || rest == "/") {
       if (rest == "/") throw InvalidUrl("invalid database URL: sqlite:/// needs a file name");
       url.memory = true;
@@ -125,19 +128,24 @@ Url Url::parse(const std::string& text) {
     return url;
   }
 
+  // user[:password]@ as SQLAlchemy reads it: the user name ends at ':', '/' or '@'; a password
+  // runs to the next '@' and may hold '/', '?' or ':' unencoded (only '@' must be encoded).
+  size_t user_end = rest.find_first_of(":/@?");
+  if (user_end != std::string::npos && rest[user_end] == '@') {
+    url.user = percent_decode(rest.substr(0, user_end), "user name");
+    rest = rest.substr(user_end + 1);
+  } else if (user_end != std::string::npos && rest[user_end] == ':') {
+    size_t at = rest.find('@', user_end);
+    if (at != std::string::npos) {
+      url.user = percent_decode(rest.substr(0, user_end), "user name");
+      url.password = percent_decode(rest.substr(user_end + 1, at - user_end - 1), "password");
+      rest = rest.substr(at + 1);
+    }
+  }
+  split_query();  // after the password, which may contain '?'
   size_t slash = rest.find('/');
   std::string authority = rest.substr(0, slash);
   std::string path = slash == std::string::npos ? "" : rest.substr(slash + 1);
-  if (size_t at = authority.rfind('@'); at != std::string::npos) {
-    std::string userinfo = authority.substr(0, at);
-    authority = authority.substr(at + 1);
-    if (size_t colon = userinfo.find(':'); colon != std::string::npos) {
-      url.user = percent_decode(userinfo.substr(0, colon), "user name");
-      url.password = percent_decode(userinfo.substr(colon + 1), "password");
-    } else {
-      url.user = percent_decode(userinfo, "user name");
-    }
-  }
   std::string hostport = authority;
   if (!hostport.empty() && hostport[0] == '[') {  // [::1]:5432
     size_t close = hostport.find(']');

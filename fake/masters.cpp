@@ -48,7 +48,8 @@ class FakeMasters final : public db::Masters {
       std::erase_if(s.changesource_masters, of_master);
       // Unfinished requests it claimed become claimable again.
       std::erase_if(s.buildrequest_claims, [&](const auto& kv) {
-        return kv.second.masterid == masterid && !s.buildrequests.at(kv.first).complete;
+        auto br = s.buildrequests.find(kv.first);
+        return kv.second.masterid == masterid && (br == s.buildrequests.end() || !br->second.complete);
       });
       return was;
     });

@@ -85,8 +85,9 @@ class FakeWorkers final : public db::Workers {
         }
       }
       std::erase_if(s.configured_workers, [&](const auto& kv) {
-        return kv.second.workerid == workerid &&
-               s.builder_masters.at(kv.second.buildermasterid).masterid == masterid;
+        auto bm = s.builder_masters.find(kv.second.buildermasterid);
+        return kv.second.workerid == workerid && bm != s.builder_masters.end() &&
+               bm->second.masterid == masterid;
       });
       std::sort(builderids.begin(), builderids.end());
       builderids.erase(std::unique(builderids.begin(), builderids.end()), builderids.end());
@@ -100,7 +101,8 @@ class FakeWorkers final : public db::Workers {
   Future<void> deconfigure_all_workers_for_master(int64_t masterid) override {
     return a_.call([&](Store& s) {
       std::erase_if(s.configured_workers, [&](const auto& kv) {
-        return s.builder_masters.at(kv.second.buildermasterid).masterid == masterid;
+        auto bm = s.builder_masters.find(kv.second.buildermasterid);
+        return bm != s.builder_masters.end() && bm->second.masterid == masterid;
       });
     });
   }
@@ -132,7 +134,9 @@ class FakeWorkers final : public db::Workers {
       rec.graceful = w.graceful;
       for (const auto& [cid, cw] : s.configured_workers) {
         if (cw.workerid != id) continue;
-        const auto& bm = s.builder_masters.at(cw.buildermasterid);
+        auto bm_it = s.builder_masters.find(cw.buildermasterid);
+        if (bm_it == s.builder_masters.end()) continue;  // dangling (foreign keys off)
+        const auto& bm = bm_it->second;
         if (f.masterid && bm.masterid != *f.masterid) continue;
         if (f.builderid && bm.builderid != *f.builderid) continue;
         rec.configured_on.push_back({bm.builderid, bm.masterid});

@@ -23,7 +23,7 @@ class SqlBuilders final : public Builders {
       return make_exceptional_future<std::optional<int64_t>>(std::current_exception());
     }
     auto& pool = ctx_.pool;
-    auto loaded = ids_->get(name, [&pool, name, auto_create] {
+    auto query = [&pool, name, auto_create] {
       return pool.run([name, auto_create](Connection& c) -> std::shared_ptr<const int64_t> {
         std::string hash = hash_columns({name});
         std::vector<Value> sel{hash};
@@ -34,11 +34,22 @@ class SqlBuilders final : public Builders {
         if (!id) return nullptr;
         return std::make_shared<const int64_t>(*id);
       });
-    });
-    return loaded.then(boost::launch::sync, [](Future<std::shared_ptr<const int64_t>> f) {
+    };
+    auto to_optional = [](Future<std::shared_ptr<const int64_t>> f) {
       auto p = f.get();
       return p ? std::optional<int64_t>(*p) : std::nullopt;
-    });
+    };
+    // Only lookups that create go through the cache: a lookup that may legitimately find
+    // nothing must not be joined by (or join) one that would create the row.
+    if (!auto_create) {
+      auto ids = ids_;
+      return query().then(boost::launch::sync, [ids, name](Future<std::shared_ptr<const int64_t>> f) {
+        auto p = f.get();
+        if (p) ids->put(name, p);
+        return p ? std::optional<int64_t>(*p) : std::nullopt;
+      });
+    }
+    return ids_->get(name, query).then(boost::launch::sync, std::move(to_optional));
   }
 
   Future<void> add_builder_master(int64_t builderid, int64_t masterid) override {

@@ -56,8 +56,10 @@ struct BuildRequestFilter {
   // Unclaimed means: no claim and not complete.
   ClaimFilter claimed = ClaimFilter::any();
   std::optional<int64_t> bsid;
-  std::optional<std::string> branch;      // of the buildset's source stamps
-  std::optional<std::string> repository;  // of the buildset's source stamps
+  // Of the buildset's source stamps: some stamp has this branch / repository (both given: one
+  // stamp has both).
+  std::optional<std::string> branch;
+  std::optional<std::string> repository;
   // Fields: buildrequestid, buildsetid, builderid, priority, complete, results, submitted_at,
   // complete_at, claimed_at, claimed_by_masterid, waited_for.
   ResultSpec spec;

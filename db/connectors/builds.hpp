@@ -58,19 +58,21 @@ class Builds {
   // Builds matching `filter`; default order id.
   virtual Future<std::vector<Build>> get_builds(BuildFilter filter = {}) = 0;
 
-  // The most recent successful build of the builder numbered below `number` whose source stamps
-  // match `sourcestamps` on (repository, branch, codebase) for every stamp given; nullopt if none.
+  // The most recent successful build (results == SUCCESS) of the builder numbered below `number`
+  // whose source stamps, as a set of (repository, branch, codebase), equal those of
+  // `sourcestamps` (a build with a stamp more or less does not match); nullopt if none.
   virtual Future<std::optional<Build>> get_prev_successful_build(
       int64_t builderid, int number, std::vector<SourceStamp> sourcestamps) = 0;
 
   // Adds a build started now, numbered one past the builder's highest number: numbers are unique
   // and gapless per builder even when many callers add builds to one builder at once.
-  // Throws NotFound for an unknown builder, request, worker or master.
+  // Throws NotFound for an unknown builder, request, worker or master, InvalidArgument for a
+  // state string that is not UTF-8.
   virtual Future<AddedBuild> add_build(int64_t builderid, int64_t buildrequestid,
                                        std::optional<int64_t> workerid, int64_t masterid,
                                        std::string state_string) = 0;
 
-  // Throws NotFound for an unknown build.
+  // Throws NotFound for an unknown build, InvalidArgument for a string that is not UTF-8.
   virtual Future<void> set_build_state_string(int64_t buildid, std::string state_string) = 0;
 
   // Sets results and complete_at = now, unconditionally (also on a finished build).
@@ -80,8 +82,9 @@ class Builds {
   // The build's properties; {} for an unknown build.
   virtual Future<Properties> get_build_properties(int64_t buildid) = 0;
 
-  // Creates or replaces one property. Throws NotFound for an unknown build, InvalidArgument for
-  // an unstorable value, ValueTooLong for a name or source too long for its column.
+  // Creates or replaces one property (value and source). Throws NotFound for an unknown build,
+  // InvalidArgument for an empty name, a name or source that is not UTF-8 or an unstorable value,
+  // ValueTooLong for a name or source too long for its column.
   virtual Future<void> set_build_property(int64_t buildid, std::string name, nlohmann::json value,
                                           std::string source) = 0;
 };

@@ -58,9 +58,11 @@ class Buildsets {
   virtual ~Buildsets() = default;
 
   // Adds the buildset, its properties, its source stamps and one build request per builder, all
-  // in one transaction: on any error nothing is stored. Throws NotFound for an unknown builder,
-  // source stamp or parent build, ValueTooLong for an over-long reason or external id,
-  // InvalidArgument for no builders, a duplicate builder or an unstorable property value.
+  // in one transaction: on any error nothing is stored. Source stamps given twice (by id or by
+  // equal fields) are linked once; an empty list is allowed. Throws NotFound for an unknown
+  // builder, source stamp or parent build, ValueTooLong for an over-long reason, external id,
+  // property name or stamp field, InvalidArgument for no builders, a duplicate builder, an
+  // empty property name, text that is not valid UTF-8 or an unstorable property value.
   virtual Future<AddedBuildset> add_buildset(NewBuildset buildset) = 0;
 
   // Marks the buildset complete with `results` at `complete_at` (default now).
@@ -76,13 +78,16 @@ class Buildsets {
   virtual Future<std::vector<Buildset>> get_buildsets(std::optional<bool> complete = {},
                                                       ResultSpec spec = {}) = 0;
 
-  // The `count` most recently submitted buildsets (optionally touching this branch / repository,
-  // optionally by completeness), oldest first.
+  // The `count` most recently submitted buildsets (ties on submitted_at: the higher id is the
+  // more recent), returned oldest first. With `branch` and/or `repository`, only buildsets with a
+  // source stamp that has that branch and that repository (one stamp matching both). Throws
+  // InvalidArgument for a negative count.
   virtual Future<std::vector<Buildset>> get_recent_buildsets(
       int count, std::optional<std::string> branch = {}, std::optional<std::string> repository = {},
       std::optional<bool> complete = {}) = 0;
 
-  // The buildset's properties; {} for an unknown buildset.
+  // The buildset's properties; {} for an unknown buildset. Throws InvalidArgument when a stored
+  // value is not the JSON `[value, source]`.
   virtual Future<Properties> get_buildset_properties(int64_t bsid) = 0;
 };
 

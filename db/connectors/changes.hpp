@@ -14,12 +14,18 @@
 
 namespace ym::db {
 
+// Bounds of get_changes_for_build, so that a blame list never walks a whole table: at most this
+// many changes per codebase (the newest), and at most this many earlier successful builds of the
+// builder are examined to find "the previous build".
+inline constexpr int kBlameMaxChangesPerCodebase = 200;
+inline constexpr int kBlamePreviousBuildsScanned = 1000;
+
 struct Change {
   int64_t changeid = 0;
   std::vector<int64_t> parent_changeids;
   std::string author;
   std::optional<std::string> committer;
-  std::vector<std::string> files;  // in the order given
+  std::vector<std::string> files;  // sorted by filename (the schema keeps no insertion order)
   std::string comments;
   std::optional<std::string> revision;
   Timestamp when_timestamp{};
@@ -57,9 +63,10 @@ class Changes {
 
   // Adds the change with its files, properties and user, finds or creates its source stamp
   // (branch, revision, repository, project, codebase), and links it to its parent: the latest
-  // change with the same branch, repository, project and codebase. One transaction.
-  // Throws ValueTooLong for an over-long field, InvalidArgument for an unstorable property,
-  // NotFound for an unknown uid.
+  // change with the same branch (null matching null), repository, project and codebase. One
+  // transaction. Throws ValueTooLong for an over-long field, InvalidArgument for text that is not
+  // UTF-8 (comments are not checked: ill-formed bytes become U+FFFD) or an unstorable property,
+  // NotFound for an unknown uid; nothing is written then.
   virtual Future<int64_t> add_change(NewChange change) = 0;
 
   // The change, or nullopt. Cached ("chdicts"); no_cache bypasses the cache.
@@ -68,11 +75,12 @@ class Changes {
   // The uids linked to the change, ascending.
   virtual Future<std::vector<int64_t>> get_change_uids(int64_t changeid) = 0;
 
-  // The `count` changes with the highest ids, in ascending id order.
+  // The `count` changes with the highest ids, in ascending id order (empty when count <= 0).
   virtual Future<std::vector<Change>> get_recent_changes(int count) = 0;
 
   // Changes matching `spec` (fields: changeid, author, committer, branch, revision, category,
-  // repository, project, codebase, when_timestamp, sourcestampid); default order changeid.
+  // repository, project, codebase, when_timestamp (epoch seconds), sourcestampid); default order
+  // changeid. InvalidArgument for an unknown field or a bad page.
   virtual Future<std::vector<Change>> get_changes(ResultSpec spec = {}) = 0;
 
   // How many changes `spec`'s filters select (its order, limit, offset and after are ignored).
@@ -87,8 +95,10 @@ class Changes {
                                                               std::string project,
                                                               std::string codebase) = 0;
 
-  // The "blame list" of a build: the changes of its source stamps, plus the changes since the
-  // previous build of the same builder on those stamps' codebases, in changeid order.
+  // The "blame list" of a build, in changeid order: for each of its source stamps, the stamp's
+  // change and its ancestors (parent_changeids) back to, not including, the change of the previous
+  // successful build of the same builder on the same repositories/branches/codebases (see
+  // docs/connectors/changes.md for the exact rule and its bounds). Empty for an unknown build.
   virtual Future<std::vector<Change>> get_changes_for_build(int64_t buildid) = 0;
 
   // The change that created this source stamp (the latest, if several), or nullopt.

@@ -1,7 +1,7 @@
 // Logs: the text output of steps. A log is a sequence of newline-terminated lines numbered from
 // 0, stored in chunks (optionally zstd-compressed); callers never see chunks.
-// Thread safety: implementations may be called from any thread; appends to one log must not be
-// issued concurrently (each append's line numbers follow the previous append's).
+// Thread safety: implementations may be called from any thread. Appends to one log are applied
+// one at a time; issue them in order (each append's line numbers follow the previous append's).
 #pragma once
 
 #include <cstdint>
@@ -54,13 +54,15 @@ class Logs {
   virtual Future<std::vector<Log>> get_logs(int64_t stepid) = 0;
 
   // Lines first..last (inclusive, zero-based) as newline-terminated text; lines past the end are
-  // not returned; "" for an unknown log, an empty range or a log whose chunks were deleted.
+  // not returned, a negative first_line counts as 0; "" for an unknown log, an empty range
+  // (last_line < first_line) or a log whose chunks were deleted.
   // Reads only the chunks that hold the range, so memory is bounded by the range.
   virtual Future<std::string> get_log_lines(int64_t logid, int64_t first_line,
                                             int64_t last_line) = 0;
 
-  // Adds an empty log. Throws AlreadyExists when the step already has a log with this slug, InvalidIdentifier for a bad slug,
-  // InvalidArgument for a type that is not one character, NotFound for an unknown step.
+  // Adds an empty, incomplete log. Throws InvalidIdentifier for a bad slug, InvalidArgument for a
+  // type that is not one printable ASCII character or a name that is not UTF-8, NotFound for an
+  // unknown step, AlreadyExists when the step already has a log with this slug.
   virtual Future<int64_t> add_log(int64_t stepid, std::string name, std::string slug,
                                   std::string type) = 0;
 
@@ -75,7 +77,7 @@ class Logs {
 
   // Merges the log's small chunks into larger zstd-compressed ones. Compression runs off the
   // database threads, and readers never see a line missing while it runs. Returns the number of
-  // bytes saved (0 when there was nothing to do).
+  // stored bytes saved (0 when there was nothing to do, e.g. a second call, or an unknown log).
   virtual Future<int64_t> compress_log(int64_t logid) = 0;
 
   // Deletes the chunks of logs whose step started before `older_than`, keeping num_lines and

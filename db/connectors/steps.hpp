@@ -56,21 +56,23 @@ class Steps {
 
   // Adds a step numbered one past the build's last, started now. A taken name gets the first
   // free suffix "_1", "_2", ... (shortening the name so that it stays within kStepNameMax).
-  // Throws InvalidIdentifier for a bad name, NotFound for an unknown build.
+  // Throws InvalidIdentifier for a bad name, InvalidArgument for a state string that is not
+  // UTF-8, NotFound for an unknown build.
   virtual Future<AddedStep> add_step(int64_t buildid, std::string name,
                                      std::string state_string) = 0;
 
   // Sets started_at = now (a step added earlier that starts later). NotFound if unknown.
   virtual Future<void> start_step(int64_t stepid) = 0;
 
-  // NotFound for an unknown step.
+  // NotFound for an unknown step, InvalidArgument for a string that is not UTF-8.
   virtual Future<void> set_step_state_string(int64_t stepid, std::string state_string) = 0;
 
   // Sets results, hidden and complete_at = now, unconditionally. NotFound for an unknown step.
   virtual Future<void> finish_step(int64_t stepid, int results, bool hidden) = 0;
 
-  // Appends a URL to the step's list (a URL already listed with the same name is not added
-  // twice). NotFound for an unknown step.
+  // Appends a URL to the step's list, unless the same (name, url) pair is already listed.
+  // Concurrent calls on one step all land. NotFound for an unknown step, InvalidArgument for a
+  // name or url that is not UTF-8.
   virtual Future<void> add_url(int64_t stepid, std::string name, std::string url) = 0;
 };
 

@@ -81,6 +81,8 @@ std::string internal::number_placeholders(std::string_view sql) {
     } else if (c == '/' && i + 1 < sql.size() && sql[i + 1] == '*') {
       copy_until("*/");
     } else if (c == '$' && i + 1 < sql.size() &&
+               !(i > 0 && (std::isalnum(static_cast<unsigned char>(sql[i - 1])) ||
+                           sql[i - 1] == '_')) &&
                (sql[i + 1] == '$' || std::isalpha(static_cast<unsigned char>(sql[i + 1])) ||
                 sql[i + 1] == '_')) {
       // $tag$ ... $tag$ (a dollar-quoted string), unless it is not a tag after all.

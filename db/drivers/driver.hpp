@@ -29,6 +29,9 @@ struct Dialect {
   bool supports_returning = false;   // INSERT ... RETURNING id
   bool supports_skip_locked = false;
   bool single_writer = false;        // writes must be serialised by the pool (SQLite)
+  // Appended to CREATE TABLE (MySQL: engine, character set and a NO PAD binary collation, so
+  // that 'a' and 'a ' are different strings as on the other backends).
+  const char* table_options = "";
 
   // DDL type name for a column of `type` (length for kString).
   std::string (*type_name)(ColumnType type, int length) = nullptr;

@@ -81,6 +81,18 @@ class SqliteConnection final : public Connection {
  public:
   // ---------------------------------------------------------------- connect
   explicit SqliteConnection(const Url& url) {
+    // Options are checked before the file is touched: a bad URL creates nothing.
+    int busy_timeout_ms = url.int_option("busy_timeout_ms", 2000);
+    std::string sync = url.option("synchronous").value_or("FULL");
+    if (sync != "FULL" && sync != "NORMAL" && sync != "OFF") {
+      throw InvalidUrl("invalid database URL: synchronous must be FULL, NORMAL or OFF");
+    }
+    for (const auto& [name, value] : url.options) {
+      if (name != "busy_timeout_ms" && name != "synchronous" && name != "max_connections") {
+        throw InvalidUrl("invalid database URL: unknown SQLite option '" + name +
+                         "' (known: busy_timeout_ms, synchronous, max_connections)");
+      }
+    }
     std::string path = url.memory ? std::string(":memory:") : url.database;
     if (!url.memory) {
       std::error_code ec;
@@ -98,15 +110,11 @@ class SqliteConnection final : public Connection {
       throw ConnectionFailed("cannot open SQLite database " + path + ": " + msg);
     }
     sqlite3_extended_result_codes(db_, 1);
-    sqlite3_busy_timeout(db_, url.int_option("busy_timeout_ms", 2000));
+    sqlite3_busy_timeout(db_, busy_timeout_ms);
     try {
       if (!url.memory) {
         // Fails with NOTADB on a file that is not a database, before anything is written.
         execute_script("PRAGMA journal_mode=WAL");
-        std::string sync = url.option("synchronous").value_or("FULL");
-        if (sync != "FULL" && sync != "NORMAL" && sync != "OFF") {
-          throw InvalidUrl("invalid database URL: synchronous must be FULL, NORMAL or OFF");
-        }
         execute_script("PRAGMA synchronous=" + sync);
       }
       execute_script("PRAGMA foreign_keys=ON");

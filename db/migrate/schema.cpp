@@ -2,50 +2,20 @@
 
 #include <algorithm>
 
-#include "db/base.hpp"
 #include "db/errors.hpp"
-#include "db/model.hpp"
 
 namespace ym::migrate {
 
 using db::Connection;
 
-namespace {
-
-constexpr const char* kRecordTable = "ym_migrations";
-
-void create_record_table(Connection& conn) {
-  const auto& d = conn.dialect();
-  conn.execute_script("CREATE TABLE " + d.quote(kRecordTable) + " (" + d.quote("version") + " " +
-                      d.type_name(db::ColumnType::kInteger, 0) + " NOT NULL PRIMARY KEY, " +
-                      d.quote("name") + " " + d.type_name(db::ColumnType::kString, 255) +
-                      " NOT NULL, " + d.quote("started_at") + " " +
-                      d.type_name(db::ColumnType::kBigInteger, 0) + " NOT NULL, " +
-                      d.quote("finished_at") + " " + d.type_name(db::ColumnType::kBigInteger, 0) +
-                      ")" +
-                      (d.backend == db::Backend::kMysql ? " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
-                                                        : ""));
-}
-
-// Version 1: the whole model as it stood when the project started.
-void create_initial_schema(Connection& conn) {
-  for (const auto& table : db::model::current().tables) {
-    for (const auto& sql : db::model::create_statements(table, conn.dialect())) {
-      conn.execute_script(sql);
-    }
-  }
-}
-
-}  // namespace
-
-const std::vector<Migration>& history() {
-  static const std::vector<Migration> h = {
-      {1, "initial schema", true, &create_initial_schema},
-  };
-  return h;
-}
-
 int current_version() { return history().back().version; }
+
+const Migration& migration(int version) {
+  for (const auto& m : history()) {
+    if (m.version == version) return m;
+  }
+  throw db::InternalError("no migration " + std::to_string(version));
+}
 
 const char* to_string(SchemaState s) {
   switch (s) {
@@ -63,7 +33,7 @@ SchemaStatus read_status(Connection& conn) {
   SchemaStatus st;
   auto tables = conn.table_names();
   if (tables.empty()) return st;
-  if (std::find(tables.begin(), tables.end(), kRecordTable) == tables.end()) {
+  if (std::find(tables.begin(), tables.end(), std::string(kRecordTable)) == tables.end()) {
     st.state = SchemaState::kForeign;
     return st;
   }
@@ -88,21 +58,6 @@ SchemaStatus read_status(Connection& conn) {
     st.state = SchemaState::kTooNew;
   }
   return st;
-}
-
-void apply(Connection& conn, const Migration& m) {
-  auto tables = conn.table_names();
-  if (std::find(tables.begin(), tables.end(), kRecordTable) == tables.end()) {
-    create_record_table(conn);
-  }
-  int64_t now = db::now_seconds().time_since_epoch().count();
-  conn.stmt("INSERT INTO ym_migrations (version, name, started_at, finished_at) VALUES (?, ?, ?, NULL)")
-      .bind(m.version, m.name, now)
-      .exec();
-  m.upgrade(conn);
-  conn.stmt("UPDATE ym_migrations SET finished_at = ? WHERE version = ?")
-      .bind(db::now_seconds().time_since_epoch().count(), m.version)
-      .exec();
 }
 
 void require_current(const SchemaStatus& st, const std::string& where) {

@@ -16,13 +16,20 @@ struct Migration {
   int version = 0;
   std::string name;
   // Transactional: runs inside one transaction with its record row, all or nothing.
-  // Non-transactional: for what cannot run in a transaction; its record row is committed first.
+  // Non-transactional: for what cannot run in a transaction (CREATE INDEX CONCURRENTLY); its
+  // record row is committed first and its end time last, so an interruption stays visible. Such a
+  // step must be idempotent: `db upgrade` completes an interrupted one by running it again.
+  // On a backend without transactional DDL (MySQL) every migration runs this way.
   bool transactional = true;
+  // What to check when this version was interrupted (shown by `db status`).
+  std::string if_interrupted;
   std::function<void(db::Connection&)> upgrade;
 };
 
 // Every migration in version order; the last one's version is the program's schema version.
+// Defined in migrations.cpp.
 const std::vector<Migration>& history();
+const Migration& migration(int version);
 int current_version();
 
 enum class SchemaState {
@@ -42,11 +49,11 @@ struct SchemaStatus {
   std::optional<int> interrupted;  // version that started and never finished
 };
 
+// The name of the table that records applied versions.
+inline constexpr const char* kRecordTable = "ym_migrations";
+
 // Reads the state of the database (no lock, no writes).
 SchemaStatus read_status(db::Connection& conn);
-
-// Applies `m` and records it. The caller holds the migration lock / write transaction.
-void apply(db::Connection& conn, const Migration& m);
 
 // Throws the typed error that describes why a database in `status` cannot be used by this
 // program; returns normally when it is up to date. `where` is the masked URL for the message.

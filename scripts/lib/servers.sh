@@ -1,7 +1,11 @@
 # Throwaway PostgreSQL 15 and MariaDB servers for tests and benchmarks. Source this file, then:
 #
-#   ym_servers_start DIR      start both under DIR (a fresh directory), on free 127.0.0.1 ports
+#   ym_servers_start [DIR]    start both under DIR (default: a new directory on /dev/shm when it
+#                             is there, since DDL on a tmpfs costs no fsync, else under $TMPDIR),
+#                             on free 127.0.0.1 ports
 #   ym_servers_stop           stop whatever ym_servers_start started (safe to call twice)
+#   ym_servers_cleanup [LOGS] copy the server logs into LOGS (if given), then delete the servers'
+#                             data directory
 #   ym_servers_logs           print where the server logs are
 #
 # ym_servers_start exports, for the tests:
@@ -12,8 +16,9 @@
 # A URL already set in the environment means "use that server": it is left alone and nothing is
 # started for it. YM_SERVERS=postgres or YM_SERVERS=mysql starts only that one.
 #
-# Both servers run as their system users (PostgreSQL refuses to run as root), listen on loopback
-# only, and trade durability for speed (fsync off): they hold nothing worth keeping.
+# As root, both servers run as their system users (postgres, mysql: PostgreSQL refuses to run as
+# root); otherwise they run as the current user. They listen on loopback only and trade
+# durability for speed (fsync off): they hold nothing worth keeping.
 
 ym_pg_bin=${YM_PG_BIN:-/usr/lib/postgresql/15/bin}
 ym_servers_dir=""
@@ -33,6 +38,21 @@ ym_free_port() {
   return 1
 }
 
+# "runuser -u USER --" when root, nothing otherwise: the prefix of every server command.
+ym_as() {
+  if [ "$(id -u)" = 0 ]; then echo "runuser -u $1 --"; fi
+}
+
+# chown, when root (the server users must own their directories).
+ym_chown() {
+  if [ "$(id -u)" = 0 ]; then chown -R "$@"; fi
+}
+
+# The MariaDB account that mariadb-install-db lets in over the socket without a password.
+ym_mysql_admin() {
+  if [ "$(id -u)" = 0 ]; then echo root; else id -un; fi
+}
+
 ym_random_password() {
   head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n'
 }
@@ -47,16 +67,16 @@ ym_write_postgres_ctl() {
 set -euo pipefail
 case "\${1:-}" in
   start)
-    runuser -u postgres -- "$ym_pg_bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \\
+    $(ym_as postgres) "$ym_pg_bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \\
       -o "-c listen_addresses=127.0.0.1 -p $port -k $dir/sock -c fsync=off \\
           -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \\
       start >/dev/null
     ;;
   stop)
-    runuser -u postgres -- "$ym_pg_bin/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null
+    $(ym_as postgres) "$ym_pg_bin/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null
     ;;
   status)
-    runuser -u postgres -- "$ym_pg_bin/pg_ctl" -D "$dir/data" status >/dev/null
+    $(ym_as postgres) "$ym_pg_bin/pg_ctl" -D "$dir/data" status >/dev/null
     ;;
   *) echo "usage: \$0 start|stop|status" >&2; exit 2 ;;
 esac
@@ -76,14 +96,15 @@ case "\${1:-}" in
   start)
     # Detached, every descriptor to the log: a test that restarts the server must not end up
     # holding its output pipe open.
-    setsid runuser -u mysql -- mariadbd --no-defaults --datadir="$dir/data" \\
+    setsid $(ym_as mysql) mariadbd --no-defaults --datadir="$dir/data" \\
       --socket="$dir/data/sock" --port=$port --bind-address=127.0.0.1 --pid-file="\$pid_file" \\
       --log-error="$dir/server.log" --skip-name-resolve --skip-log-bin --max-connections=300 \\
       --innodb-flush-log-at-trx-commit=0 --innodb-doublewrite=0 --innodb-buffer-pool-size=128M \\
+      --innodb-log-file-size=32M \\
       --character-set-server=utf8mb4 --collation-server=utf8mb4_bin \\
       </dev/null >>"$dir/server.log" 2>&1 &
     for _ in \$(seq 1 600); do
-      if mariadb-admin --no-defaults --socket="$dir/data/sock" -u root ping >/dev/null 2>&1; then
+      if mariadb-admin --no-defaults --socket="$dir/data/sock" -u $(ym_mysql_admin) ping >/dev/null 2>&1; then
         exit 0
       fi
       sleep 0.1
@@ -115,11 +136,11 @@ EOF
 ym_start_postgres() {
   local dir=$ym_servers_dir/postgres port password
   mkdir -p "$dir/sock"
-  chown -R postgres: "$dir"
+  ym_chown postgres: "$dir"
   password=$(ym_random_password)
   # The superuser only logs in over the socket (trust); "ym" has a password over TCP, so that
   # the tests go through real authentication.
-  if ! runuser -u postgres -- "$ym_pg_bin/initdb" -D "$dir/data" -U postgres -E UTF8 \
+  if ! $(ym_as postgres) "$ym_pg_bin/initdb" -D "$dir/data" -U postgres -E UTF8 \
       --locale=C.UTF-8 --auth-local=trust --auth-host=scram-sha-256 >"$dir/initdb.log" 2>&1; then
     echo "servers: initdb failed; see $dir/initdb.log" >&2
     return 1
@@ -135,7 +156,7 @@ ym_start_postgres() {
     fi
   done
   ym_servers_started+=("$dir/ctl")
-  runuser -u postgres -- "$ym_pg_bin/psql" -h "$dir/sock" -p "$port" -U postgres -d postgres \
+  $(ym_as postgres) "$ym_pg_bin/psql" -h "$dir/sock" -p "$port" -U postgres -d postgres \
     -v ON_ERROR_STOP=1 -q >"$dir/setup.log" 2>&1 <<EOF || {
 CREATE ROLE ym LOGIN CREATEDB PASSWORD '$password';
 CREATE DATABASE ym OWNER ym;
@@ -151,10 +172,12 @@ EOF
 ym_start_mysql() {
   local dir=$ym_servers_dir/mysql port password
   mkdir -p "$dir"
-  chown mysql: "$dir"
+  ym_chown mysql: "$dir"
   password=$(ym_random_password)
-  if ! mariadb-install-db --no-defaults --user=mysql --datadir="$dir/data" --skip-test-db \
-      --auth-root-authentication-method=socket >"$dir/install-db.log" 2>&1; then
+  local os_user=mysql
+  [ "$(id -u)" = 0 ] || os_user=$(id -un)
+  if ! mariadb-install-db --no-defaults --user="$os_user" \
+      --datadir="$dir/data" --skip-test-db --auth-root-authentication-method=socket >"$dir/install-db.log" 2>&1; then
     echo "servers: mariadb-install-db failed; see $dir/install-db.log" >&2
     return 1
   fi
@@ -171,7 +194,7 @@ ym_start_mysql() {
   done
   ym_servers_started+=("$dir/ctl")
   # "ym" may create the per-test databases ym_*; nothing else.
-  if ! mariadb --no-defaults --socket="$dir/data/sock" -u root >"$dir/setup.log" 2>&1 <<EOF; then
+  if ! mariadb --no-defaults --socket="$dir/data/sock" -u "$(ym_mysql_admin)" >"$dir/setup.log" 2>&1 <<EOF; then
 CREATE USER 'ym'@'127.0.0.1' IDENTIFIED BY '$password';
 CREATE DATABASE ym CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
 GRANT ALL PRIVILEGES ON \`ym%\`.* TO 'ym'@'127.0.0.1';
@@ -185,7 +208,13 @@ EOF
 }
 
 ym_servers_start() {
-  ym_servers_dir=$1
+  if [ -n "${1:-}" ]; then
+    ym_servers_dir=$1
+  elif [ -d /dev/shm ] && [ -w /dev/shm ]; then
+    ym_servers_dir=$(mktemp -d /dev/shm/ym-servers.XXXXXX)
+  else
+    ym_servers_dir=$(mktemp -d "${TMPDIR:-/tmp}/ym-servers.XXXXXX")
+  fi
   mkdir -p "$ym_servers_dir"
   # The server users must reach their directories below it.
   chmod 755 "$ym_servers_dir"
@@ -221,4 +250,20 @@ ym_servers_logs() {
     [ -f "$log" ] && echo "servers: log: $log"
   done
   return 0
+}
+
+ym_servers_cleanup() {
+  [ -n "$ym_servers_dir" ] && [ -d "$ym_servers_dir" ] || return 0
+  local dest=${1:-} server f
+  if [ -n "$dest" ]; then
+    for server in postgres mysql; do
+      for f in "$ym_servers_dir/$server"/*.log; do
+        [ -f "$f" ] || continue
+        mkdir -p "$dest/$server"
+        cp "$f" "$dest/$server/"
+      done
+    done
+  fi
+  rm -rf "$ym_servers_dir"
+  ym_servers_dir=""
 }

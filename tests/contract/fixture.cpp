@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "backend/server_db.hpp"
 #include "fake/fake_db.hpp"
 
 namespace ym::test {
@@ -12,8 +13,16 @@ namespace ym::test {
 namespace fs = std::filesystem;
 
 std::vector<Backend> contract_backends() {
-  return {{Impl::kFake, "fake"}, {Impl::kSqliteMemory, "sqlite_memory"},
-          {Impl::kSqliteFile, "sqlite_file"}};
+  std::vector<Backend> out{{Impl::kFake, "fake"},
+                           {Impl::kSqliteMemory, "sqlite_memory"},
+                           {Impl::kSqliteFile, "sqlite_file"}};
+  // The servers run when configured (scripts/test starts them). Under CI=true they are always
+  // listed, so that a missing one fails every one of its tests, naming the variable to set.
+  if (server_url(db::Backend::kPostgres) || running_in_ci()) {
+    out.push_back({Impl::kPostgres, "postgres"});
+  }
+  if (server_url(db::Backend::kMysql) || running_in_ci()) out.push_back({Impl::kMysql, "mysql"});
+  return out;
 }
 
 std::string backend_name(const testing::TestParamInfo<Backend>& info) { return info.param.name; }
@@ -48,9 +57,12 @@ std::unique_ptr<db::Db> open_backend(const Backend& b, const TestClock& clock,
       for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(file.string() + suffix);
       return db::Db::open("sqlite:///" + file.string(), opts);
     }
-    default:
-      throw std::runtime_error("backend not configured: " + b.name);
+    case Impl::kPostgres:
+      return db::Db::open(clean_database_url(db::Backend::kPostgres), opts);
+    case Impl::kMysql:
+      return db::Db::open(clean_database_url(db::Backend::kMysql), opts);
   }
+  throw std::runtime_error("unknown backend: " + b.name);
 }
 
 void Contract::SetUp() {

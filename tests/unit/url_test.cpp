@@ -55,6 +55,27 @@ TEST(Url, MalformedUrlsAreTypedErrorsNamingTheProblem) {
                InvalidUrl);
 }
 
+TEST(Url, PasswordsMayHoldSlashesQuestionMarksAndColonsUnencoded) {
+  auto u = Url::parse("postgresql://user:pa/ss?w:rd@host:5432/db?max_connections=3");
+  EXPECT_EQ(u.user, "user");
+  EXPECT_EQ(u.password, "pa/ss?w:rd");
+  EXPECT_EQ(u.host, "host");
+  EXPECT_EQ(u.port, 5432);
+  EXPECT_EQ(u.database, "db");
+  EXPECT_EQ(u.int_option("max_connections", 1), 3);
+  EXPECT_EQ(u.to_string(), "postgresql://user:***@host:5432/db?max_connections=3");
+  auto v = Url::parse("postgresql://user:1234/x@host/db");
+  EXPECT_EQ(v.password, "1234/x");
+  EXPECT_EQ(v.to_string().find("1234"), std::string::npos);
+  // A malformed URL's message does not show any of such a password either.
+  try {
+    Url::parse("postgresql://user:pa/ss@host:port/db");
+    FAIL();
+  } catch (const InvalidUrl& e) {
+    EXPECT_EQ(std::string(e.what()).find("pa/ss"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Url, PasswordNeverPrinted) {
   const std::string secret = "hunter2-very-secret";
   auto u = Url::parse("postgresql://bb:" + secret + "@h:5432/db?sslmode=disable");

@@ -1,0 +1,299 @@
+// SQL implementation of Builds: build records numbered per builder, and their properties.
+#include "db/connectors/builds.hpp"
+
+#include <set>
+#include <tuple>
+
+#include "db/connectors/json_util.hpp"
+#include "db/connectors/result_spec_sql.hpp"
+#include "db/connectors/sql.hpp"
+
+namespace ym::db {
+namespace {
+
+using internal::dump_json;
+using internal::parse_json;
+
+constexpr const char* kSelect =
+    "SELECT b.id, b.number, b.builderid, b.buildrequestid, b.workerid, b.masterid, b.started_at, "
+    "b.complete_at, b.state_string, b.results FROM builds b";
+
+// Attempts at a build number inside one transaction before the whole transaction is retried.
+constexpr int kNumberAttempts = 8;
+// Candidate builds examined per query by get_prev_successful_build.
+constexpr int64_t kPrevBatch = 50;
+
+Build read_build(const Row& r) {
+  Build b;
+  b.id = r.get<int64_t>(0);
+  b.number = r.get<int>(1);
+  b.builderid = r.get<int64_t>(2);
+  b.buildrequestid = r.get<int64_t>(3);
+  b.workerid = r.get<std::optional<int64_t>>(4);
+  b.masterid = r.get<int64_t>(5);
+  b.started_at = r.get<Timestamp>(6);
+  b.complete_at = r.get<std::optional<Timestamp>>(7);
+  b.state_string = r.get<std::string>(8);
+  b.results = r.get<std::optional<int>>(9);
+  return b;
+}
+
+const internal::SpecFields& build_fields() {
+  static const internal::SpecFields fields{{{"id", "b.id"},
+                                            {"number", "b.number"},
+                                            {"builderid", "b.builderid"},
+                                            {"buildrequestid", "b.buildrequestid"},
+                                            {"workerid", "b.workerid"},
+                                            {"masterid", "b.masterid"},
+                                            {"started_at", "b.started_at"},
+                                            {"complete_at", "b.complete_at"},
+                                            {"state_string", "b.state_string"},
+                                            {"results", "b.results"}},
+                                           {"id"},
+                                           {{"id", false}}};
+  return fields;
+}
+
+void check_text(const char* what, const std::string& s) {
+  if (!is_valid_utf8(s)) throw InvalidArgument(std::string(what) + " is not valid UTF-8");
+}
+
+void require_row(Connection& c, const char* sql, int64_t id, const char* what) {
+  if (!c.stmt(sql).bind(id).one()) {
+    throw NotFound("no " + std::string(what) + " with id " + std::to_string(id));
+  }
+}
+
+// (repository, branch, codebase): what get_prev_successful_build compares.
+using StampKey = std::tuple<std::string, std::optional<std::string>, std::string>;
+
+class SqlBuilds final : public Builds {
+ public:
+  explicit SqlBuilds(internal::Context& ctx) : ctx_(ctx) {}
+
+  Future<std::optional<Build>> get_build(int64_t buildid) override {
+    return ctx_.pool.run([buildid](Connection& c) -> std::optional<Build> {
+      auto row = c.stmt(std::string(kSelect) + " WHERE b.id = ?").bind(buildid).one();
+      if (!row) return std::nullopt;
+      return read_build(*row);
+    });
+  }
+
+  Future<std::optional<Build>> get_build_by_number(int64_t builderid, int number) override {
+    return ctx_.pool.run([builderid, number](Connection& c) -> std::optional<Build> {
+      auto row = c.stmt(std::string(kSelect) + " WHERE b.builderid = ? AND b.number = ?")
+                     .bind(builderid, number)
+                     .one();
+      if (!row) return std::nullopt;
+      return read_build(*row);
+    });
+  }
+
+  Future<std::vector<Build>> get_builds(BuildFilter filter) override {
+    std::string sql = std::string(kSelect) + " WHERE 1 = 1";
+    std::vector<Value> params;
+    try {
+      if (filter.builderid) {
+        sql += " AND b.builderid = ?";
+        params.push_back(*filter.builderid);
+      }
+      if (filter.buildrequestid) {
+        sql += " AND b.buildrequestid = ?";
+        params.push_back(*filter.buildrequestid);
+      }
+      if (filter.workerid) {
+        sql += " AND b.workerid = ?";
+        params.push_back(*filter.workerid);
+      }
+      if (filter.complete) {
+        sql += *filter.complete ? " AND b.complete_at IS NOT NULL" : " AND b.complete_at IS NULL";
+      }
+      auto spec = internal::render_spec(filter.spec, build_fields());
+      sql += spec.where + spec.order_limit;
+      params.insert(params.end(), spec.where_params.begin(), spec.where_params.end());
+      params.insert(params.end(), spec.tail_params.begin(), spec.tail_params.end());
+    } catch (const Error&) {
+      return make_exceptional_future<std::vector<Build>>(std::current_exception());
+    }
+    return ctx_.pool.run([sql, params](Connection& c) {
+      std::vector<Build> out;
+      for (const Row& r : c.stmt(sql).bind_all(params).all()) out.push_back(read_build(r));
+      return out;
+    });
+  }
+
+  Future<std::optional<Build>> get_prev_successful_build(
+      int64_t builderid, int number, std::vector<SourceStamp> sourcestamps) override {
+    std::set<StampKey> wanted;
+    for (const auto& ss : sourcestamps) wanted.insert({ss.repository, ss.branch, ss.codebase});
+    return ctx_.pool.read([builderid, number, wanted](Connection& c) -> std::optional<Build> {
+      // Newest first, a page of candidates at a time, so that a long history is not loaded
+      // when the match is recent (the usual case).
+      int64_t below = number;
+      for (;;) {
+        std::vector<Build> page;
+        for (const Row& r : c.stmt(std::string(kSelect) +
+                                   " WHERE b.builderid = ? AND b.number < ? AND b.results = ?"
+                                   " ORDER BY b.number DESC LIMIT ?")
+                                .bind(builderid, below, results::kSuccess, kPrevBatch)
+                                .all()) {
+          page.push_back(read_build(r));
+        }
+        if (page.empty()) return std::nullopt;
+        std::map<int64_t, std::set<StampKey>> stamps;
+        std::vector<int64_t> ids;
+        for (const auto& b : page) ids.push_back(b.id);
+        internal::for_each_batch(
+            c.dialect(), ids, 0, [&](const std::string& marks, const std::vector<Value>& p) {
+              for (const Row& r :
+                   c.stmt("SELECT b.id, ss.repository, ss.branch, ss.codebase FROM builds b"
+                          " JOIN buildrequests br ON br.id = b.buildrequestid"
+                          " JOIN buildset_sourcestamps bss ON bss.buildsetid = br.buildsetid"
+                          " JOIN sourcestamps ss ON ss.id = bss.sourcestampid"
+                          " WHERE b.id IN (" +
+                          marks + ") ORDER BY b.id, ss.id")
+                       .bind_all(p)
+                       .all()) {
+                stamps[r.get<int64_t>(0)].insert({r.get<std::string>(1),
+                                                  r.get<std::optional<std::string>>(2),
+                                                  r.get<std::string>(3)});
+              }
+            });
+        for (const auto& b : page) {
+          auto it = stamps.find(b.id);
+          const std::set<StampKey> empty;
+          if ((it == stamps.end() ? empty : it->second) == wanted) return b;
+        }
+        if (static_cast<int64_t>(page.size()) < kPrevBatch) return std::nullopt;
+        below = page.back().number;
+      }
+    });
+  }
+
+  Future<AddedBuild> add_build(int64_t builderid, int64_t buildrequestid,
+                               std::optional<int64_t> workerid, int64_t masterid,
+                               std::string state_string) override {
+    try {
+      check_text("build state string", state_string);
+    } catch (const Error&) {
+      return make_exceptional_future<AddedBuild>(std::current_exception());
+    }
+    int64_t now = ctx_.now();
+    return ctx_.pool.transaction([=](Connection& c) {
+      require_row(c, "SELECT 1 FROM builders WHERE id = ?", builderid, "builder");
+      require_row(c, "SELECT 1 FROM buildrequests WHERE id = ?", buildrequestid, "build request");
+      if (workerid) require_row(c, "SELECT 1 FROM workers WHERE id = ?", *workerid, "worker");
+      require_row(c, "SELECT 1 FROM masters WHERE id = ?", masterid, "master");
+      // A concurrent add_build on a server backend may take the number we chose: the unique
+      // (builderid, number) index refuses ours, and we try the next one. A number is skipped
+      // only once it is known to be taken, so numbers stay gapless.
+      int64_t tried = 0;
+      for (int attempt = 0; attempt < kNumberAttempts; ++attempt) {
+        int64_t highest = *c.stmt("SELECT COALESCE(MAX(number), 0) FROM builds WHERE builderid = ?")
+                               .bind(builderid)
+                               .scalar<int64_t>();
+        int64_t number = std::max(highest, tried) + 1;
+        c.execute_script("SAVEPOINT ym_add_build");
+        try {
+          int64_t id =
+              c.stmt(
+                   "INSERT INTO builds (number, builderid, buildrequestid, workerid, "
+                   "masterid, started_at, complete_at, state_string, results) "
+                   "VALUES (?, ?, ?, ?, ?, ?, NULL, ?, NULL)")
+                  .bind(number, builderid, buildrequestid, workerid, masterid, now, state_string)
+                  .insert();
+          c.execute_script("RELEASE SAVEPOINT ym_add_build");
+          return AddedBuild{id, static_cast<int>(number)};
+        } catch (const UniqueViolation&) {
+          c.execute_script("ROLLBACK TO SAVEPOINT ym_add_build");
+          tried = number;
+        }
+      }
+      throw TransientError("build number for builder " + std::to_string(builderid) +
+                           " kept being taken by concurrent builds");
+    });
+  }
+
+  Future<void> set_build_state_string(int64_t buildid, std::string state_string) override {
+    try {
+      check_text("build state string", state_string);
+    } catch (const Error&) {
+      return make_exceptional_future<void>(std::current_exception());
+    }
+    return ctx_.pool.transaction([buildid, state_string](Connection& c) {
+      // Existence by SELECT: MySQL counts an UPDATE that changes nothing as 0 rows.
+      require_row(c, "SELECT 1 FROM builds WHERE id = ?", buildid, "build");
+      c.stmt("UPDATE builds SET state_string = ? WHERE id = ?").bind(state_string, buildid).exec();
+    });
+  }
+
+  Future<void> finish_build(int64_t buildid, int results) override {
+    int64_t now = ctx_.now();
+    return ctx_.pool.transaction([buildid, results, now](Connection& c) {
+      require_row(c, "SELECT 1 FROM builds WHERE id = ?", buildid, "build");
+      c.stmt("UPDATE builds SET results = ?, complete_at = ? WHERE id = ?")
+          .bind(results, now, buildid)
+          .exec();
+    });
+  }
+
+  Future<Properties> get_build_properties(int64_t buildid) override {
+    return ctx_.pool.run([buildid](Connection& c) {
+      Properties out;
+      for (const Row& r :
+           c.stmt(
+                "SELECT name, value, source FROM build_properties WHERE buildid = ? ORDER BY name")
+               .bind(buildid)
+               .all()) {
+        std::string name = r.get<std::string>(0);
+        out[name] = Property{parse_json(r.get<std::string>(1), "build property '" + name + "'"),
+                             r.get<std::string>(2)};
+      }
+      return out;
+    });
+  }
+
+  Future<void> set_build_property(int64_t buildid, std::string name, nlohmann::json value,
+                                  std::string source) override {
+    std::string json;
+    try {
+      if (name.empty()) throw InvalidArgument("build property name is empty");
+      check_text("build property name", name);
+      check_text("build property source", source);
+      check_length("build_properties", "name", name);
+      check_length("build_properties", "source", source);
+      json = dump_json(value, "build property '" + name + "'");
+    } catch (const Error&) {
+      return make_exceptional_future<void>(std::current_exception());
+    }
+    return ctx_.pool.transaction([buildid, name, json, source](Connection& c) {
+      require_row(c, "SELECT 1 FROM builds WHERE id = ?", buildid, "build");
+      constexpr const char* kUpdate =
+          "UPDATE build_properties SET value = ?, source = ? WHERE buildid = ? AND name = ?";
+      // 0 rows: no such property yet, or (MySQL) the same value was already stored. The insert
+      // tells them apart; a racing insert of the same name also lands in the catch.
+      if (c.stmt(kUpdate).bind(json, source, buildid, name).exec() > 0) return;
+      c.execute_script("SAVEPOINT ym_build_property");
+      try {
+        c.stmt("INSERT INTO build_properties (buildid, name, value, source) VALUES (?, ?, ?, ?)")
+            .bind(buildid, name, json, source)
+            .exec();
+        c.execute_script("RELEASE SAVEPOINT ym_build_property");
+      } catch (const UniqueViolation&) {
+        c.execute_script("ROLLBACK TO SAVEPOINT ym_build_property");
+        c.stmt(kUpdate).bind(json, source, buildid, name).exec();
+      }
+    });
+  }
+
+ private:
+  internal::Context& ctx_;
+};
+
+}  // namespace
+
+std::unique_ptr<Builds> internal::make_sql_builds(Context& ctx) {
+  return std::make_unique<SqlBuilds>(ctx);
+}
+
+}  // namespace ym::db

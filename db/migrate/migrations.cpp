@@ -1,0 +1,99 @@
+// The schema history. Each version adds exactly what db/model.cpp tags with its number, so the
+// model (the current schema) and the history cannot drift apart; the tests check that a database
+// migrated from empty matches the model on every backend.
+//
+// To add a version: tag the new tables/columns/indexes in model.cpp with since_*(N), append a
+// Migration {N, name, transactional?, what-to-check, step} below, and add a test in
+// tests/migrate/ that fills a database at N-1, upgrades it and checks every row (docs/migrations.md).
+#include <algorithm>
+#include <cstdlib>
+#include <thread>
+
+#include "db/errors.hpp"
+#include "db/migrate/introspect.hpp"
+#include "db/migrate/schema.hpp"
+#include "db/model.hpp"
+
+namespace ym::migrate {
+
+using db::Connection;
+namespace model = db::model;
+
+namespace {
+
+bool has_table(Connection& c, const std::string& name) {
+  auto t = c.table_names();
+  return std::find(t.begin(), t.end(), name) != t.end();
+}
+
+// Creates every table of `version`'s model that is missing, and every index of version
+// `version` (or earlier) that is missing: idempotent, so that a backend whose DDL commits
+// implicitly (MySQL) can resume an interrupted step.
+void create_missing(Connection& c, int version) {
+  for (const auto& table : model::at_version(version).tables) {
+    if (!has_table(c, table.name)) {
+      for (const auto& sql : model::create_statements(table, c.dialect())) c.execute_script(sql);
+      continue;
+    }
+    TableInfo have = describe_table(c, table.name);
+    for (const auto& col : table.columns) {
+      if (col.since == version && !have.column(col.name)) {
+        c.execute_script("ALTER TABLE " + c.dialect().quote(table.name) + " ADD " +
+                         model::column_definition(col, c.dialect()));
+      }
+    }
+    for (const auto& ix : table.indexes) {
+      if (ix.since <= version && !have.index(ix.name)) {
+        c.execute_script(model::create_index_statement(table, ix, c.dialect()));
+      }
+    }
+  }
+}
+
+// Version 1: the schema as it stood when the project started.
+void initial_schema(Connection& c) { create_missing(c, 1); }
+
+// Version 2: steps record when they acquired their locks (a step that waits for a lock starts
+// later than it was created). Existing steps had no lock waits: their value is their start time.
+void steps_locks_acquired_at(Connection& c) {
+  create_missing(c, 2);
+  c.stmt("UPDATE steps SET locks_acquired_at = started_at WHERE locks_acquired_at IS NULL AND "
+         "started_at IS NOT NULL")
+      .exec();
+}
+
+// Version 3: an index for a master polling the pending requests of its own builders. Built
+// without blocking writers where the backend can (PostgreSQL: CONCURRENTLY, outside any
+// transaction), which is why this version is non-transactional.
+void buildrequests_builder_pending_index(Connection& c) {
+  const auto& table = model::current().table("buildrequests");
+  const auto& ix = table.index("buildrequests_builder_pending");
+  TableInfo have = describe_table(c, table.name);
+  if (const IndexInfo* existing = have.index(ix.name)) {
+    if (existing->columns == ix.columns) return;
+  }
+  std::string sql = model::create_index_statement(table, ix, c.dialect());
+  if (c.dialect().backend == db::Backend::kPostgres) {
+    // An interrupted CONCURRENTLY build leaves an invalid index behind: drop it and rebuild.
+    c.execute_script("DROP INDEX IF EXISTS " + c.dialect().quote(ix.name));
+    sql.replace(sql.find("INDEX "), 6, "INDEX CONCURRENTLY ");
+  }
+  c.execute_script(sql);
+}
+
+}  // namespace
+
+const std::vector<Migration>& history() {
+  static const std::vector<Migration> h = {
+      {1, "initial schema", true,
+       "tables may be partly created; `db upgrade` creates the missing ones", &initial_schema},
+      {2, "steps.locks_acquired_at", true,
+       "the column may exist without its values; `db upgrade` fills them", &steps_locks_acquired_at},
+      {3, "index buildrequests_builder_pending", false,
+       "the index may be missing or (PostgreSQL) invalid; `db upgrade` rebuilds it",
+       &buildrequests_builder_pending_index},
+  };
+  return h;
+}
+
+}  // namespace ym::migrate

@@ -1,0 +1,219 @@
+// In-memory Builds, held to the same contract suite as db/connectors/builds.cpp.
+#include "db/connectors/builds.hpp"
+
+#include <algorithm>
+#include <set>
+#include <tuple>
+
+#include "db/base.hpp"
+#include "db/connectors/json_util.hpp"
+#include "fake/internal.hpp"
+#include "fake/result_spec.hpp"
+
+namespace ym::fake {
+namespace {
+
+using db::internal::dump_json;
+using db::internal::parse_json;
+
+using StampKey = std::tuple<std::string, std::optional<std::string>, std::string>;
+
+db::Build to_record(const td::Build& r) {
+  db::Build b;
+  b.id = r.id;
+  b.number = r.number;
+  b.builderid = r.builderid;
+  b.buildrequestid = r.buildrequestid;
+  b.workerid = r.workerid;
+  b.masterid = r.masterid;
+  b.started_at = Timestamp(std::chrono::seconds(r.started_at));
+  if (r.complete_at) b.complete_at = Timestamp(std::chrono::seconds(*r.complete_at));
+  b.state_string = r.state_string;
+  b.results = r.results;
+  return b;
+}
+
+const SpecAccess<db::Build>& build_access() {
+  using db::Value;
+  static const SpecAccess<db::Build> access{
+      {{"id", [](const db::Build& b) -> Value { return b.id; }},
+       {"number", [](const db::Build& b) -> Value { return db::to_value(b.number); }},
+       {"builderid", [](const db::Build& b) -> Value { return b.builderid; }},
+       {"buildrequestid", [](const db::Build& b) -> Value { return b.buildrequestid; }},
+       {"workerid", [](const db::Build& b) -> Value { return db::to_value(b.workerid); }},
+       {"masterid", [](const db::Build& b) -> Value { return b.masterid; }},
+       {"started_at", [](const db::Build& b) -> Value { return db::to_value(b.started_at); }},
+       {"complete_at", [](const db::Build& b) -> Value { return db::to_value(b.complete_at); }},
+       {"state_string", [](const db::Build& b) -> Value { return b.state_string; }},
+       {"results", [](const db::Build& b) -> Value { return db::to_value(b.results); }}},
+      {"id"},
+      {{"id", false}}};
+  return access;
+}
+
+void check_text(const char* what, const std::string& s) {
+  if (!db::is_valid_utf8(s)) throw db::InvalidArgument(std::string(what) + " is not valid UTF-8");
+}
+
+template <class M>
+void require(const M& rows, int64_t id, const char* what) {
+  if (!rows.count(id))
+    throw db::NotFound("no " + std::string(what) + " with id " + std::to_string(id));
+}
+
+class FakeBuilds final : public db::Builds {
+ public:
+  explicit FakeBuilds(FakeDb::Access a) : a_(a) {}
+
+  Future<std::optional<db::Build>> get_build(int64_t buildid) override {
+    return a_.call([&](Store& s) -> std::optional<db::Build> {
+      auto it = s.builds.find(buildid);
+      if (it == s.builds.end()) return std::nullopt;
+      return to_record(it->second);
+    });
+  }
+
+  Future<std::optional<db::Build>> get_build_by_number(int64_t builderid, int number) override {
+    return a_.call([&](Store& s) -> std::optional<db::Build> {
+      for (const auto& [id, b] : s.builds) {
+        if (b.builderid == builderid && b.number == number) return to_record(b);
+      }
+      return std::nullopt;
+    });
+  }
+
+  Future<std::vector<db::Build>> get_builds(db::BuildFilter filter) override {
+    return a_.call([&](Store& s) {
+      std::vector<db::Build> rows;
+      for (const auto& [id, b] : s.builds) {
+        if (filter.builderid && b.builderid != *filter.builderid) continue;
+        if (filter.buildrequestid && b.buildrequestid != *filter.buildrequestid) continue;
+        if (filter.workerid && b.workerid != filter.workerid) continue;
+        if (filter.complete && b.complete_at.has_value() != *filter.complete) continue;
+        rows.push_back(to_record(b));
+      }
+      return apply_spec(std::move(rows), filter.spec, build_access());
+    });
+  }
+
+  Future<std::optional<db::Build>> get_prev_successful_build(
+      int64_t builderid, int number, std::vector<db::SourceStamp> sourcestamps) override {
+    return a_.call([&](Store& s) -> std::optional<db::Build> {
+      std::set<StampKey> wanted;
+      for (const auto& ss : sourcestamps) wanted.insert({ss.repository, ss.branch, ss.codebase});
+      std::vector<const td::Build*> candidates;
+      for (const auto& [id, b] : s.builds) {
+        if (b.builderid == builderid && b.number < number && b.results == db::results::kSuccess) {
+          candidates.push_back(&b);
+        }
+      }
+      std::sort(candidates.begin(), candidates.end(),
+                [](const td::Build* x, const td::Build* y) { return x->number > y->number; });
+      for (const td::Build* b : candidates) {
+        if (stamps_of(s, *b) == wanted) return to_record(*b);
+      }
+      return std::nullopt;
+    });
+  }
+
+  Future<db::AddedBuild> add_build(int64_t builderid, int64_t buildrequestid,
+                                   std::optional<int64_t> workerid, int64_t masterid,
+                                   std::string state_string) override {
+    return a_.call([&](Store& s) {
+      check_text("build state string", state_string);
+      require(s.builders, builderid, "builder");
+      require(s.buildrequests, buildrequestid, "build request");
+      if (workerid) require(s.workers, *workerid, "worker");
+      require(s.masters, masterid, "master");
+      int number = 0;
+      for (const auto& [id, b] : s.builds) {
+        if (b.builderid == builderid) number = std::max(number, b.number);
+      }
+      ++number;
+      int64_t id = s.next_id("builds", s.builds);
+      td::Build row;
+      row.id = id;
+      row.number = number;
+      row.builderid = builderid;
+      row.buildrequestid = buildrequestid;
+      row.workerid = workerid;
+      row.masterid = masterid;
+      row.started_at = a_.now();
+      row.complete_at = std::nullopt;
+      row.state_string = state_string;
+      row.results = std::nullopt;
+      s.builds[id] = row;
+      return db::AddedBuild{id, number};
+    });
+  }
+
+  Future<void> set_build_state_string(int64_t buildid, std::string state_string) override {
+    return a_.call([&](Store& s) {
+      check_text("build state string", state_string);
+      require(s.builds, buildid, "build");
+      s.builds[buildid].state_string = state_string;
+    });
+  }
+
+  Future<void> finish_build(int64_t buildid, int results) override {
+    return a_.call([&](Store& s) {
+      require(s.builds, buildid, "build");
+      auto& b = s.builds[buildid];
+      b.results = results;
+      b.complete_at = a_.now();
+    });
+  }
+
+  Future<db::Properties> get_build_properties(int64_t buildid) override {
+    return a_.call([&](Store& s) {
+      db::Properties out;
+      for (auto it = s.build_properties.lower_bound({buildid, std::string()});
+           it != s.build_properties.end() && it->first.first == buildid; ++it) {
+        const auto& p = it->second;
+        out[p.name] =
+            db::Property{parse_json(p.value, "build property '" + p.name + "'"), p.source};
+      }
+      return out;
+    });
+  }
+
+  Future<void> set_build_property(int64_t buildid, std::string name, nlohmann::json value,
+                                  std::string source) override {
+    return a_.call([&](Store& s) {
+      if (name.empty()) throw db::InvalidArgument("build property name is empty");
+      check_text("build property name", name);
+      check_text("build property source", source);
+      db::check_length("build_properties", "name", name);
+      db::check_length("build_properties", "source", source);
+      std::string json = dump_json(value, "build property '" + name + "'");
+      require(s.builds, buildid, "build");
+      s.build_properties[{buildid, name}] = td::BuildProperty{buildid, name, json, source};
+    });
+  }
+
+ private:
+  // (repository, branch, codebase) of the stamps of the build's buildset.
+  static std::set<StampKey> stamps_of(const Store& s, const td::Build& b) {
+    std::set<StampKey> out;
+    auto br = s.buildrequests.find(b.buildrequestid);
+    if (br == s.buildrequests.end()) return out;
+    for (const auto& [id, bss] : s.buildset_sourcestamps) {
+      if (bss.buildsetid != br->second.buildsetid) continue;
+      auto ss = s.sourcestamps.find(bss.sourcestampid);
+      if (ss != s.sourcestamps.end()) {
+        out.insert({ss->second.repository, ss->second.branch, ss->second.codebase});
+      }
+    }
+    return out;
+  }
+
+  FakeDb::Access a_;
+};
+
+}  // namespace
+
+std::unique_ptr<db::Builds> make_fake_builds(FakeDb::Access a) {
+  return std::make_unique<FakeBuilds>(a);
+}
+
+}  // namespace ym::fake

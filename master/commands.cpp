@@ -1,0 +1,725 @@
+#include "master/commands.hpp"
+
+#include <utility>  // before asio: Boost 1.74's awaitable.hpp uses std::exchange without it
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "db/db.hpp"
+#include "db/errors.hpp"
+#include "db/migrate/schema.hpp"
+#include "db/url.hpp"
+#include "master/config.hpp"
+#include "master/master.hpp"
+
+namespace ym::master {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+namespace results = db::results;
+
+// Any failure a person can act on: printed as "error: ..." with exit code 2.
+class UsageError : public std::runtime_error {
+ public:
+  explicit UsageError(const std::string& m) : std::runtime_error(m) {}
+};
+
+// Runs fn, turning errors into a message on stderr and an exit code.
+template <class Fn>
+int guarded(Fn fn) {
+  try {
+    return fn();
+  } catch (const ConfigError& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+  } catch (const db::Error& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+  } catch (const UsageError& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+  } catch (const fs::filesystem_error& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+  }
+  return 2;
+}
+
+// ----------------------------------------------------------------------------- helpers
+
+// A master directory or a database URL, as given on the command line.
+struct Target {
+  std::string url;
+  std::optional<MasterConfig> config;  // when a directory was given
+};
+
+Target resolve_target(const std::string& text) {
+  if (text.find("://") != std::string::npos) return {text, std::nullopt};
+  if (!fs::exists(fs::path(text) / kConfigFile)) {
+    throw UsageError(fmt::format(
+        "'{}' is neither a master directory (it has no {}) nor a database URL; pass --db "
+        "DIR|URL, set YARDMASTER_DB, or create a master with `yardmaster create-master DIR`",
+        text, kConfigFile));
+  }
+  auto config = load_config(text);
+  return {config.database, std::move(config)};
+}
+
+std::string default_target() {
+  const char* env = std::getenv("YARDMASTER_DB");
+  return env && *env ? env : ".";
+}
+
+std::unique_ptr<db::Db> open_db(const std::string& url, int pool_size) {
+  db::DbOptions options;
+  options.create_if_empty = false;  // only create-master creates a database
+  options.pool_size = pool_size;
+  return db::Db::open(url, options);
+}
+
+std::string local_time(Timestamp t) {
+  std::time_t tt = t.time_since_epoch().count();
+  std::tm tm{};
+  localtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+std::string duration_text(int64_t s) {
+  if (s < 60) return fmt::format("{}s", s);
+  if (s < 3600) return fmt::format("{}m{:02}s", s / 60, s % 60);
+  return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
+}
+
+int64_t epoch(Timestamp t) { return t.time_since_epoch().count(); }
+
+int64_t now_epoch() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string result_text(const std::optional<int>& r, bool complete) {
+  if (!complete) return "running";
+  return r ? results::name(*r) : "-";
+}
+
+// Columns padded to their widest cell, two spaces apart.
+class Table {
+ public:
+  explicit Table(std::vector<std::string> header) { rows_.push_back(std::move(header)); }
+  void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+  void print(std::FILE* out = stdout) const {
+    std::vector<size_t> width;
+    for (const auto& r : rows_) {
+      width.resize(std::max(width.size(), r.size()));
+      for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
+    }
+    for (const auto& r : rows_) {
+      std::string line;
+      for (size_t i = 0; i < r.size(); ++i) {
+        line += r[i];
+        if (i + 1 < r.size()) line += std::string(width[i] - r[i].size() + 2, ' ');
+      }
+      fmt::print(out, "{}\n", line);
+    }
+  }
+
+ private:
+  std::vector<std::vector<std::string>> rows_;
+};
+
+struct Names {
+  std::map<int64_t, std::string> builders, masters, workers;
+  static Names load(db::Db& db) {
+    Names n;
+    for (const auto& b : db.builders().get_builders().get()) n.builders[b.id] = b.name;
+    for (const auto& m : db.masters().get_masters().get()) n.masters[m.id] = m.name;
+    for (const auto& w : db.workers().get_workers().get()) n.workers[w.id] = w.name;
+    return n;
+  }
+  static std::string of(const std::map<int64_t, std::string>& m, std::optional<int64_t> id) {
+    if (!id) return "-";
+    auto it = m.find(*id);
+    return it == m.end() ? std::to_string(*id) : it->second;
+  }
+};
+
+// A build given as an id ("17") or as BUILDER/NUMBER ("linux-gcc/3").
+db::Build find_build(db::Db& db, const std::string& text) {
+  size_t slash = text.find('/');
+  std::optional<db::Build> b;
+  try {
+    if (slash == std::string::npos) {
+      b = db.builds().get_build(std::stoll(text)).get();
+    } else {
+      auto builder = db.builders().find_builder_id(text.substr(0, slash), false).get();
+      if (!builder) {
+        throw UsageError(fmt::format("no builder '{}' (see `yardmaster builds`)", text.substr(0, slash)));
+      }
+      b = db.builds().get_build_by_number(*builder, std::stoi(text.substr(slash + 1))).get();
+    }
+  } catch (const std::invalid_argument&) {
+    throw UsageError(fmt::format("'{}' is not a build: give its id (17) or BUILDER/NUMBER (linux-gcc/3)", text));
+  } catch (const std::out_of_range&) {
+    throw UsageError(fmt::format("'{}' is not a build: give its id (17) or BUILDER/NUMBER (linux-gcc/3)", text));
+  }
+  if (!b) throw UsageError(fmt::format("no build {} (see `yardmaster builds`)", text));
+  return *b;
+}
+
+// A step given by number ("1") or by name ("compile").
+std::optional<db::Step> find_step(db::Db& db, int64_t buildid, const std::string& text) {
+  bool digits = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+  if (digits) return db.steps().get_step_by_number(buildid, std::stoi(text)).get();
+  return db.steps().get_step_by_name(buildid, text).get();
+}
+
+json build_json(const db::Build& b, const Names& n) {
+  json j{{"id", b.id},
+         {"builder", Names::of(n.builders, b.builderid)},
+         {"builderid", b.builderid},
+         {"number", b.number},
+         {"buildrequestid", b.buildrequestid},
+         {"worker", b.workerid ? json(Names::of(n.workers, b.workerid)) : json(nullptr)},
+         {"master", Names::of(n.masters, b.masterid)},
+         {"masterid", b.masterid},
+         {"started_at", epoch(b.started_at)},
+         {"complete_at", b.complete_at ? json(epoch(*b.complete_at)) : json(nullptr)},
+         {"results", b.results ? json(*b.results) : json(nullptr)},
+         {"result", result_text(b.results, b.complete_at.has_value())},
+         {"state_string", b.state_string}};
+  int64_t end = b.complete_at ? epoch(*b.complete_at) : now_epoch();
+  j["duration_s"] = end - epoch(b.started_at);
+  return j;
+}
+
+// ----------------------------------------------------------------------------- create-master
+
+int create_master(const std::string& dir, const std::string& database, bool force) {
+  fs::path base = fs::absolute(dir).lexically_normal();
+  if (base.filename().empty()) base = base.parent_path();
+  fs::path file = base / kConfigFile;
+  if (fs::exists(file) && !force) {
+    throw UsageError(fmt::format("{} already exists: edit it, or pass --force to overwrite it",
+                                 file.string()));
+  }
+  fs::create_directories(base);
+  std::string url = database.empty() ? kDefaultDatabase : database;
+  {
+    std::ofstream out(file);
+    out << default_config(url);
+    if (!out) throw UsageError("cannot write " + file.string());
+  }
+  auto config = load_config(base);
+  db::DbOptions options;
+  options.pool_size = 1;
+  auto db = db::Db::open(config.database, options);  // creates the schema of a new database
+  std::string where = db->describe();
+  db->shutdown();
+  fmt::print("created {}\n", file.string());
+  fmt::print("database: {} (schema version {})\n", where, migrate::current_version());
+  fmt::print("\nnext:\n");
+  fmt::print("  edit {} (builders, their steps, workers)\n", file.string());
+  fmt::print("  yardmaster run {}\n", base.string());
+  fmt::print("  yardmaster submit {} --builder hello\n", base.string());
+  fmt::print("  yardmaster builds --db {}\n", base.string());
+  return 0;
+}
+
+// ----------------------------------------------------------------------------- run
+
+// One master per directory: a lock file that the kernel releases when the process ends.
+int lock_directory(const fs::path& base) {
+  fs::path path = base / "master.lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) throw UsageError("cannot open " + path.string() + ": " + std::strerror(errno));
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char buf[32] = {};
+    ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    std::string pid = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "?";
+    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+    ::close(fd);
+    throw UsageError(fmt::format("another yardmaster is running in {} (pid {}); stop it first "
+                                 "(kill -TERM {})",
+                                 base.string(), pid, pid));
+  }
+  std::string pid = std::to_string(::getpid()) + "\n";
+  if (ftruncate(fd, 0) == 0) {
+    ssize_t ignored = ::pwrite(fd, pid.data(), pid.size(), 0);
+    (void)ignored;
+  }
+  return fd;  // kept open (and locked) until exit
+}
+
+void setup_logging(const std::string& level) {
+  auto logger = spdlog::stderr_color_mt("yardmaster");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5!l%$ %v");
+  static const std::map<std::string, spdlog::level::level_enum> levels{
+      {"trace", spdlog::level::trace}, {"debug", spdlog::level::debug},
+      {"info", spdlog::level::info},   {"warn", spdlog::level::warn},
+      {"error", spdlog::level::err},   {"critical", spdlog::level::critical}};
+  auto it = levels.find(level);
+  if (it == levels.end()) {
+    throw UsageError("--log-level must be one of trace, debug, info, warn, error, critical");
+  }
+  spdlog::set_level(it->second);
+  spdlog::flush_on(spdlog::level::trace);
+}
+
+int run_master(const std::string& dir, bool until_idle, const std::string& level) {
+  setup_logging(level);
+  MasterConfig config = load_config(dir);
+  int lock = lock_directory(config.basedir);
+  (void)lock;
+  // The database threads start inside Db::open and inherit this mask: SIGCHLD, SIGTERM and SIGINT
+  // then only ever interrupt the io thread, which expects them, never a blocking driver call.
+  sigset_t handled, previous;
+  sigemptyset(&handled);
+  for (int s : {SIGCHLD, SIGTERM, SIGINT}) sigaddset(&handled, s);
+  pthread_sigmask(SIG_BLOCK, &handled, &previous);
+  signal(SIGPIPE, SIG_IGN);  // a closed socket is an error to handle, not a reason to die
+
+  spdlog::info("yardmaster {} starting master {} in {}", YM_VERSION, config.name,
+               config.basedir.string());
+  std::unique_ptr<db::Db> db;
+  try {
+    db = open_db(config.database, 4);
+  } catch (const db::SchemaOutOfDate& e) {
+    // The message names the command that upgrades it.
+    throw UsageError(std::string(e.what()) + "\nthe master did not start");
+  }
+  int rc;
+  {
+    boost::asio::io_context io;
+    Master master(io, *db, config, RunOptions{until_idle});
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    rc = master.run();
+  }
+  db->shutdown();
+  return rc;
+}
+
+// ----------------------------------------------------------------------------- submit
+
+struct SubmitArgs {
+  std::string target;
+  std::vector<std::string> builders;
+  std::string reason;
+  std::vector<std::string> properties;
+  std::string branch, revision, repository, project, codebase;
+  int priority = 0;
+  bool json = false;
+};
+
+int submit(const SubmitArgs& a) {
+  Target target = resolve_target(a.target);
+  auto db = open_db(target.url, 2);
+  db::NewBuildset bs;
+  bs.reason = a.reason.empty() ? "submitted with yardmaster submit" : a.reason;
+  bs.priority = a.priority;
+  for (const auto& p : a.properties) {
+    size_t eq = p.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      throw UsageError(fmt::format("--property '{}': write NAME=VALUE", p));
+    }
+    bs.properties[p.substr(0, eq)] = db::Property{p.substr(eq + 1), "submit"};
+  }
+  if (!a.branch.empty() || !a.revision.empty() || !a.repository.empty() || !a.project.empty() ||
+      !a.codebase.empty()) {
+    db::SourceStampSpec ss;
+    if (!a.branch.empty()) ss.branch = a.branch;
+    if (!a.revision.empty()) ss.revision = a.revision;
+    ss.repository = a.repository;
+    ss.project = a.project;
+    ss.codebase = a.codebase;
+    bs.sourcestamps.push_back(ss);
+  }
+  std::vector<std::pair<std::string, int64_t>> builders;
+  for (const auto& name : a.builders) {
+    // A builder of the given master directory may be submitted to before that master first ran.
+    bool known_here = target.config && target.config->builder(name);
+    auto id = db->builders().find_builder_id(name, known_here).get();
+    if (!id) {
+      std::vector<std::string> known;
+      for (const auto& b : db->builders().get_builders().get()) known.push_back(b.name);
+      throw UsageError(fmt::format(
+          "unknown builder '{}' (known: {}). A builder is known once a master that configures it "
+          "has run, or when you submit to that master's directory",
+          name, known.empty() ? "none yet" : fmt::format("{}", fmt::join(known, ", "))));
+    }
+    builders.emplace_back(name, *id);
+    bs.builderids.push_back(*id);
+  }
+  auto added = db->buildsets().add_buildset(bs).get();
+
+  // A request no active master can run waits; say so rather than leave the person wondering.
+  std::map<int64_t, bool> active;
+  for (const auto& m : db->masters().get_masters().get()) active[m.id] = m.active;
+  std::vector<std::string> idle;
+  for (const auto& [name, id] : builders) {
+    auto b = db->builders().get_builder(id).get();
+    bool served = false;
+    for (int64_t m : b ? b->masterids : std::vector<int64_t>{}) served = served || active[m];
+    if (!served) idle.push_back(name);
+  }
+  if (a.json) {
+    json requests = json::array();
+    for (const auto& [name, id] : builders) {
+      requests.push_back({{"builder", name}, {"builderid", id}, {"buildrequestid", added.brids.at(id)}});
+    }
+    fmt::print("{}\n", json{{"bsid", added.bsid}, {"requests", requests}}.dump(2));
+  } else {
+    std::vector<std::string> parts;
+    for (const auto& [name, id] : builders) {
+      parts.push_back(fmt::format("request {} for {}", added.brids.at(id), name));
+    }
+    fmt::print("buildset {} submitted: {}\n", added.bsid, fmt::join(parts, ", "));
+  }
+  if (!idle.empty()) {
+    fmt::print(stderr,
+               "note: no active master runs {} right now; the request waits until one does "
+               "(yardmaster run DIR)\n",
+               fmt::join(idle, ", "));
+  }
+  db->shutdown();
+  return 0;
+}
+
+// ----------------------------------------------------------------------------- builds, build
+
+int list_builds(const std::string& target_text, const std::string& builder, int limit, bool as_json) {
+  Target target = resolve_target(target_text);
+  auto db = open_db(target.url, 1);
+  db::BuildFilter filter;
+  if (!builder.empty()) {
+    auto id = db->builders().find_builder_id(builder, false).get();
+    if (!id) throw UsageError(fmt::format("no builder '{}' in {}", builder, db->describe()));
+    filter.builderid = *id;
+  }
+  if (limit < 1) throw UsageError("--limit must be at least 1");
+  filter.spec.order_by("id", true).take(limit);
+  auto builds = db->builds().get_builds(filter).get();
+  auto names = Names::load(*db);
+  if (as_json) {
+    json out = json::array();
+    for (const auto& b : builds) out.push_back(build_json(b, names));
+    fmt::print("{}\n", out.dump(2));
+    return 0;
+  }
+  if (builds.empty()) {
+    fmt::print("no builds yet in {}\n", db->describe());
+    return 0;
+  }
+  Table t({"ID", "BUILDER", "NUMBER", "RESULT", "STARTED", "DURATION", "WORKER", "MASTER", "STATE"});
+  for (const auto& b : builds) {
+    int64_t end = b.complete_at ? epoch(*b.complete_at) : now_epoch();
+    t.add({std::to_string(b.id), Names::of(names.builders, b.builderid), std::to_string(b.number),
+           result_text(b.results, b.complete_at.has_value()), local_time(b.started_at),
+           duration_text(end - epoch(b.started_at)), Names::of(names.workers, b.workerid),
+           Names::of(names.masters, b.masterid), b.state_string});
+  }
+  t.print();
+  return 0;
+}
+
+int show_build(const std::string& target_text, const std::string& which, bool as_json) {
+  Target target = resolve_target(target_text);
+  auto db = open_db(target.url, 1);
+  auto b = find_build(*db, which);
+  auto names = Names::load(*db);
+  auto request = db->buildrequests().get_build_request(b.buildrequestid).get();
+  auto props = db->builds().get_build_properties(b.id).get();
+  auto steps = db->steps().get_steps(b.id).get();
+  std::map<int64_t, int64_t> lines;  // stepid -> lines of its logs
+  for (const auto& s : steps) {
+    for (const auto& l : db->logs().get_logs(s.id).get()) lines[s.id] += l.num_lines;
+  }
+  auto step_seconds = [&](const db::Step& s) -> std::optional<int64_t> {
+    if (!s.started_at) return std::nullopt;
+    int64_t end = s.complete_at ? epoch(*s.complete_at) : now_epoch();
+    return end - epoch(*s.started_at);
+  };
+  if (as_json) {
+    json j = build_json(b, names);
+    if (request) j["buildsetid"] = request->buildsetid;
+    json p = json::object();
+    for (const auto& [name, prop] : props) p[name] = {{"value", prop.value}, {"source", prop.source}};
+    j["properties"] = p;
+    json s = json::array();
+    for (const auto& st : steps) {
+      auto secs = step_seconds(st);
+      s.push_back({{"id", st.id},
+                   {"number", st.number},
+                   {"name", st.name},
+                   {"results", st.results ? json(*st.results) : json(nullptr)},
+                   {"result", result_text(st.results, st.complete_at.has_value())},
+                   {"state_string", st.state_string},
+                   {"duration_s", secs ? json(*secs) : json(nullptr)},
+                   {"log_lines", lines[st.id]}});
+    }
+    j["steps"] = s;
+    fmt::print("{}\n", j.dump(2));
+    return 0;
+  }
+  int64_t end = b.complete_at ? epoch(*b.complete_at) : now_epoch();
+  fmt::print("build {}: {} #{}  {}  ({})\n", b.id, Names::of(names.builders, b.builderid), b.number,
+             result_text(b.results, b.complete_at.has_value()), b.state_string);
+  fmt::print("  request {}{}, master {}, worker {}\n", b.buildrequestid,
+             request ? fmt::format(" (buildset {})", request->buildsetid) : "",
+             Names::of(names.masters, b.masterid), Names::of(names.workers, b.workerid));
+  fmt::print("  started {}, {} {}\n", local_time(b.started_at),
+             b.complete_at ? "took" : "running for", duration_text(end - epoch(b.started_at)));
+  if (!props.empty()) {
+    fmt::print("  properties:\n");
+    for (const auto& [name, prop] : props) {
+      std::string v = prop.value.is_string() ? prop.value.get<std::string>() : prop.value.dump();
+      fmt::print("    {} = {}  ({})\n", name, v, prop.source);
+    }
+  }
+  fmt::print("\n");
+  if (steps.empty()) {
+    fmt::print("  no steps yet\n");
+    return 0;
+  }
+  Table t({"STEP", "NAME", "RESULT", "DURATION", "LINES", "STATE"});
+  for (const auto& st : steps) {
+    auto secs = step_seconds(st);
+    t.add({std::to_string(st.number), st.name, result_text(st.results, st.complete_at.has_value()),
+           secs ? duration_text(*secs) : "-", std::to_string(lines[st.id]), st.state_string});
+  }
+  t.print();
+  fmt::print("\nlog of a step: yardmaster log {} STEP{}\n", b.id,
+             target.config ? " --db " + target.config->basedir.string() : "");
+  return 0;
+}
+
+// ----------------------------------------------------------------------------- log
+
+int show_log(const std::string& target_text, const std::string& which, const std::string& step_text,
+             const std::string& log_slug, bool follow) {
+  Target target = resolve_target(target_text);
+  auto db = open_db(target.url, 1);
+  auto b = find_build(*db, which);
+  auto step = find_step(*db, b.id, step_text);
+  // Following a step that has not started yet: wait for it while the build runs.
+  while (!step && follow && !b.complete_at) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    b = *db->builds().get_build(b.id).get();
+    step = find_step(*db, b.id, step_text);
+  }
+  if (!step) {
+    std::vector<std::string> known;
+    for (const auto& s : db->steps().get_steps(b.id).get()) {
+      known.push_back(fmt::format("{} {}", s.number, s.name));
+    }
+    throw UsageError(fmt::format("build {} has no step '{}' (steps: {})", b.id, step_text,
+                                 known.empty() ? "none" : fmt::format("{}", fmt::join(known, ", "))));
+  }
+  std::optional<db::Log> log;
+  for (const auto& l : db->logs().get_logs(step->id).get()) {
+    if (l.slug == log_slug || l.name == log_slug) log = l;
+  }
+  while (!log && follow && !step->complete_at) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    step = db->steps().get_step(step->id).get();
+    for (const auto& l : db->logs().get_logs(step->id).get()) {
+      if (l.slug == log_slug || l.name == log_slug) log = l;
+    }
+  }
+  if (!log) {
+    throw UsageError(fmt::format("step {} of build {} has no log '{}'", step->name, b.id, log_slug));
+  }
+  // A page at a time, so that a long log never sits in memory whole.
+  constexpr int64_t kPage = 2000;
+  int64_t next = 0;
+  for (;;) {
+    while (next < log->num_lines) {
+      int64_t last = std::min(log->num_lines, next + kPage) - 1;
+      std::string text = db->logs().get_log_lines(log->id, next, last).get();
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      next = last + 1;
+    }
+    std::fflush(stdout);
+    if (!follow || log->complete) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    auto again = db->logs().get_log(log->id).get();
+    if (!again) break;
+    log = again;
+  }
+  return 0;
+}
+
+// ----------------------------------------------------------------------------- masters
+
+int list_masters(const std::string& target_text, bool as_json) {
+  Target target = resolve_target(target_text);
+  auto db = open_db(target.url, 1);
+  auto masters = db->masters().get_masters().get();
+  int64_t now = now_epoch();
+  json out = json::array();
+  Table t({"ID", "NAME", "ACTIVE", "LAST CHECK-IN", "BUILDERS", "RUNNING BUILDS"});
+  for (const auto& m : masters) {
+    auto builders = db->builders().get_builders(m.id).get();
+    db::BuildFilter running;
+    running.complete = false;
+    running.spec.where("masterid", m.id);
+    auto builds = db->builds().get_builds(running).get();
+    std::vector<std::string> names;
+    for (const auto& b : builders) names.push_back(b.name);
+    int64_t ago = now - epoch(m.last_active);
+    if (as_json) {
+      out.push_back({{"id", m.id},
+                     {"name", m.name},
+                     {"active", m.active},
+                     {"last_active", epoch(m.last_active)},
+                     {"seconds_since_checkin", ago},
+                     {"builders", names},
+                     {"running_builds", builds.size()}});
+    } else {
+      t.add({std::to_string(m.id), m.name, m.active ? "yes" : "no",
+             fmt::format("{} ({} ago)", local_time(m.last_active), duration_text(std::max<int64_t>(0, ago))),
+             names.empty() ? "-" : fmt::format("{}", fmt::join(names, ",")),
+             std::to_string(builds.size())});
+    }
+  }
+  if (as_json) {
+    fmt::print("{}\n", out.dump(2));
+  } else if (masters.empty()) {
+    fmt::print("no master has run on {} yet\n", db->describe());
+  } else {
+    t.print();
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_master_commands(CLI::App& app, int& exit_code) {
+  // create-master
+  struct CreateArgs {
+    std::string dir, database;
+    bool force = false;
+  };
+  auto ca = std::make_shared<CreateArgs>();
+  auto* create = app.add_subcommand(
+      "create-master", "write DIR/config.ini (commented) and create the database");
+  create->add_option("DIR", ca->dir, "the master's directory (created if missing)")->required();
+  create->add_option("--database", ca->database,
+                     "database URL (default: sqlite:///state.sqlite, a file in DIR)");
+  create->add_flag("--force", ca->force, "overwrite an existing config.ini");
+  create->callback([ca, &exit_code] {
+    exit_code = guarded([&] { return create_master(ca->dir, ca->database, ca->force); });
+  });
+
+  // run
+  struct RunArgs {
+    std::string dir, level = "info";
+    bool until_idle = false;
+  };
+  auto ra = std::make_shared<RunArgs>();
+  auto* run = app.add_subcommand("run", "run the master in DIR until SIGTERM/SIGINT");
+  run->add_option("DIR", ra->dir, "the master's directory (with config.ini)")->required();
+  run->add_flag("--until-idle", ra->until_idle,
+                "exit once no build request of this master's builders is left");
+  run->add_option("--log-level", ra->level, "trace, debug, info (default), warn, error");
+  run->callback([ra, &exit_code] {
+    exit_code = guarded([&] { return run_master(ra->dir, ra->until_idle, ra->level); });
+  });
+
+  // submit
+  auto sa = std::make_shared<SubmitArgs>();
+  auto* sub = app.add_subcommand("submit", "request builds: one buildset, a request per builder");
+  sub->add_option("TARGET", sa->target, "a master directory or a database URL")->required();
+  sub->add_option("--builder,-b", sa->builders, "builder to build on (repeat for several)")
+      ->required();
+  sub->add_option("--reason,-r", sa->reason, "why (shown with the buildset)");
+  sub->add_option("--property,-p", sa->properties,
+                  "NAME=VALUE build property (repeatable); steps see YM_PROP_NAME");
+  sub->add_option("--branch", sa->branch, "source stamp branch (YM_BRANCH)");
+  sub->add_option("--revision", sa->revision, "source stamp revision (YM_REVISION)");
+  sub->add_option("--repository", sa->repository, "source stamp repository (YM_REPOSITORY)");
+  sub->add_option("--project", sa->project, "source stamp project");
+  sub->add_option("--codebase", sa->codebase, "source stamp codebase");
+  sub->add_option("--priority", sa->priority, "higher runs first (default 0)");
+  sub->add_flag("--json", sa->json, "print the ids as JSON");
+  sub->callback([sa, &exit_code] { exit_code = guarded([&] { return submit(*sa); }); });
+
+  // builds
+  struct BuildsArgs {
+    std::string db = default_target(), builder;
+    int limit = 20;
+    bool json = false;
+  };
+  auto ba = std::make_shared<BuildsArgs>();
+  auto* builds = app.add_subcommand("builds", "list recent builds, newest first");
+  builds->add_option("--db", ba->db, "master directory or database URL (default: $YARDMASTER_DB or .)");
+  builds->add_option("--builder,-b", ba->builder, "only this builder's builds");
+  builds->add_option("--limit,-n", ba->limit, "how many (default 20)");
+  builds->add_flag("--json", ba->json, "JSON instead of a table");
+  builds->callback([ba, &exit_code] {
+    exit_code = guarded([&] { return list_builds(ba->db, ba->builder, ba->limit, ba->json); });
+  });
+
+  // build
+  struct BuildArgs {
+    std::string db = default_target(), which;
+    bool json = false;
+  };
+  auto bb = std::make_shared<BuildArgs>();
+  auto* build = app.add_subcommand("build", "show one build: its steps, results and durations");
+  build->add_option("BUILD", bb->which, "build id, or BUILDER/NUMBER")->required();
+  build->add_option("--db", bb->db, "master directory or database URL (default: $YARDMASTER_DB or .)");
+  build->add_flag("--json", bb->json, "JSON instead of text");
+  build->callback([bb, &exit_code] {
+    exit_code = guarded([&] { return show_build(bb->db, bb->which, bb->json); });
+  });
+
+  // log
+  struct LogArgs {
+    std::string db = default_target(), which, step, log = "stdio";
+    bool follow = false;
+  };
+  auto la = std::make_shared<LogArgs>();
+  auto* log = app.add_subcommand("log", "print a step's log");
+  log->add_option("BUILD", la->which, "build id, or BUILDER/NUMBER")->required();
+  log->add_option("STEP", la->step, "step number or name")->required();
+  log->add_option("--db", la->db, "master directory or database URL (default: $YARDMASTER_DB or .)");
+  log->add_option("--log", la->log, "which log of the step (default: stdio)");
+  log->add_flag("--follow,-f", la->follow, "keep printing new lines until the step ends");
+  log->callback([la, &exit_code] {
+    exit_code = guarded([&] { return show_log(la->db, la->which, la->step, la->log, la->follow); });
+  });
+
+  // masters
+  struct MastersArgs {
+    std::string db = default_target();
+    bool json = false;
+  };
+  auto ma = std::make_shared<MastersArgs>();
+  auto* masters = app.add_subcommand("masters", "list the masters sharing the database");
+  masters->add_option("--db", ma->db, "master directory or database URL (default: $YARDMASTER_DB or .)");
+  masters->add_flag("--json", ma->json, "JSON instead of a table");
+  masters->callback([ma, &exit_code] {
+    exit_code = guarded([&] { return list_masters(ma->db, ma->json); });
+  });
+}
+
+}  // namespace ym::master

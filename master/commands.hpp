@@ -1,0 +1,13 @@
+// The master's commands: create-master, run, submit, builds, build, log and masters.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace ym::master {
+
+// Adds the commands to `app`; each runs when parsed and stores the process exit code in
+// `exit_code`: 0 success, 1 the master stopped on an error, 2 an error the message explains
+// (bad input, an unusable configuration or database, nothing found).
+void add_master_commands(CLI::App& app, int& exit_code);
+
+}  // namespace ym::master

@@ -1,0 +1,481 @@
+#include "master/config.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "db/base.hpp"
+#include "db/connectors/builders.hpp"
+#include "db/connectors/steps.hpp"
+#include "db/connectors/workers.hpp"
+#include "db/errors.hpp"
+
+namespace ym::master {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+std::string_view trim(std::string_view s) {
+  const char* ws = " \t\r";
+  size_t b = s.find_first_not_of(ws);
+  if (b == std::string_view::npos) return {};
+  size_t e = s.find_last_not_of(ws);
+  return s.substr(b, e - b + 1);
+}
+
+// "a, b ,c" -> {"a", "b", "c"}; empty items are dropped.
+std::vector<std::string> split_list(std::string_view s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t comma = s.find(',', start);
+    if (comma == std::string_view::npos) comma = s.size();
+    auto item = trim(s.substr(start, comma - start));
+    if (!item.empty()) out.emplace_back(item);
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
+  return out;
+}
+
+enum class Section { kNone, kMaster, kWorker, kBuilder };
+
+class Parser {
+ public:
+  Parser(const fs::path& basedir) : basedir_(basedir) {
+    config_.basedir = basedir;
+    config_.file = basedir / kConfigFile;
+  }
+
+  MasterConfig parse(std::string_view text) {
+    int number = 0;
+    size_t pos = 0;
+    while (pos <= text.size()) {
+      size_t nl = text.find('\n', pos);
+      if (nl == std::string_view::npos) nl = text.size();
+      ++number;
+      line_ = number;
+      parse_line(trim(text.substr(pos, nl - pos)));
+      pos = nl + 1;
+    }
+    finish();
+    return std::move(config_);
+  }
+
+ private:
+  [[noreturn]] void fail(int line, const std::string& message) const {
+    throw ConfigError(fmt::format("{}:{}: {}", kConfigFile, line, message));
+  }
+  [[noreturn]] void fail(const std::string& message) const { fail(line_, message); }
+
+  void identifier(std::string_view what, const std::string& name, size_t max) const {
+    try {
+      db::check_identifier(what, name, max);
+    } catch (const db::InvalidIdentifier& e) {
+      fail(e.what());
+    }
+  }
+
+  void parse_line(std::string_view line) {
+    if (line.empty() || line[0] == '#' || line[0] == ';') return;
+    if (line[0] == '[') {
+      parse_header(line);
+      return;
+    }
+    if (section_ == Section::kNone) {
+      fail(fmt::format("'{}' is outside any section; put it under [master], [worker NAME] or "
+                       "[builder NAME]",
+                       line));
+    }
+    size_t eq = line.find('=');
+    if (eq == std::string_view::npos) {
+      fail(fmt::format("expected 'key = value', got '{}'", line));
+    }
+    std::string_view key = trim(line.substr(0, eq));
+    std::string value(trim(line.substr(eq + 1)));
+    if (key.empty()) fail("a key is missing before '='");
+    // Keys of one word ("slots"), or a word and a name ("step compile", "env CC").
+    std::string word(key.substr(0, key.find_first_of(" \t")));
+    std::string name;
+    if (word.size() < key.size()) name = std::string(trim(key.substr(word.size())));
+    switch (section_) {
+      case Section::kMaster: master_key(word, name, value); break;
+      case Section::kWorker: worker_key(word, name, value); break;
+      case Section::kBuilder: builder_key(word, name, value); break;
+      case Section::kNone: break;
+    }
+  }
+
+  void parse_header(std::string_view line) {
+    if (line.back() != ']') fail("a section header must end with ']'");
+    std::string_view inner = trim(line.substr(1, line.size() - 2));
+    std::string kind(inner.substr(0, inner.find_first_of(" \t")));
+    std::string name(trim(inner.substr(kind.size())));
+    seen_keys_.clear();
+    if (kind == "master") {
+      if (!name.empty()) fail("[master] takes no name (set it with 'name = ...' inside)");
+      if (master_seen_) fail("a second [master] section; merge it with the first");
+      master_seen_ = true;
+      section_ = Section::kMaster;
+    } else if (kind == "worker") {
+      if (name.empty()) fail("[worker] needs a name: [worker NAME]");
+      identifier("worker name", name, db::kWorkerNameMax);
+      if (config_.worker(name)) fail(fmt::format("worker '{}' is defined twice", name));
+      config_.workers.push_back({name, 1, line_});
+      worker_builders_.emplace_back();
+      section_ = Section::kWorker;
+    } else if (kind == "builder") {
+      if (name.empty()) fail("[builder] needs a name: [builder NAME]");
+      identifier("builder name", name, db::kBuilderNameMax);
+      if (config_.builder(name)) fail(fmt::format("builder '{}' is defined twice", name));
+      BuilderConfig b;
+      b.name = name;
+      b.line = line_;
+      config_.builders.push_back(std::move(b));
+      builder_worker_lines_.push_back(0);
+      section_ = Section::kBuilder;
+    } else {
+      fail(fmt::format("unknown section [{}]; expected [master], [worker NAME] or [builder NAME]",
+                       inner));
+    }
+  }
+
+  // A key given twice in one section is a mistake (which one wins would be a guess).
+  void once(const std::string& key) {
+    if (!seen_keys_.insert(key).second) fail(fmt::format("'{}' is given twice in this section", key));
+  }
+
+  void no_name(const std::string& word, const std::string& name) {
+    if (!name.empty()) fail(fmt::format("unexpected '{}' after '{}'", name, word));
+  }
+
+  Duration duration(const std::string& key, const std::string& value) {
+    auto d = parse_duration(value);
+    if (!d || d->count() <= 0) {
+      fail(fmt::format("{} = '{}' is not a duration; write e.g. 500ms, 10s, 5m or 1h", key, value));
+    }
+    return *d;
+  }
+
+  void master_key(const std::string& word, const std::string& name, const std::string& value) {
+    no_name(word, name);
+    once(word);
+    if (word == "name") {
+      if (value.empty()) fail("name is empty; remove the line to use HOST:DIRECTORY");
+      config_.name = value;
+    } else if (word == "database") {
+      if (value.empty()) fail(fmt::format("database is empty; e.g. database = {}", kDefaultDatabase));
+      config_.database = value;
+    } else if (word == "checkin_interval") {
+      config_.checkin_interval = duration(word, value);
+      if (config_.checkin_interval < 1s) {
+        fail("checkin_interval must be at least 1s (check-in times are stored in seconds)");
+      }
+    } else if (word == "expiry") {
+      config_.expiry = duration(word, value);
+      expiry_line_ = line_;
+    } else if (word == "poll_interval") {
+      config_.poll_interval = duration(word, value);
+    } else if (word == "grace_period") {
+      config_.grace_period = duration(word, value);
+    } else if (word == "step_timeout") {
+      config_.step_timeout = duration(word, value);
+    } else {
+      fail(fmt::format("unknown key '{}' in [master] (known: name, database, checkin_interval, "
+                       "expiry, poll_interval, grace_period, step_timeout)",
+                       word));
+    }
+  }
+
+  void worker_key(const std::string& word, const std::string& name, const std::string& value) {
+    no_name(word, name);
+    once(word);
+    auto& w = config_.workers.back();
+    if (word == "slots") {
+      int n = 0;
+      auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (ec != std::errc() || ptr != value.data() + value.size() || n < 1 || n > 1000) {
+        fail(fmt::format("slots = '{}': give the number of builds worker '{}' runs at once "
+                         "(1 to 1000)",
+                         value, w.name));
+      }
+      w.slots = n;
+    } else if (word == "builders") {
+      for (auto& b : split_list(value)) worker_builders_.back().push_back({b, line_});
+    } else {
+      fail(fmt::format("unknown key '{}' in [worker {}] (known: slots, builders)", word, w.name));
+    }
+  }
+
+  void builder_key(const std::string& word, const std::string& name, const std::string& value) {
+    auto& b = config_.builders.back();
+    if (word == "step") {
+      if (name.empty()) fail("a step needs a name: step NAME = command");
+      identifier("step name", name, db::kStepNameMax);
+      for (const auto& s : b.steps) {
+        if (s.name == name) {
+          fail(fmt::format("builder '{}' has two steps named '{}' (the first on line {})", b.name,
+                           name, s.line));
+        }
+      }
+      if (value.empty()) {
+        fail(fmt::format("step '{}' of builder '{}' has no command; write: step {} = COMMAND",
+                         name, b.name, name));
+      }
+      b.steps.push_back({name, value, line_});
+      return;
+    }
+    if (word == "env") {
+      if (name.empty() || name.find_first_of(" \t=") != std::string::npos) {
+        fail("env needs a variable name: env NAME = value");
+      }
+      b.env.emplace_back(name, value);
+      return;
+    }
+    no_name(word, name);
+    once(word);
+    if (word == "workers") {
+      b.workers = split_list(value);
+      builder_worker_lines_.back() = line_;
+    } else if (word == "description") {
+      b.description = value;
+    } else if (word == "step_timeout") {
+      b.step_timeout = duration(word, value);
+    } else {
+      fail(fmt::format("unknown key '{}' in [builder {}] (known: description, workers, "
+                       "step NAME, env NAME, step_timeout)",
+                       word, b.name));
+    }
+  }
+
+  // Cross-references, once every section is known.
+  void finish() {
+    if (config_.builders.empty()) {
+      fail(line_, "no [builder NAME] section: a master needs at least one builder "
+                  "(see `yardmaster create-master` for an example)");
+    }
+    if (config_.workers.empty()) {
+      fail(line_, "no [worker NAME] section: a master needs at least one worker to run builds");
+    }
+    for (size_t i = 0; i < config_.builders.size(); ++i) {
+      auto& b = config_.builders[i];
+      for (const auto& w : b.workers) {
+        if (!config_.worker(w)) {
+          fail(builder_worker_lines_[i],
+               fmt::format("builder '{}' lists unknown worker '{}' (workers: {})", b.name, w,
+                           join(worker_names())));
+        }
+      }
+    }
+    // `builders = ...` in a worker section is the same link seen from the other side.
+    for (size_t i = 0; i < config_.workers.size(); ++i) {
+      for (const auto& [name, line] : worker_builders_[i]) {
+        auto* b = const_cast<BuilderConfig*>(config_.builder(name));
+        if (!b) {
+          fail(line, fmt::format("worker '{}' lists unknown builder '{}' (builders: {})",
+                                 config_.workers[i].name, name, join(builder_names())));
+        }
+        if (std::find(b->workers.begin(), b->workers.end(), config_.workers[i].name) ==
+            b->workers.end()) {
+          b->workers.push_back(config_.workers[i].name);
+        }
+      }
+    }
+    for (const auto& b : config_.builders) {
+      if (b.steps.empty()) {
+        fail(b.line, fmt::format("builder '{}' has no steps; add at least one line "
+                                 "'step NAME = shell command'",
+                                 b.name));
+      }
+      if (b.workers.empty()) {
+        fail(b.line, fmt::format("builder '{}' has no workers; add 'workers = {}'", b.name,
+                                 config_.workers.front().name));
+      }
+    }
+    // A live master checks in every interval; expiring peers after less than two intervals
+    // would take over masters that are merely a little late.
+    if (config_.expiry < 2 * config_.checkin_interval + 1s) {
+      fail(expiry_line_ ? expiry_line_ : line_,
+           fmt::format("expiry ({}) must be longer than twice checkin_interval ({}) plus a "
+                       "second, or live masters would be expired by their peers",
+                       format_duration(config_.expiry), format_duration(config_.checkin_interval)));
+    }
+    if (config_.database.empty()) config_.database = kDefaultDatabase;
+    config_.database = resolve_database_url(config_.database, basedir_);
+    if (config_.name.empty()) config_.name = default_master_name(basedir_);
+  }
+
+  std::vector<std::string> worker_names() const {
+    std::vector<std::string> out;
+    for (const auto& w : config_.workers) out.push_back(w.name);
+    return out;
+  }
+  std::vector<std::string> builder_names() const {
+    std::vector<std::string> out;
+    for (const auto& b : config_.builders) out.push_back(b.name);
+    return out;
+  }
+
+  fs::path basedir_;
+  MasterConfig config_;
+  Section section_ = Section::kNone;
+  bool master_seen_ = false;
+  int line_ = 0;
+  int expiry_line_ = 0;
+  std::set<std::string> seen_keys_;
+  std::vector<int> builder_worker_lines_;  // per builder: line of its workers key
+  std::vector<std::vector<std::pair<std::string, int>>> worker_builders_;  // per worker
+};
+
+}  // namespace
+
+const BuilderConfig* MasterConfig::builder(std::string_view name) const {
+  for (const auto& b : builders) {
+    if (b.name == name) return &b;
+  }
+  return nullptr;
+}
+
+const WorkerConfig* MasterConfig::worker(std::string_view name) const {
+  for (const auto& w : workers) {
+    if (w.name == name) return &w;
+  }
+  return nullptr;
+}
+
+MasterConfig parse_config(std::string_view text, const std::filesystem::path& basedir) {
+  return Parser(basedir).parse(text);
+}
+
+MasterConfig load_config(const std::filesystem::path& dir) {
+  std::error_code ec;
+  fs::path base = fs::absolute(dir, ec).lexically_normal();
+  if (!base.empty() && base.filename().empty()) base = base.parent_path();  // drop a trailing '/'
+  fs::path file = base / kConfigFile;
+  std::ifstream in(file);
+  if (!in) {
+    if (!fs::exists(file)) {
+      throw ConfigError(fmt::format("{} does not exist: create a master there with "
+                                    "`yardmaster create-master {}`",
+                                    file.string(), dir.string()));
+    }
+    throw ConfigError(fmt::format("cannot read {}", file.string()));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_config(text.str(), base);
+}
+
+std::string resolve_database_url(const std::string& url, const std::filesystem::path& basedir) {
+  const std::string prefix = "sqlite:///";
+  if (url.rfind(prefix, 0) != 0) return url;
+  std::string rest = url.substr(prefix.size());
+  if (rest.empty() || rest[0] == '/') return url;  // in memory, or already absolute
+  return prefix + (basedir / rest).lexically_normal().string();
+}
+
+std::optional<Duration> parse_duration(std::string_view text) {
+  text = trim(text);
+  size_t unit_at = 0;
+  while (unit_at < text.size() &&
+         ((text[unit_at] >= '0' && text[unit_at] <= '9') || text[unit_at] == '.')) {
+    ++unit_at;
+  }
+  std::string number(text.substr(0, unit_at));
+  std::string_view unit = trim(text.substr(unit_at));
+  if (number.empty() || std::count(number.begin(), number.end(), '.') > 1 || number == ".") {
+    return std::nullopt;
+  }
+  double value = std::strtod(number.c_str(), nullptr);
+  double ms;
+  if (unit == "ms") {
+    ms = value;
+  } else if (unit.empty() || unit == "s") {
+    ms = value * 1000;
+  } else if (unit == "m" || unit == "min") {
+    ms = value * 60'000;
+  } else if (unit == "h") {
+    ms = value * 3'600'000;
+  } else {
+    return std::nullopt;
+  }
+  if (!std::isfinite(ms) || ms > 1e12) return std::nullopt;
+  return Duration(static_cast<int64_t>(std::llround(ms)));
+}
+
+std::string format_duration(Duration d) {
+  int64_t ms = d.count();
+  if (ms % 3'600'000 == 0 && ms != 0) return fmt::format("{}h", ms / 3'600'000);
+  if (ms % 60'000 == 0 && ms != 0) return fmt::format("{}m", ms / 60'000);
+  if (ms % 1000 == 0) return fmt::format("{}s", ms / 1000);
+  return fmt::format("{}ms", ms);
+}
+
+std::string default_master_name(const std::filesystem::path& basedir) {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof host, "localhost");
+  return std::string(host) + ":" + basedir.string();
+}
+
+std::string default_config(const std::string& database_url) {
+  return fmt::format(R"(# Yardmaster master configuration, read by `yardmaster run DIR`.
+#
+# Lines starting with '#' or ';' are comments. Durations take a unit: 500ms, 10s, 5m, 1h (a bare
+# number is seconds). Names of builders, workers and steps are identifiers: ASCII letters,
+# digits, '-' and '_', not starting with a digit. Errors name the line: config.ini:LINE.
+
+[master]
+# Where builds are recorded. A relative SQLite path is relative to this directory. Masters that
+# share the work use one PostgreSQL or MySQL/MariaDB database:
+#   database = postgresql://USER:PASSWORD@HOST:5432/DBNAME
+#   database = mysql://USER:PASSWORD@HOST:3306/DBNAME
+database = {}
+# This master's name in the database; by default HOST:DIRECTORY, which is unique per master.
+#name = ci-1
+# How often this master records that it is alive ...
+checkin_interval = 10s
+# ... and how long a master may stay silent before a peer marks it inactive, takes over its
+# unfinished builds (result: retry) and releases its build requests to the others.
+expiry = 60s
+# How often an idle master looks for new build requests.
+poll_interval = 2s
+# On SIGTERM or SIGINT: how long running builds may take to finish before they are cancelled
+# and their requests released to other masters.
+grace_period = 60s
+# A step that runs longer than this is killed and fails (a builder may set its own).
+step_timeout = 20m
+
+# Workers run builds on this machine, each in its own work directory
+# (DIR/builds/BUILDER/NUMBER); `slots` is how many builds a worker runs at once.
+[worker local]
+slots = 2
+
+# A builder: the workers it runs on and its steps, run in order, each with `/bin/sh -c` in the
+# build's work directory. A step fails when its command exits non-zero (or times out); the
+# remaining steps are then skipped. Steps see YM_BUILDER, YM_BUILD_NUMBER, YM_BUILD_ID,
+# YM_WORKER, YM_BRANCH, YM_REVISION, YM_REPOSITORY and YM_PROP_<name> for each property given to
+# `yardmaster submit --property name=value`. Other keys: description, step_timeout, and
+# `env NAME = value` lines.
+[builder hello]
+description = a first builder; replace its steps with yours
+workers = local
+step greet = echo "hello from build $YM_BUILD_NUMBER of $YM_BUILDER"
+step environment = env | grep '^YM_' | sort
+)",
+                     database_url);
+}
+
+}  // namespace ym::master

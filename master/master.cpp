@@ -1,0 +1,688 @@
+#include "master/master.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <algorithm>
+#include <set>
+#include <spdlog/spdlog.h>
+
+#include "db/errors.hpp"
+#include "master/await.hpp"
+
+extern char** environ;
+
+namespace ym::master {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::use_awaitable;
+using Clock = std::chrono::steady_clock;
+namespace results = db::results;
+
+int worst_result(int a, int b) {
+  for (int r : {results::kCancelled, results::kRetry, results::kException, results::kFailure,
+                results::kWarnings, results::kSuccess, results::kSkipped}) {
+    if (a == r || b == r) return r;
+  }
+  return std::max(a, b);
+}
+
+awaitable<bool> Event::wait_until(Clock::time_point deadline) {
+  if (!set_) {
+    timer_.expires_at(deadline);
+    boost::system::error_code ec;
+    co_await timer_.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+  bool was = set_;
+  set_ = false;
+  co_return was;
+}
+
+namespace {
+
+const char* signal_name(int sig) {
+  switch (sig) {
+    case SIGTERM: return "SIGTERM";
+    case SIGINT: return "SIGINT";
+    case SIGKILL: return "SIGKILL";
+    case SIGHUP: return "SIGHUP";
+    case SIGSEGV: return "SIGSEGV";
+    case SIGABRT: return "SIGABRT";
+    case SIGPIPE: return "SIGPIPE";
+    default: return "";
+  }
+}
+
+std::string seconds_text(std::chrono::milliseconds d) {
+  return fmt::format("{:.1f} s", static_cast<double>(d.count()) / 1000.0);
+}
+
+// An environment variable name from a property name ("build-type" -> "build_type").
+std::string env_name(const std::string& name) {
+  std::string out;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    out += ok ? c : '_';
+  }
+  return out;
+}
+
+std::string property_text(const nlohmann::json& v) {
+  return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
+std::string hostname() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) return "localhost";
+  return host;
+}
+
+// Runs `process`-producing `start` and completes with its outcome.
+template <class Start>
+auto run_process(Start start) {
+  return asio::async_initiate<const asio::use_awaitable_t<>,
+                              void(std::exception_ptr, ProcessOutcome)>(
+      [start](auto handler) mutable {
+        auto executor = asio::get_associated_executor(handler);
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        start([h, executor](ProcessOutcome outcome) {
+          // Posted, so that the coroutine never resumes inside the process's own handlers.
+          asio::post(executor, [h, outcome] { (*h)(nullptr, outcome); });
+        });
+      },
+      use_awaitable);
+}
+
+}  // namespace
+
+Master::Master(asio::io_context& io, db::Db& db, MasterConfig config, RunOptions options)
+    : io_(io),
+      db_(db),
+      config_(std::move(config)),
+      options_(options),
+      signals_(io, SIGTERM, SIGINT),
+      reaper_(io),
+      stop_event_(io),
+      wake_(io),
+      tick_(io),
+      idle_(io),
+      claim_done_(io),
+      checkin_done_(io) {
+  for (const auto& w : config_.workers) {
+    auto slot = std::make_unique<WorkerSlot>();
+    slot->name = w.name;
+    slot->slots = w.slots;
+    workers_.push_back(std::move(slot));
+  }
+  for (const auto& b : config_.builders) {
+    BuilderState state;
+    state.config = &b;
+    for (const auto& name : b.workers) {
+      for (auto& w : workers_) {
+        if (w->name == name) state.workers.push_back(w.get());
+      }
+    }
+    builders_.push_back(std::move(state));
+  }
+}
+
+Master::~Master() = default;
+
+int Master::run() {
+  work_.emplace(io_.get_executor());
+  wait_for_signals();
+  asio::co_spawn(io_, main_task(), [this](std::exception_ptr e) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& x) {
+        spdlog::critical("the master stopped on an error: {}", x.what());
+      }
+      exit_code_ = 1;
+    }
+    done_ = true;
+    boost::system::error_code ignored;
+    signals_.cancel(ignored);
+    reaper_.close();
+    work_.reset();
+  });
+  io_.run();
+  return exit_code_;
+}
+
+void Master::request_stop(const std::string& why) {
+  if (!stop_requested_) {
+    stop_requested_ = true;
+    spdlog::info("{}: stopping; no new builds are claimed, running builds get {} to finish", why,
+                 format_duration(config_.grace_period));
+    stop_event_.notify();
+    return;
+  }
+  if (!grace_over_ && !running_.empty()) {
+    spdlog::warn("{} again: cancelling the running builds now", why);
+  }
+  grace_over_ = true;
+  idle_.notify();
+}
+
+void Master::wait_for_signals() {
+  signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    request_stop(std::string("received ") + signal_name(sig));
+    wait_for_signals();
+  });
+}
+
+// ----------------------------------------------------------------------------- lifecycle
+
+awaitable<void> Master::main_task() {
+  co_await register_master();
+  if (!stop_requested_) {
+    asio::co_spawn(io_, checkin_loop(), [this](std::exception_ptr e) {
+      if (e) spdlog::error("the check-in loop ended on an error");
+      checkin_done_.notify();
+    });
+    asio::co_spawn(io_, claim_loop(), [this](std::exception_ptr e) {
+      if (e) spdlog::error("the claim loop ended on an error");
+      claim_done_.notify();
+    });
+    while (!stop_requested_) co_await stop_event_.wait_until(Clock::time_point::max());
+
+    // 1. No new claims. The claim loop may be inside a claim: let it end first.
+    stopping_ = true;
+    wake_.notify();
+    co_await claim_done_.wait_until(Clock::time_point::max());
+
+    // 2. Running builds get the grace period (check-ins go on meanwhile, so that no peer expires
+    // this master while it drains), then are cancelled and their requests released.
+    auto deadline = Clock::now() + config_.grace_period;
+    if (!running_.empty()) {
+      spdlog::info("waiting up to {} for {} running build(s)", format_duration(config_.grace_period),
+                   running_.size());
+    }
+    while (!running_.empty() && !grace_over_ && Clock::now() < deadline) {
+      co_await idle_.wait_until(deadline);
+    }
+    if (!running_.empty()) {
+      spdlog::warn("cancelling {} running build(s); their requests go back to the queue",
+                   running_.size());
+      cancel_builds(Stop::kCancel);
+      while (!running_.empty()) co_await idle_.wait_until(Clock::time_point::max());
+    }
+
+    // 3. The check-in loop must not mark this master active again after it deactivates.
+    done_ = true;
+    tick_.notify();
+    co_await checkin_done_.wait_until(Clock::time_point::max());
+  }
+  co_await await(db_.masters().set_master_state(masterid_, false));
+  spdlog::info("master {} (id {}) is inactive; stopped", config_.name, masterid_);
+}
+
+awaitable<void> Master::register_master() {
+  masterid_ = co_await await(db_.masters().find_master_id(config_.name));
+  // A previous run under this name that ended without stopping (killed, crashed) may have left
+  // claims, links and unfinished builds: release them the way a peer would have.
+  bool was_active = co_await await(db_.masters().set_master_state(masterid_, false));
+  if (was_active) {
+    spdlog::warn("master {} (id {}) was still marked active: its previous run did not stop "
+                 "cleanly; releasing what it held",
+                 config_.name, masterid_);
+  }
+  co_await finish_orphaned_builds(masterid_, "retry: the master was restarted");
+  co_await await(db_.masters().set_master_state(masterid_, true));
+  co_await configure_links();
+  std::vector<std::string> names;
+  for (const auto& b : builders_) names.push_back(b.config->name);
+  int slots = 0;
+  for (const auto& w : workers_) slots += w->slots;
+  spdlog::info("master {} (id {}) is active on {}: builders {}; {} worker(s), {} slot(s)",
+               config_.name, masterid_, db_.describe(), fmt::join(names, ", "), workers_.size(),
+               slots);
+}
+
+// Links (builder and worker records of this master) are deleted whenever the master is
+// deactivated, so they are written at every (re-)activation.
+awaitable<void> Master::configure_links() {
+  for (auto& b : builders_) {
+    auto id = co_await await(db_.builders().find_builder_id(b.config->name, true));
+    b.id = *id;
+    builder_by_id_[b.id] = &b;
+    co_await await(db_.builders().add_builder_master(b.id, masterid_));
+    if (b.config->description) {
+      co_await await(db_.builders().update_builder_info(b.id, b.config->description));
+    }
+  }
+  for (auto& w : workers_) {
+    w->id = co_await await(db_.workers().find_worker_id(w->name));
+    std::vector<int64_t> builderids;
+    for (const auto& b : builders_) {
+      if (std::find(b.workers.begin(), b.workers.end(), w.get()) != b.workers.end()) {
+        builderids.push_back(b.id);
+      }
+    }
+    co_await await(db_.workers().worker_configured(w->id, masterid_, builderids));
+    co_await await(db_.workers().worker_connected(
+        w->id, masterid_,
+        {{"host", hostname()}, {"slots", w->slots}, {"basedir", config_.basedir.string()}}));
+  }
+}
+
+// ----------------------------------------------------------------------------- check-ins
+
+awaitable<void> Master::checkin_loop() {
+  while (!done_) {
+    co_await tick_.wait_for(config_.checkin_interval);
+    if (done_) break;
+    try {
+      co_await checkin();
+    } catch (const std::exception& e) {
+      spdlog::warn("check-in failed: {}; trying again in {}", e.what(),
+                   format_duration(config_.checkin_interval));
+    }
+  }
+}
+
+awaitable<void> Master::checkin() {
+  bool reactivated = co_await await(db_.masters().set_master_state(masterid_, true));
+  if (reactivated) {
+    // A peer found our check-in too old and took over: our claims are gone and the requests
+    // may already run elsewhere. Our builds must not complete them.
+    spdlog::error("this master had been marked inactive by a peer (no check-in within {}); its "
+                  "claims were released. Cancelling its {} running build(s) (their requests are "
+                  "rebuilt) and registering again",
+                  format_duration(config_.expiry), running_.size());
+    cancel_builds(Stop::kLost);
+    co_await configure_links();
+  }
+  co_await expire_peers();
+}
+
+awaitable<void> Master::expire_peers() {
+  auto masters = co_await await(db_.masters().get_masters());
+  auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+  for (const auto& m : masters) {
+    if (m.id == masterid_ || !m.active) continue;
+    auto silent = now - m.last_active;
+    if (silent <= config_.expiry) continue;
+    // Exactly one caller sees the flag change: that one takes the master over.
+    bool took = co_await await(db_.masters().set_master_state(m.id, false));
+    if (!took) continue;
+    spdlog::warn("master {} (id {}) has not checked in for {} s (expiry {}): marked it inactive; "
+                 "its build requests are released and its unfinished builds end as retry",
+                 m.name, m.id, silent.count(), format_duration(config_.expiry));
+    co_await finish_orphaned_builds(m.id, "retry: master " + m.name + " stopped checking in");
+    wake_.notify();
+  }
+}
+
+// The unfinished builds of an inactive master: those whose request it had already completed get
+// that result (it died between the two writes); the others end as RETRY, and their requests,
+// released by the deactivation, are built again. Buildsets it left incomplete are completed.
+awaitable<void> Master::finish_orphaned_builds(int64_t masterid, std::string reason) {
+  db::BuildFilter filter;
+  filter.complete = false;
+  filter.spec.where("masterid", masterid);
+  auto builds = co_await await(db_.builds().get_builds(filter));
+  std::set<int64_t> buildsets;
+  for (const auto& b : builds) {
+    auto request = co_await await(db_.buildrequests().get_build_request(b.buildrequestid));
+    for (const auto& step : co_await await(db_.steps().get_steps(b.id))) {
+      if (step.complete_at) continue;
+      for (const auto& log : co_await await(db_.logs().get_logs(step.id))) {
+        if (!log.complete) co_await await(db_.logs().finish_log(log.id));
+      }
+      co_await await(db_.steps().finish_step(step.id, results::kRetry, false));
+    }
+    if (request && request->complete) {
+      int r = request->results.value_or(results::kSuccess);
+      co_await await(db_.builds().finish_build(b.id, r));
+      buildsets.insert(request->buildsetid);
+    } else {
+      co_await await(db_.builds().set_build_state_string(b.id, reason));
+      co_await await(db_.builds().finish_build(b.id, results::kRetry));
+    }
+    spdlog::info("build {} (number {} of builder {}) of master {} finished as {}", b.id, b.number,
+                 b.builderid, masterid,
+                 results::name(request && request->complete ? request->results.value_or(0)
+                                                            : results::kRetry));
+  }
+  for (int64_t bsid : buildsets) co_await maybe_complete_buildset(bsid);
+}
+
+// ----------------------------------------------------------------------------- claiming
+
+awaitable<void> Master::claim_loop() {
+  while (!stopping_) {
+    bool again = false;
+    try {
+      again = co_await poll();
+      if (!stopping_ && !again && options_.until_idle && running_.empty() &&
+          co_await nothing_left()) {
+        request_stop("no build request of this master's builders is left (--until-idle)");
+        break;
+      }
+    } catch (const std::exception& e) {
+      spdlog::warn("looking for build requests failed: {}; trying again in {}", e.what(),
+                   format_duration(config_.poll_interval));
+    }
+    if (stopping_) break;
+    if (!again) co_await wake_.wait_for(config_.poll_interval);
+  }
+}
+
+Master::WorkerSlot* Master::pick_worker(BuilderState& builder) {
+  WorkerSlot* best = nullptr;
+  for (auto* w : builder.workers) {
+    if (w->busy >= w->slots) continue;
+    // The least loaded worker, relative to its size.
+    if (!best || w->busy * best->slots < best->busy * w->slots) best = w;
+  }
+  return best;
+}
+
+// One round: the oldest, highest-priority unclaimed requests of the builders that have a free
+// slot, claimed one at a time. Returns whether to look again at once (something was claimed or
+// lost to a faster peer, and slots are still free).
+awaitable<bool> Master::poll() {
+  std::vector<db::Value> ids;
+  for (auto& b : builders_) {
+    if (b.id != 0 && pick_worker(b)) ids.push_back(b.id);
+  }
+  if (ids.empty()) co_return false;
+  int free_slots = 0;
+  for (const auto& w : workers_) free_slots += std::max(0, w->slots - w->busy);
+
+  db::BuildRequestFilter filter;
+  filter.claimed = db::ClaimFilter::unclaimed();
+  filter.complete = false;
+  filter.spec.filters.push_back({"builderid", db::FieldFilter::Op::kIn, ids});
+  filter.spec.limit = 2 * free_slots;  // default order: priority, then age
+  auto requests = co_await await(db_.buildrequests().get_build_requests(filter));
+
+  bool progress = false;
+  for (auto& r : requests) {
+    if (stopping_) break;
+    auto it = builder_by_id_.find(r.builderid);
+    if (it == builder_by_id_.end()) continue;
+    WorkerSlot* worker = pick_worker(*it->second);
+    if (!worker) continue;
+    ++worker->busy;  // reserved while the claim is in flight
+    try {
+      co_await await(db_.buildrequests().claim_build_requests({r.buildrequestid}, masterid_));
+    } catch (const db::AlreadyClaimedError&) {
+      --worker->busy;  // another master was faster: normal
+      progress = true;
+      continue;
+    } catch (const db::NotFound&) {
+      --worker->busy;
+      continue;
+    } catch (...) {
+      --worker->busy;
+      throw;
+    }
+    if (stopping_) {
+      --worker->busy;
+      co_await await(db_.buildrequests().unclaim_build_requests({r.buildrequestid}, masterid_));
+      break;
+    }
+    --worker->busy;  // start_build takes the slot for good
+    start_build(std::move(r), *it->second, *worker);
+    progress = true;
+  }
+  bool free_left = false;
+  for (auto& b : builders_) free_left = free_left || (b.id != 0 && pick_worker(b));
+  co_return progress && free_left;
+}
+
+awaitable<bool> Master::nothing_left() {
+  std::vector<db::Value> ids;
+  for (auto& b : builders_) ids.push_back(b.id);
+  db::BuildRequestFilter filter;
+  filter.complete = false;
+  filter.spec.filters.push_back({"builderid", db::FieldFilter::Op::kIn, ids});
+  filter.spec.limit = 1;
+  auto left = co_await await(db_.buildrequests().get_build_requests(filter));
+  co_return left.empty();
+}
+
+// ----------------------------------------------------------------------------- builds
+
+std::string Master::label(const Build& b) const {
+  if (b.number > 0) return fmt::format("{}/{}", b.builder->config->name, b.number);
+  return fmt::format("{} (request {})", b.builder->config->name, b.request.buildrequestid);
+}
+
+void Master::start_build(db::BuildRequest request, BuilderState& builder, WorkerSlot& worker) {
+  auto build = std::make_shared<Build>();
+  build->request = std::move(request);
+  build->builder = &builder;
+  build->worker = &worker;
+  build->started = Clock::now();
+  ++worker.busy;
+  int64_t brid = build->request.buildrequestid;
+  running_[brid] = build;
+  asio::co_spawn(io_, run_build(build), [this, build, brid](std::exception_ptr e) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& x) {
+        spdlog::error("build {} could not be recorded: {}", label(*build), x.what());
+      }
+    }
+    --build->worker->busy;
+    running_.erase(brid);
+    if (running_.empty()) idle_.notify();
+    wake_.notify();
+  });
+}
+
+awaitable<void> Master::run_build(std::shared_ptr<Build> build) {
+  const auto& br = build->request;
+  const BuilderConfig& bc = *build->builder->config;
+  auto added = co_await await(db_.builds().add_build(build->builder->id, br.buildrequestid,
+                                                     build->worker->id, masterid_, "starting"));
+  build->buildid = added.id;
+  build->number = added.number;
+  spdlog::info("build {} started (build id {}, request {}, worker {})", label(*build), added.id,
+               br.buildrequestid, build->worker->name);
+  int results = results::kSuccess;
+  std::string summary;
+  try {
+    auto workdir = config_.basedir / "builds" / bc.name / std::to_string(build->number);
+    std::filesystem::create_directories(workdir);
+
+    // Properties: the buildset's (what `submit --property` gave), then what the build knows.
+    auto stamps = co_await await(db_.sourcestamps().get_source_stamps_for_build(build->buildid));
+    db::Properties props = co_await await(db_.buildsets().get_buildset_properties(br.buildsetid));
+    props["buildername"] = {bc.name, "Builder"};
+    props["buildnumber"] = {build->number, "Build"};
+    props["workername"] = {build->worker->name, "Worker"};
+    props["builddir"] = {workdir.string(), "Worker"};
+    props["master"] = {config_.name, "Master"};
+    if (!stamps.empty()) {
+      const auto& ss = stamps.front();
+      if (ss.branch) props["branch"] = {*ss.branch, "Build"};
+      if (ss.revision) props["revision"] = {*ss.revision, "Build"};
+      props["repository"] = {ss.repository, "Build"};
+      props["project"] = {ss.project, "Build"};
+      props["codebase"] = {ss.codebase, "Build"};
+    }
+    std::vector<Future<void>> writes;
+    for (const auto& [name, p] : props) {
+      writes.push_back(db_.builds().set_build_property(build->buildid, name, p.value, p.source));
+    }
+    for (auto& w : writes) co_await await(std::move(w));
+
+    // The steps' environment: the master's, then the build's, then the builder's own.
+    std::map<std::string, std::string> vars;
+    for (char** e = environ; *e; ++e) {
+      std::string_view kv(*e);
+      size_t eq = kv.find('=');
+      if (eq != std::string_view::npos) vars[std::string(kv.substr(0, eq))] = kv.substr(eq + 1);
+    }
+    for (const auto& [name, p] : props) vars["YM_PROP_" + env_name(name)] = property_text(p.value);
+    vars["YM_BUILDER"] = bc.name;
+    vars["YM_BUILD_NUMBER"] = std::to_string(build->number);
+    vars["YM_BUILD_ID"] = std::to_string(build->buildid);
+    vars["YM_BUILDREQUEST_ID"] = std::to_string(br.buildrequestid);
+    vars["YM_BUILDSET_ID"] = std::to_string(br.buildsetid);
+    vars["YM_WORKER"] = build->worker->name;
+    vars["YM_MASTER"] = config_.name;
+    vars["YM_BUILD_DIR"] = workdir.string();
+    for (const char* key : {"branch", "revision", "repository", "project", "codebase"}) {
+      auto it = props.find(key);
+      if (it != props.end()) {
+        std::string up = key;
+        std::transform(up.begin(), up.end(), up.begin(), ::toupper);
+        vars["YM_" + up] = property_text(it->second.value);
+      }
+    }
+    for (const auto& [name, value] : bc.env) vars[name] = value;
+    std::vector<std::string> env;
+    for (const auto& [name, value] : vars) env.push_back(name + "=" + value);
+
+    co_await await(db_.builds().set_build_state_string(build->buildid, "building"));
+    std::string failed_step;
+    for (const auto& step : bc.steps) {
+      if (build->stop != Stop::kNone) break;
+      if (results == results::kFailure || results == results::kException) {
+        auto skipped = co_await await(db_.steps().add_step(build->buildid, step.name, "skipped"));
+        co_await await(db_.steps().finish_step(skipped.id, results::kSkipped, false));
+        continue;
+      }
+      auto r = co_await run_step(build, step, env, workdir);
+      if (r.results != results::kSuccess && failed_step.empty()) failed_step = step.name;
+      results = worst_result(results, r.results);
+    }
+    summary = failed_step.empty() ? std::string(results::name(results))
+                                  : fmt::format("{}: step {}", results::name(results), failed_step);
+  } catch (const std::exception& e) {
+    // The database refused part of the build's record: end it as an exception rather than
+    // leaving it running forever.
+    spdlog::error("build {}: {}", label(*build), e.what());
+    results = results::kException;
+    summary = std::string("exception: ") + e.what();
+  }
+  co_await finish_build(build, results, summary);
+}
+
+awaitable<Master::StepResult> Master::run_step(std::shared_ptr<Build> build,
+                                               const StepConfig& step,
+                                               const std::vector<std::string>& env,
+                                               const std::filesystem::path& workdir) {
+  auto added = co_await await(db_.steps().add_step(build->buildid, step.name, "running"));
+  int64_t logid = co_await await(db_.logs().add_log(added.id, "stdio", "stdio", "s"));
+  auto writer = std::make_shared<LogWriter>(io_, db_.logs(), logid);
+  ProcessSpec spec{step.command, workdir, env, config_.timeout_of(*build->builder->config)};
+  auto outcome = co_await run_process([this, build, spec, writer](auto done) {
+    build->process = Process::start(io_, reaper_, spec, writer, std::move(done));
+    // A cancel that arrived while the step was being added reaches the process now.
+    if (build->stop != Stop::kNone) build->process->cancel();
+  });
+  build->process.reset();
+  co_await await(db_.logs().finish_log(logid));
+  if (writer->appends() > 4) {
+    try {
+      co_await await(db_.logs().compress_log(logid));
+    } catch (const std::exception& e) {
+      spdlog::warn("build {}: compressing the log of step {} failed: {}", label(*build), step.name,
+                   e.what());
+    }
+  }
+
+  StepResult r;
+  if (!outcome.start_error.empty()) {
+    r = {results::kException, outcome.start_error};
+  } else if (outcome.cancelled) {
+    r = {results::kCancelled, "cancelled"};
+  } else if (outcome.timed_out) {
+    r = {results::kFailure,
+         "timed out after " + format_duration(config_.timeout_of(*build->builder->config))};
+  } else if (outcome.signal) {
+    const char* name = signal_name(*outcome.signal);
+    r = {results::kFailure, fmt::format("killed by signal {}{}{}", *outcome.signal,
+                                        *name ? " " : "", name)};
+  } else {
+    int code = outcome.exit_code.value_or(-1);
+    r = {code == 0 ? results::kSuccess : results::kFailure, fmt::format("exit code {}", code)};
+  }
+  if (outcome.log_error && r.results == results::kSuccess) {
+    try {
+      std::rethrow_exception(outcome.log_error);
+    } catch (const std::exception& e) {
+      r = {results::kException, std::string("output not fully stored: ") + e.what()};
+    }
+  }
+  co_await await(db_.steps().set_step_state_string(added.id, r.state));
+  co_await await(db_.steps().finish_step(added.id, r.results, false));
+  spdlog::log(r.results == results::kSuccess ? spdlog::level::debug : spdlog::level::info,
+              "build {} step {}: {} ({}, {} lines)", label(*build), step.name, r.state,
+              seconds_text(outcome.elapsed), writer->lines());
+  co_return r;
+}
+
+awaitable<void> Master::finish_build(std::shared_ptr<Build> build, int results, std::string summary) {
+  const int64_t brid = build->request.buildrequestid;
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - build->started);
+  if (build->stop != Stop::kNone) {
+    // Shut down after the grace period, or our claims were released by a peer: the request is
+    // not complete, and goes back to the queue (a no-op if it is no longer ours).
+    const char* why = build->stop == Stop::kCancel ? "cancelled: the master stopped"
+                                                   : "cancelled: this master lost its claims";
+    co_await await(db_.builds().set_build_state_string(build->buildid, why));
+    co_await await(db_.builds().finish_build(build->buildid, results::kCancelled));
+    co_await await(db_.buildrequests().unclaim_build_requests({brid}, masterid_));
+    spdlog::warn("build {} {}; request {} released", label(*build), why, brid);
+    co_return;
+  }
+  // The request is completed before the build is finished: should this master die in between,
+  // the peer that takes over finishes the build with the request's result instead of building
+  // the request a second time.
+  try {
+    co_await await(db_.buildrequests().complete_build_requests({brid}, masterid_, results));
+  } catch (const db::NotClaimedError&) {
+    spdlog::error("build {}: the claim on request {} was lost (a peer expired this master?); the "
+                  "build ends as retry and the request is built again elsewhere",
+                  label(*build), brid);
+    co_await await(db_.builds().set_build_state_string(build->buildid, "retry: claim lost"));
+    co_await await(db_.builds().finish_build(build->buildid, results::kRetry));
+    co_return;
+  }
+  co_await await(db_.builds().set_build_state_string(build->buildid, summary));
+  co_await await(db_.builds().finish_build(build->buildid, results));
+  spdlog::info("build {} finished: {} in {}", label(*build), summary, seconds_text(took));
+  co_await maybe_complete_buildset(build->request.buildsetid);
+}
+
+// Completes the buildset once all its requests are complete, with the worst of their results.
+// Two masters finishing the last two requests may both get here; the second gets NotFound.
+awaitable<void> Master::maybe_complete_buildset(int64_t bsid) {
+  db::BuildRequestFilter filter;
+  filter.bsid = bsid;
+  auto requests = co_await await(db_.buildrequests().get_build_requests(filter));
+  int worst = results::kSuccess;
+  for (const auto& r : requests) {
+    if (!r.complete) co_return;
+    worst = worst_result(worst, r.results.value_or(results::kSuccess));
+  }
+  try {
+    co_await await(db_.buildsets().complete_buildset(bsid, worst));
+    spdlog::info("buildset {} complete: {}", bsid, results::name(worst));
+  } catch (const db::NotFound&) {
+    // Completed by a peer meanwhile.
+  }
+}
+
+void Master::cancel_builds(Stop why) {
+  for (auto& [brid, build] : running_) {
+    if (build->stop == Stop::kNone) build->stop = why;
+    if (build->process) build->process->cancel();
+  }
+}
+
+}  // namespace ym::master

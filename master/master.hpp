@@ -1,0 +1,150 @@
+// The CI master process: registers itself in the database, checks in periodically, expires
+// peers that stopped checking in, claims build requests of its builders and runs them on its
+// local worker slots, and stops gracefully on SIGTERM/SIGINT.
+//
+// Everything runs on one boost::asio::io_context thread, as C++20 coroutines; database calls run
+// on the database pool and their results come back to that thread (see master/await.hpp), so the
+// io thread never blocks on the database. Not thread-safe: use a Master from its io thread only.
+#pragma once
+
+#include <utility>  // before asio: Boost 1.74's awaitable.hpp uses std::exchange without it
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "db/db.hpp"
+#include "master/config.hpp"
+#include "master/runner.hpp"
+
+namespace ym::master {
+
+struct RunOptions {
+  // Stop (exit 0) once no incomplete build request of this master's builders remains and no
+  // build runs here; requests held by live peers are waited for, dead peers are expired first.
+  bool until_idle = false;
+};
+
+// Buildbot's worst_status: the result that dominates when combining two.
+int worst_result(int a, int b);
+
+// A one-shot, single-waiter wake-up for coroutines: wait_until() returns true when notify() was
+// called (before or during the wait), false when the deadline passed.
+class Event {
+ public:
+  explicit Event(boost::asio::io_context& io) : timer_(io) {}
+  boost::asio::awaitable<bool> wait_until(std::chrono::steady_clock::time_point deadline);
+  boost::asio::awaitable<bool> wait_for(std::chrono::milliseconds d) {
+    return wait_until(std::chrono::steady_clock::now() + d);
+  }
+  void notify() {
+    set_ = true;
+    timer_.cancel();
+  }
+
+ private:
+  boost::asio::steady_timer timer_;
+  bool set_ = false;
+};
+
+class Master {
+ public:
+  Master(boost::asio::io_context& io, db::Db& db, MasterConfig config, RunOptions options);
+  ~Master();
+  Master(const Master&) = delete;
+  Master& operator=(const Master&) = delete;
+
+  // Runs the master on the io_context (on the calling thread) until it has stopped; returns the
+  // process exit code (0 after a graceful stop).
+  int run();
+
+  // Begins a graceful stop, as SIGTERM does; a second call cancels running builds at once.
+  void request_stop(const std::string& why);
+
+ private:
+  struct WorkerSlot {
+    std::string name;
+    int64_t id = 0;
+    int slots = 1;
+    int busy = 0;
+  };
+  struct BuilderState {
+    const BuilderConfig* config = nullptr;
+    int64_t id = 0;
+    std::vector<WorkerSlot*> workers;
+  };
+  enum class Stop { kNone, kCancel, kLost };
+  struct Build {
+    db::BuildRequest request;
+    BuilderState* builder = nullptr;
+    WorkerSlot* worker = nullptr;
+    int64_t buildid = 0;
+    int number = 0;
+    std::chrono::steady_clock::time_point started;
+    std::shared_ptr<Process> process;
+    Stop stop = Stop::kNone;
+  };
+  struct StepResult {
+    int results = 0;
+    std::string state;
+  };
+
+  boost::asio::awaitable<void> main_task();
+  boost::asio::awaitable<void> register_master();
+  boost::asio::awaitable<void> configure_links();
+  boost::asio::awaitable<void> checkin_loop();
+  boost::asio::awaitable<void> checkin();
+  boost::asio::awaitable<void> expire_peers();
+  boost::asio::awaitable<void> finish_orphaned_builds(int64_t masterid, std::string reason);
+  boost::asio::awaitable<void> claim_loop();
+  boost::asio::awaitable<bool> poll();
+  boost::asio::awaitable<bool> nothing_left();
+  void start_build(db::BuildRequest request, BuilderState& builder, WorkerSlot& worker);
+  boost::asio::awaitable<void> run_build(std::shared_ptr<Build> build);
+  boost::asio::awaitable<StepResult> run_step(std::shared_ptr<Build> build, const StepConfig& step,
+                                              const std::vector<std::string>& env,
+                                              const std::filesystem::path& workdir);
+  boost::asio::awaitable<void> finish_build(std::shared_ptr<Build> build, int results,
+                                            std::string summary);
+  boost::asio::awaitable<void> maybe_complete_buildset(int64_t bsid);
+  void cancel_builds(Stop why);
+  void wait_for_signals();
+  WorkerSlot* pick_worker(BuilderState& builder);
+  std::string label(const Build& b) const;
+
+  boost::asio::io_context& io_;
+  db::Db& db_;
+  MasterConfig config_;
+  RunOptions options_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+  boost::asio::signal_set signals_;
+  ChildReaper reaper_;
+  Event stop_event_;   // a stop was requested
+  Event wake_;         // the claim loop should poll now
+  Event tick_;         // the check-in loop should end
+  Event idle_;         // the last running build ended
+  Event claim_done_;   // the claim loop has ended
+  Event checkin_done_; // the check-in loop has ended
+
+  int64_t masterid_ = 0;
+  std::vector<std::unique_ptr<WorkerSlot>> workers_;
+  std::vector<BuilderState> builders_;
+  std::map<int64_t, BuilderState*> builder_by_id_;
+  std::map<int64_t, std::shared_ptr<Build>> running_;  // by build request id
+  bool stop_requested_ = false;
+  bool stopping_ = false;    // no more claims
+  bool grace_over_ = false;  // cancel running builds now
+  bool done_ = false;        // the loops must end
+  int exit_code_ = 0;
+};
+
+}  // namespace ym::master

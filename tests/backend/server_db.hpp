@@ -1,0 +1,34 @@
+// Databases on the PostgreSQL and MySQL test servers named by YM_TEST_POSTGRES_URL and
+// YM_TEST_MYSQL_URL (scripts/test starts throwaway ones; any server of your own works).
+//
+// ctest runs every test in its own process, so a database per test would cost a CREATE DATABASE
+// and the whole schema each time. Instead each process takes a free "slot" (a server-side lock
+// held by a connection that lives as long as the process) and reuses that slot's database,
+// emptied of rows and with its ids restarted: the schema is created once per slot and per model.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "db/url.hpp"
+
+namespace ym::test {
+
+// The server URL from the environment, or nullopt when that backend is not configured.
+std::optional<std::string> server_url(db::Backend backend);
+
+// A database on the server that holds the current schema and no rows, with auto-increment ids
+// starting at 1 again; the same for the whole process. Throws when the server is unreachable.
+std::string clean_database_url(db::Backend backend);
+
+// A database on the server with no tables at all, named after this process's slot and `suffix`,
+// dropped and re-created by this call (for tests of creation and of what a new database holds).
+std::string empty_database_url(db::Backend backend, const std::string& suffix);
+
+// The command (from YM_TEST_POSTGRES_CTL / YM_TEST_MYSQL_CTL) that takes "stop" or "start".
+std::optional<std::string> server_ctl(db::Backend backend);
+
+// True when CI=true: a backend that is not configured there is a failure, never a skip.
+bool running_in_ci();
+
+}  // namespace ym::test

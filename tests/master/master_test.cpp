@@ -1,0 +1,638 @@
+// The `yardmaster` master process, end to end: real master processes running real shell steps
+// against real databases (SQLite always; PostgreSQL and MariaDB when YM_TEST_POSTGRES_URL /
+// YM_TEST_MYSQL_URL name a server), plus the configuration parser in-process.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "backend/server_db.hpp"
+#include "db/db.hpp"
+#include "db/drivers/driver.hpp"
+#include "db/errors.hpp"
+#include "db/migrate/runner.hpp"
+#include "db/migrate/schema.hpp"
+#include "master/config.hpp"
+#include "migrate/process.hpp"
+
+namespace ym::test {
+namespace {
+
+namespace fs = std::filesystem;
+namespace results = db::results;
+using namespace std::chrono_literals;
+using master::ConfigError;
+
+const std::string kYardmaster = YM_YARDMASTER_BIN;
+
+class Scratch {
+ public:
+  Scratch() {
+    const char* base = std::getenv("YM_TEST_TMPDIR");
+    const auto* info = testing::UnitTest::GetInstance()->current_test_info();
+    std::string name = std::string(info->test_suite_name()) + "-" + info->name();
+    for (char& c : name) {
+      if (c == '/') c = '_';
+    }
+    dir_ = fs::path(base ? base : fs::temp_directory_path().string()) /
+           ("ym-master-" + std::to_string(::getpid()) + "-" + name);
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  ~Scratch() {
+    // Kept when the test failed, for a look at the masters' logs.
+    if (!testing::Test::HasFailure()) fs::remove_all(dir_);
+  }
+  fs::path path(const std::string& name) const { return dir_ / name; }
+
+ private:
+  fs::path dir_;
+};
+
+void write_file(const fs::path& p, const std::string& text) {
+  fs::create_directories(p.parent_path());
+  std::ofstream out(p);
+  out << text;
+}
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Runs a command to completion; returns (exit code, stdout and stderr).
+std::pair<int, std::string> run(const std::vector<std::string>& argv) {
+  Child c(argv);
+  int rc = c.wait();
+  return {rc, c.output()};
+}
+
+// `yardmaster run DIR ARGS`, its log in DIR/master.log (a pipe nobody reads would block it),
+// killed by `timeout` when it runs longer than `limit` (so a hung master fails the test instead
+// of hanging it: exit code 124).
+std::unique_ptr<Child> start_master(const fs::path& dir, const std::string& args,
+                                    std::chrono::seconds limit = 180s) {
+  std::string cmd = "exec timeout -k 5 " + std::to_string(limit.count()) + " '" + kYardmaster +
+                    "' run '" + dir.string() + "' " + args + " 2>>'" +
+                    (dir / "master.log").string() + "'";
+  return std::make_unique<Child>(std::vector<std::string>{"/bin/sh", "-c", cmd});
+}
+
+// The pid of the master running in `dir` (it writes it into its lock file).
+pid_t master_pid(const fs::path& dir) {
+  for (int i = 0; i < 200; ++i) {
+    std::string text = read_file(dir / "master.lock");
+    if (!text.empty() && text.back() == '\n') return static_cast<pid_t>(std::stol(text));
+    std::this_thread::sleep_for(50ms);
+  }
+  ADD_FAILURE() << "no master.lock in " << dir;
+  return -1;
+}
+
+// Polls `ready` every 100 ms until it holds or `limit` passes; returns whether it held.
+bool eventually(const std::function<bool()>& ready, std::chrono::seconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (ready()) return true;
+    std::this_thread::sleep_for(100ms);
+  }
+  return ready();
+}
+
+std::string seq(int from, int to) {
+  std::string out;
+  for (int i = from; i <= to; ++i) out += std::to_string(i) + "\n";
+  return out;
+}
+
+// The text of a step's stdio log, read a page at a time; nullopt when the step has no log.
+std::optional<std::string> step_log(db::Db& db, int64_t stepid) {
+  auto logs = db.logs().get_logs(stepid).get();
+  if (logs.empty()) return std::nullopt;
+  const auto& log = logs.front();
+  std::string text;
+  for (int64_t first = 0; first < log.num_lines; first += 5000) {
+    text += db.logs().get_log_lines(log.id, first, std::min(log.num_lines, first + 5000) - 1).get();
+  }
+  return text;
+}
+
+// ----------------------------------------------------------------------------- configuration
+
+const char* kGoodConfig = R"(# a comment
+[master]
+name = test-master
+database = sqlite:///sub/state.sqlite
+checkin_interval = 1s
+expiry = 4s
+poll_interval = 250ms
+grace_period = 2m
+step_timeout = 1.5s
+
+[worker w1]
+slots = 3
+
+[worker w2]
+builders = docs
+
+[builder linux-gcc]
+description = the main build
+workers = w1
+env CC = gcc
+step configure = ./configure --prefix=/usr   # not a comment: part of the command
+step compile = make -j2
+step_timeout = 1h
+
+[builder docs]
+step build = echo "docs #1"
+)";
+
+TEST(MasterConfig, ParsesEverySectionAndKey) {
+  auto c = master::parse_config(kGoodConfig, "/srv/m");
+  EXPECT_EQ(c.name, "test-master");
+  EXPECT_EQ(c.database, "sqlite:////srv/m/sub/state.sqlite");
+  EXPECT_EQ(c.checkin_interval, 1s);
+  EXPECT_EQ(c.expiry, 4s);
+  EXPECT_EQ(c.poll_interval, 250ms);
+  EXPECT_EQ(c.grace_period, 2min);
+  EXPECT_EQ(c.step_timeout, 1500ms);
+  ASSERT_EQ(c.workers.size(), 2u);
+  EXPECT_EQ(c.workers[0].slots, 3);
+  EXPECT_EQ(c.workers[1].slots, 1);
+  ASSERT_EQ(c.builders.size(), 2u);
+  const auto& gcc = c.builders[0];
+  EXPECT_EQ(gcc.description, "the main build");
+  EXPECT_EQ(gcc.workers, std::vector<std::string>{"w1"});
+  ASSERT_EQ(gcc.steps.size(), 2u);
+  EXPECT_EQ(gcc.steps[0].name, "configure");
+  EXPECT_EQ(gcc.steps[0].command, "./configure --prefix=/usr   # not a comment: part of the command");
+  EXPECT_EQ(gcc.steps[1].command, "make -j2");
+  EXPECT_EQ(gcc.env, (std::vector<std::pair<std::string, std::string>>{{"CC", "gcc"}}));
+  EXPECT_EQ(c.timeout_of(gcc), 1h);
+  // `builders = docs` in [worker w2] links it from the worker's side.
+  EXPECT_EQ(c.builders[1].workers, std::vector<std::string>{"w2"});
+  EXPECT_EQ(c.timeout_of(c.builders[1]), 1500ms);
+}
+
+TEST(MasterConfig, DefaultsNameTheHostAndDirectoryAndAnSqliteFileInIt) {
+  auto c = master::parse_config("[worker w]\n[builder b]\nworkers = w\nstep s = true\n", "/srv/m");
+  EXPECT_EQ(c.database, "sqlite:////srv/m/state.sqlite");
+  EXPECT_NE(c.name.find(":/srv/m"), std::string::npos) << c.name;
+  EXPECT_EQ(c.checkin_interval, 10s);
+  EXPECT_EQ(c.expiry, 60s);
+}
+
+TEST(MasterConfig, TheCreateMasterTemplateParses) {
+  auto c = master::parse_config(master::default_config("sqlite:///state.sqlite"), "/srv/m");
+  EXPECT_EQ(c.builders.size(), 1u);
+  EXPECT_EQ(c.database, "sqlite:////srv/m/state.sqlite");
+}
+
+// The error of parsing `text`, which must fail.
+std::string config_error(const std::string& text) {
+  try {
+    master::parse_config(text, "/srv/m");
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "accepted:\n" << text;
+  return "";
+}
+
+TEST(MasterConfig, ErrorsNameTheLine) {
+  // An unknown builder (named by a worker), an unknown worker (named by a builder).
+  EXPECT_EQ(config_error("[worker w]\nbuilders = nope\n[builder b]\nworkers = w\nstep s = true\n"),
+            "config.ini:2: worker 'w' lists unknown builder 'nope' (builders: b)");
+  EXPECT_EQ(config_error("[worker w]\n\n[builder b]\nworkers = w, x\nstep s = true\n"),
+            "config.ini:4: builder 'b' lists unknown worker 'x' (workers: w)");
+  // Bad identifiers: builder, worker, step names.
+  EXPECT_EQ(config_error("[worker w]\n[builder linux gcc]\n"),
+            "config.ini:2: invalid builder name 'linux gcc': it may contain only ASCII letters, "
+            "digits, '-' and '_'");
+  EXPECT_EQ(config_error("[worker 9w]\n"), "config.ini:1: invalid worker name '9w': it starts with a digit");
+  EXPECT_EQ(config_error("[worker w]\n[builder b]\nworkers = w\nstep com pile = make\n"),
+            "config.ini:4: invalid step name 'com pile': it may contain only ASCII letters, "
+            "digits, '-' and '_'");
+  // A missing command, and a builder without any step.
+  EXPECT_EQ(config_error("[worker w]\n[builder b]\nworkers = w\nstep compile =\n"),
+            "config.ini:4: step 'compile' of builder 'b' has no command; write: step compile = COMMAND");
+  EXPECT_EQ(config_error("[worker w]\n[builder b]\nworkers = w\n"),
+            "config.ini:2: builder 'b' has no steps; add at least one line 'step NAME = shell command'");
+  // Unknown keys and sections, malformed lines and values.
+  EXPECT_EQ(config_error("[master]\nchekin_interval = 1s\n").rfind("config.ini:2: unknown key 'chekin_interval' in [master]", 0), 0u);
+  EXPECT_EQ(config_error("[buidler b]\n"),
+            "config.ini:1: unknown section [buidler b]; expected [master], [worker NAME] or [builder NAME]");
+  EXPECT_EQ(config_error("step s = true\n").rfind("config.ini:1: 'step s = true' is outside any section", 0), 0u);
+  EXPECT_EQ(config_error("[worker w]\nslots 2\n"), "config.ini:2: expected 'key = value', got 'slots 2'");
+  EXPECT_EQ(config_error("[worker w]\nslots = many\n"),
+            "config.ini:2: slots = 'many': give the number of builds worker 'w' runs at once (1 to 1000)");
+  EXPECT_EQ(config_error("[master]\nexpiry = soon\n"),
+            "config.ini:2: expiry = 'soon' is not a duration; write e.g. 500ms, 10s, 5m or 1h");
+  EXPECT_EQ(config_error("[worker w]\n[builder b]\nworkers = w\nstep s = a\nstep s = b\n"),
+            "config.ini:5: builder 'b' has two steps named 's' (the first on line 4)");
+  EXPECT_EQ(config_error("[worker w]\n[worker w]\n"), "config.ini:2: worker 'w' is defined twice");
+  // Peers would expire a live master.
+  EXPECT_EQ(config_error("[master]\ncheckin_interval = 10s\nexpiry = 15s\n[worker w]\n[builder b]\n"
+                         "workers = w\nstep s = true\n")
+                .rfind("config.ini:3: expiry (15s) must be longer than twice checkin_interval", 0),
+            0u);
+}
+
+TEST(MasterConfig, Durations) {
+  EXPECT_EQ(master::parse_duration("500ms"), 500ms);
+  EXPECT_EQ(master::parse_duration("10"), 10s);
+  EXPECT_EQ(master::parse_duration("1.5s"), 1500ms);
+  EXPECT_EQ(master::parse_duration("2m"), 2min);
+  EXPECT_EQ(master::parse_duration("1h"), 1h);
+  EXPECT_EQ(master::parse_duration("1d"), std::nullopt);
+  EXPECT_EQ(master::parse_duration("-1s"), std::nullopt);
+  EXPECT_EQ(master::parse_duration(""), std::nullopt);
+  EXPECT_EQ(master::format_duration(1500ms), "1500ms");
+  EXPECT_EQ(master::format_duration(120s), "2m");
+}
+
+// ----------------------------------------------------------------------------- one master
+
+// Three builders with real shell steps: output on stdout and stderr, long output (several log
+// appends), a last line without newline, UTF-8, a property, and a builder that fails on purpose.
+const char* kSqliteMaster = R"([master]
+database = sqlite:///state.sqlite
+checkin_interval = 1s
+expiry = 4s
+poll_interval = 200ms
+grace_period = 5s
+step_timeout = 60s
+
+[worker w1]
+slots = 2
+
+[worker w2]
+slots = 2
+
+[builder alpha]
+workers = w1, w2
+step hello = echo "alpha build $YM_BUILD_NUMBER of request $YM_BUILDREQUEST_ID"; echo "to stderr" >&2
+step count = seq 1 3000
+step tail = printf 'x=%s\n' "$YM_PROP_x"; printf 'no newline at the end'
+
+[builder beta]
+workers = w2
+step big = seq 1 30000
+step utf8 = printf 'caf\303\251 \342\234\223\n'
+
+[builder broken]
+workers = w1
+step fail = echo "about to fail"; exit 3
+step never = echo "never runs"
+)";
+
+TEST(MasterRun, OneMasterOnSqliteRunsFiftyBuildsetsToCompletion) {
+  Scratch s;
+  fs::path dir = s.path("m");
+  auto [rc, out] = run({kYardmaster, "create-master", dir.string()});
+  ASSERT_EQ(rc, 0) << out;
+  write_file(dir / "config.ini", kSqliteMaster);
+
+  // Submitted before the master ever ran: the directory's config names the builders.
+  for (int i = 0; i < 50; ++i) {
+    std::vector<std::string> argv{kYardmaster, "submit", dir.string(), "-b", "alpha", "-b", "beta",
+                                  "--property", "x=value-" + std::to_string(i), "--branch", "main",
+                                  "--json"};
+    if (i % 10 == 0) argv.insert(argv.end(), {"-b", "broken"});
+    auto [src, sout] = run(argv);
+    ASSERT_EQ(src, 0) << sout;
+  }
+
+  auto master = start_master(dir, "--until-idle");
+  int code = master->wait();
+  std::string log = read_file(dir / "master.log");
+  ASSERT_EQ(code, 0) << log;
+  EXPECT_NE(log.find("--until-idle"), std::string::npos) << log;
+
+  auto db = db::Db::open("sqlite:///" + (dir / "state.sqlite").string());
+  auto buildsets = db->buildsets().get_buildsets().get();
+  ASSERT_EQ(buildsets.size(), 50u);
+  for (const auto& bs : buildsets) {
+    EXPECT_TRUE(bs.complete) << "buildset " << bs.bsid;
+  }
+  auto requests = db->buildrequests().get_build_requests().get();
+  ASSERT_EQ(requests.size(), 105u);
+  std::map<int64_t, std::string> builder_names;
+  for (const auto& b : db->builders().get_builders().get()) builder_names[b.id] = b.name;
+  auto builds = db->builds().get_builds().get();
+  ASSERT_EQ(builds.size(), 105u) << "one build per request";
+  std::map<int64_t, db::Build> build_of;  // brid -> build
+  for (const auto& b : builds) build_of[b.buildrequestid] = b;
+
+  for (const auto& r : requests) {
+    ASSERT_TRUE(r.complete) << "request " << r.buildrequestid;
+    ASSERT_TRUE(build_of.count(r.buildrequestid)) << "request " << r.buildrequestid;
+    const auto& b = build_of[r.buildrequestid];
+    const std::string& name = builder_names[r.builderid];
+    int want = name == "broken" ? results::kFailure : results::kSuccess;
+    EXPECT_EQ(r.results, want) << name;
+    EXPECT_EQ(b.results, want) << name;
+    ASSERT_TRUE(b.complete_at);
+    auto steps = db->steps().get_steps(b.id).get();
+    auto props = db->builds().get_build_properties(b.id).get();
+    if (name == "alpha") {
+      ASSERT_EQ(steps.size(), 3u);
+      EXPECT_EQ(step_log(*db, steps[0].id),
+                "alpha build " + std::to_string(b.number) + " of request " +
+                    std::to_string(r.buildrequestid) + "\nto stderr\n");
+      EXPECT_EQ(step_log(*db, steps[1].id), seq(1, 3000));
+      ASSERT_TRUE(props.count("x"));
+      EXPECT_EQ(step_log(*db, steps[2].id),
+                "x=" + props["x"].value.get<std::string>() + "\nno newline at the end\n");
+      EXPECT_EQ(props["branch"].value, "main");
+    } else if (name == "beta") {
+      ASSERT_EQ(steps.size(), 2u);
+      EXPECT_EQ(step_log(*db, steps[0].id), seq(1, 30000));
+      EXPECT_EQ(step_log(*db, steps[1].id), "caf\xC3\xA9 \xE2\x9C\x93\n");
+    } else {
+      ASSERT_EQ(steps.size(), 2u);
+      EXPECT_EQ(step_log(*db, steps[0].id), "about to fail\n");
+      EXPECT_EQ(steps[0].results, results::kFailure);
+      EXPECT_EQ(steps[0].state_string, "exit code 3");
+      EXPECT_EQ(steps[1].results, results::kSkipped);
+      EXPECT_EQ(step_log(*db, steps[1].id), std::nullopt) << "a skipped step runs nothing";
+    }
+    EXPECT_EQ(props["buildername"].value, name);
+    EXPECT_EQ(props["buildnumber"].value, b.number);
+  }
+  for (const auto& bs : buildsets) {
+    auto reqs = db->buildrequests().get_build_requests({.bsid = bs.bsid}).get();
+    EXPECT_EQ(bs.results, reqs.size() == 3 ? results::kFailure : results::kSuccess);
+  }
+  auto masters = db->masters().get_masters().get();
+  ASSERT_EQ(masters.size(), 1u);
+  EXPECT_FALSE(masters[0].active) << "a stopped master is inactive";
+  db->shutdown();
+
+  // The commands for people read the same database.
+  auto [brc, bout] = run({kYardmaster, "builds", "--db", dir.string(), "--limit", "5"});
+  EXPECT_EQ(brc, 0) << bout;
+  EXPECT_NE(bout.find("RESULT"), std::string::npos) << bout;
+  auto [jrc, jout] = run({kYardmaster, "builds", "--db", dir.string(), "--builder", "broken", "--json"});
+  ASSERT_EQ(jrc, 0) << jout;
+  auto listed = nlohmann::json::parse(jout);
+  ASSERT_EQ(listed.size(), 5u);
+  EXPECT_EQ(listed[0]["result"], "failure");
+  auto [src2, sout2] = run({kYardmaster, "build", "broken/1", "--db", dir.string()});
+  EXPECT_EQ(src2, 0) << sout2;
+  EXPECT_NE(sout2.find("exit code 3"), std::string::npos) << sout2;
+  EXPECT_NE(sout2.find("skipped"), std::string::npos) << sout2;
+  auto [lrc, lout] = run({kYardmaster, "log", "alpha/1", "count", "--db", dir.string()});
+  EXPECT_EQ(lrc, 0);
+  EXPECT_EQ(lout, seq(1, 3000));
+  auto [mrc, mout] = run({kYardmaster, "masters", "--db", dir.string(), "--json"});
+  ASSERT_EQ(mrc, 0) << mout;
+  EXPECT_EQ(nlohmann::json::parse(mout)[0]["active"], false);
+}
+
+TEST(MasterRun, RefusesAnOutOfDateDatabaseNamingTheUpgradeCommand) {
+  Scratch s;
+  fs::path dir = s.path("m");
+  ASSERT_EQ(run({kYardmaster, "create-master", dir.string(), "--database",
+                 "sqlite:///old.sqlite"}).first, 0);
+  // Replace the database by one at an older schema version (or an empty one, when there is no
+  // older version to make).
+  fs::remove(dir / "old.sqlite");
+  std::string url = "sqlite:///" + (dir / "old.sqlite").string();
+  if (migrate::current_version() > 1) {
+    auto conn = db::open_connection(db::Url::parse(url));
+    migrate::UpgradeOptions o;
+    o.target = migrate::current_version() - 1;
+    migrate::upgrade(*conn, db::Url::parse(url), o);
+  }
+  auto master = start_master(dir, "");
+  EXPECT_EQ(master->wait(), 2);
+  std::string log = read_file(dir / "master.log");
+  EXPECT_NE(log.find("yardmaster db upgrade '" + url + "'"), std::string::npos) << log;
+  EXPECT_NE(log.find("the master did not start"), std::string::npos) << log;
+}
+
+TEST(MasterRun, BadConfigIsAClearErrorNamingTheLine) {
+  Scratch s;
+  fs::path dir = s.path("m");
+  ASSERT_EQ(run({kYardmaster, "create-master", dir.string()}).first, 0);
+  write_file(dir / "config.ini", "[worker w]\n\n[builder b]\nworkers = w\nstep compile =\n");
+  auto master = start_master(dir, "");
+  EXPECT_EQ(master->wait(), 2);
+  EXPECT_NE(read_file(dir / "master.log")
+                .find("error: config.ini:5: step 'compile' of builder 'b' has no command"),
+            std::string::npos)
+      << read_file(dir / "master.log");
+  auto [rc, out] = run({kYardmaster, "run", s.path("nowhere").string()});
+  EXPECT_EQ(rc, 2);
+  EXPECT_NE(out.find("yardmaster create-master"), std::string::npos) << out;
+}
+
+TEST(MasterRun, SigtermCancelsBuildsAfterTheGracePeriodAndReleasesTheirRequests) {
+  Scratch s;
+  fs::path dir = s.path("m");
+  ASSERT_EQ(run({kYardmaster, "create-master", dir.string()}).first, 0);
+  write_file(dir / "config.ini", R"([master]
+checkin_interval = 1s
+expiry = 4s
+poll_interval = 200ms
+grace_period = 1s
+[worker w]
+slots = 1
+[builder slow]
+workers = w
+step first = echo started
+step wait = sleep 600
+step after = echo never
+)");
+  ASSERT_EQ(run({kYardmaster, "submit", dir.string(), "-b", "slow"}).first, 0);
+  auto master = start_master(dir, "");
+  auto db = db::Db::open("sqlite:///" + (dir / "state.sqlite").string());
+  ASSERT_TRUE(eventually([&] { return db->steps().get_step_by_name(1, "wait").get().has_value(); }, 30s))
+      << read_file(dir / "master.log");
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_EQ(kill(master_pid(dir), SIGTERM), 0);
+  EXPECT_EQ(master->wait(), 0) << read_file(dir / "master.log");
+  // The grace period, then SIGTERM to the step: far less than the step's 600 s.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 30s);
+  auto build = db->builds().get_build(1).get();
+  ASSERT_TRUE(build);
+  EXPECT_EQ(build->results, results::kCancelled);
+  auto steps = db->steps().get_steps(1).get();
+  ASSERT_EQ(steps.size(), 2u) << "no step after the cancelled one";
+  EXPECT_EQ(steps[1].results, results::kCancelled);
+  auto request = db->buildrequests().get_build_request(build->buildrequestid).get();
+  EXPECT_FALSE(request->complete);
+  EXPECT_FALSE(request->claimed) << "released for another master";
+  EXPECT_FALSE(db->masters().get_masters().get()[0].active);
+  db->shutdown();
+}
+
+// ----------------------------------------------------------------------------- several masters
+
+struct Shared {
+  db::Backend backend;
+  std::string name;
+};
+void PrintTo(const Shared& s, std::ostream* os) { *os << s.name; }
+
+class MultiMaster : public testing::TestWithParam<Shared> {
+ protected:
+  void SetUp() override {
+    const auto b = GetParam().backend;
+    const char* var = b == db::Backend::kPostgres ? "YM_TEST_POSTGRES_URL" : "YM_TEST_MYSQL_URL";
+    if (!server_url(b)) {
+      if (running_in_ci()) FAIL() << var << " is not set: CI must test this backend";
+      GTEST_SKIP() << var << " is not set (scripts/test starts a server and sets it)";
+    }
+    url_ = clean_database_url(b);
+    db_ = db::Db::open(url_);
+  }
+  void TearDown() override {
+    if (db_) db_->shutdown();
+  }
+
+  // A master directory sharing the database: three builders, two workers of two slots.
+  fs::path make_master(Scratch& s, int i) {
+    fs::path dir = s.path("m" + std::to_string(i));
+    std::string w = "m" + std::to_string(i);
+    write_file(dir / "config.ini", "[master]\ndatabase = " + url_ +
+                                       "\ncheckin_interval = 1s\nexpiry = 4s\npoll_interval = 300ms"
+                                       "\ngrace_period = 5s\n"
+                                       "[worker " + w + "-a]\nslots = 2\n[worker " + w + "-b]\nslots = 2\n"
+                                       "[builder b1]\nworkers = " + w + "-a, " + w + "-b\n"
+                                       "step work = echo \"request $YM_BUILDREQUEST_ID\"; sleep 0.1\n"
+                                       "[builder b2]\nworkers = " + w + "-a, " + w + "-b\n"
+                                       "step work = echo \"request $YM_BUILDREQUEST_ID\"; sleep 0.1\n"
+                                       "[builder b3]\nworkers = " + w + "-b\n"
+                                       "step work = echo \"request $YM_BUILDREQUEST_ID\"; sleep 0.1\n"
+                                       "step check = test -n \"$YM_BUILD_ID\"\n");
+    return dir;
+  }
+
+  // 100 buildsets of three requests (one per builder).
+  void submit_300() {
+    std::vector<int64_t> builders;
+    for (const char* n : {"b1", "b2", "b3"}) builders.push_back(*db_->builders().find_builder_id(n).get());
+    for (int i = 0; i < 100; ++i) {
+      db::NewBuildset bs;
+      bs.reason = "test " + std::to_string(i);
+      bs.builderids = builders;
+      db_->buildsets().add_buildset(bs).get();
+    }
+  }
+
+  int64_t complete_requests() {
+    return static_cast<int64_t>(db_->buildrequests().get_build_requests({.complete = true}).get().size());
+  }
+
+  // Every request complete, built successfully exactly once; returns builds per master id.
+  std::map<int64_t, int> check_every_request_built_once() {
+    auto requests = db_->buildrequests().get_build_requests().get();
+    EXPECT_EQ(requests.size(), 300u);
+    std::map<int64_t, int> successes;  // brid -> successful builds
+    std::map<int64_t, int> per_master;
+    for (const auto& b : db_->builds().get_builds().get()) {
+      EXPECT_TRUE(b.complete_at) << "build " << b.id << " never finished";
+      if (b.results == results::kSuccess) {
+        ++successes[b.buildrequestid];
+        ++per_master[b.masterid];
+      }
+    }
+    for (const auto& r : requests) {
+      EXPECT_TRUE(r.complete) << "request " << r.buildrequestid;
+      EXPECT_EQ(r.results, results::kSuccess) << "request " << r.buildrequestid;
+      EXPECT_EQ(successes[r.buildrequestid], 1) << "request " << r.buildrequestid;
+    }
+    for (const auto& bs : db_->buildsets().get_buildsets().get()) {
+      EXPECT_TRUE(bs.complete) << "buildset " << bs.bsid;
+    }
+    return per_master;
+  }
+
+  std::string url_;
+  std::unique_ptr<db::Db> db_;
+};
+
+TEST_P(MultiMaster, ThreeMastersBuildEveryRequestExactlyOnce) {
+  Scratch s;
+  std::vector<fs::path> dirs;
+  for (int i = 0; i < 3; ++i) dirs.push_back(make_master(s, i));
+  submit_300();
+  std::vector<std::unique_ptr<Child>> masters;
+  for (const auto& d : dirs) masters.push_back(start_master(d, "--until-idle"));
+  for (size_t i = 0; i < masters.size(); ++i) {
+    EXPECT_EQ(masters[i]->wait(), 0) << read_file(dirs[i] / "master.log");
+  }
+  auto per_master = check_every_request_built_once();
+  EXPECT_EQ(per_master.size(), 3u) << "every master takes part";
+  for (const auto& [m, n] : per_master) std::cout << "master " << m << " built " << n << "\n";
+  for (const auto& m : db_->masters().get_masters().get()) EXPECT_FALSE(m.active) << m.name;
+}
+
+TEST_P(MultiMaster, AKilledMasterIsExpiredByAPeerAndItsRequestsAreRebuilt) {
+  Scratch s;
+  std::vector<fs::path> dirs;
+  for (int i = 0; i < 3; ++i) dirs.push_back(make_master(s, i));
+  submit_300();
+  std::vector<std::unique_ptr<Child>> masters;
+  for (const auto& d : dirs) masters.push_back(start_master(d, "--until-idle"));
+  // Mid-run: some requests done, the victim busy with others.
+  ASSERT_TRUE(eventually([&] { return complete_requests() >= 60; }, 120s));
+  pid_t victim = master_pid(dirs[0]);
+  ASSERT_EQ(kill(victim, SIGKILL), 0);
+  EXPECT_EQ(masters[0]->wait(), 128 + SIGKILL);
+  auto killed_at = std::chrono::steady_clock::now();
+  for (size_t i = 1; i < masters.size(); ++i) {
+    EXPECT_EQ(masters[i]->wait(), 0) << read_file(dirs[i] / "master.log");
+  }
+  std::cout << "the survivors finished " << std::chrono::duration_cast<std::chrono::seconds>(
+                                                std::chrono::steady_clock::now() - killed_at)
+                                                .count()
+            << " s after the kill\n";
+  auto per_master = check_every_request_built_once();
+
+  // Exactly one survivor expired the victim, which is inactive, its unfinished builds retried.
+  std::string victim_name;
+  int64_t victim_id = 0;
+  for (const auto& m : db_->masters().get_masters().get()) {
+    if (m.name.find(dirs[0].string()) != std::string::npos) {
+      victim_name = m.name;
+      victim_id = m.id;
+    }
+    EXPECT_FALSE(m.active) << m.name;
+  }
+  ASSERT_NE(victim_id, 0);
+  int expired_by = 0;
+  for (size_t i = 1; i < dirs.size(); ++i) {
+    std::string log = read_file(dirs[i] / "master.log");
+    if (log.find("master " + victim_name + " (id " + std::to_string(victim_id) +
+                 ") has not checked in") != std::string::npos) {
+      ++expired_by;
+    }
+  }
+  EXPECT_EQ(expired_by, 1);
+  int retried = 0;
+  for (const auto& b : db_->builds().get_builds().get()) {
+    if (b.masterid == victim_id && b.results == results::kRetry) ++retried;
+  }
+  EXPECT_GE(retried, 1) << "the victim was killed mid-build: those builds end as retry";
+  EXPECT_EQ(per_master.size(), 3u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Servers, MultiMaster,
+                         testing::Values(Shared{db::Backend::kPostgres, "postgres"},
+                                         Shared{db::Backend::kMysql, "mysql"}),
+                         [](const testing::TestParamInfo<Shared>& i) { return i.param.name; });
+
+}  // namespace
+}  // namespace ym::test

@@ -1,0 +1,447 @@
+// Migrations, the cross-process lock and the administration commands, end to end: real
+// processes running `yardmaster db ...` against real databases.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <regex>
+#include <set>
+
+#include "db/db.hpp"
+#include "db/drivers/driver.hpp"
+#include "db/errors.hpp"
+#include "db/migrate/dump.hpp"
+#include "db/migrate/introspect.hpp"
+#include "db/migrate/runner.hpp"
+#include "db/migrate/schema.hpp"
+#include "db/model.hpp"
+#include "migrate/process.hpp"
+
+namespace ym::test {
+namespace {
+
+namespace fs = std::filesystem;
+namespace td = db::testdata;
+using db::Value;
+
+const std::string kYardmaster = YM_YARDMASTER_BIN;
+
+class Scratch {
+ public:
+  Scratch() {
+    const char* base = std::getenv("YM_TEST_TMPDIR");
+    dir_ = fs::path(base ? base : fs::temp_directory_path().string()) /
+           ("ym-migrate-" + std::to_string(::getpid()) + "-" +
+            testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  ~Scratch() { fs::remove_all(dir_); }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string url(const std::string& name) const { return "sqlite:///" + path(name); }
+
+ private:
+  fs::path dir_;
+};
+
+std::unique_ptr<db::Connection> connect(const std::string& url) {
+  return db::open_connection(db::Url::parse(url));
+}
+
+void upgrade_to(const std::string& url, int version) {
+  auto c = connect(url);
+  migrate::UpgradeOptions o;
+  o.target = version;
+  migrate::upgrade(*c, db::Url::parse(url), o);
+}
+
+// Every row of every model table, each table sorted, for exact comparisons.
+using Contents = std::map<std::string, std::vector<std::vector<Value>>>;
+Contents contents(db::Connection& c, int version) {
+  Contents out;
+  for (const auto& t : db::model::at_version(version).tables) {
+    std::string cols;
+    for (size_t i = 0; i < t.columns.size(); ++i) cols += (i ? ", " : "") + c.dialect().quote(t.columns[i].name);
+    auto rows = c.stmt("SELECT " + cols + " FROM " + c.dialect().quote(t.name) + " ORDER BY " + cols).all();
+    for (const auto& r : rows) out[t.name].push_back(r.values());
+  }
+  return out;
+}
+
+int64_t count(db::Connection& c, const std::string& table) {
+  return *c.stmt("SELECT COUNT(*) FROM " + table).scalar<int64_t>();
+}
+
+// A small installation at the current version: masters, builders, workers, state (with
+// non-ASCII text), and rows in the build tables (a log chunk with NUL bytes).
+void fill(db::Db& db) {
+  db.insert_test_data({td::Master{.id = 1, .name = "m1:/x"}, td::Master{.id = 2, .name = "m\xC3\xA9:/y", .active = false},
+                       td::Builder{.id = 10, .name = "b10", .description = "d\xE2\x9C\x93"},
+                       td::BuilderMaster{.id = 1, .builderid = 10, .masterid = 1},
+                       td::Worker{.id = 5, .name = "w5", .info = {{"os", "linux"}}},
+                       td::ConfiguredWorker{.id = 1, .buildermasterid = 1, .workerid = 5},
+                       td::Object{.id = 3, .name = "o", .class_name = "C"},
+                       td::ObjectState{.objectid = 3, .name = "k", .value_json = "{\"a\": [1, 2, \"\xC3\xA9\"]}"},
+                       td::SourceStamp{.id = 40}, td::Buildset{.id = 20},
+                       td::BuildsetSourceStamp{.id = 1, .buildsetid = 20, .sourcestampid = 40},
+                       td::BuildRequest{.id = 30, .buildsetid = 20, .builderid = 10},
+                       td::BuildRequestClaim{.brid = 30, .masterid = 1, .claimed_at = 55},
+                       td::Build{.id = 50, .number = 1, .builderid = 10, .buildrequestid = 30, .workerid = 5, .masterid = 1},
+                       td::Step{.id = 60, .buildid = 50},
+                       td::Log{.id = 70, .stepid = 60, .num_lines = 2},
+                       td::LogChunk{.logid = 70, .first_line = 0, .last_line = 1,
+                                    .content = std::string("a\0b\nsecond\n", 11)}})
+      .get();
+}
+
+TEST(Migrations, UpgradingFromEmptyMatchesTheModelAtEveryVersion) {
+  Scratch s;
+  std::string url = s.url("m.sqlite");
+  for (int v = 1; v <= migrate::current_version(); ++v) {
+    upgrade_to(url, v);
+    auto c = connect(url);
+    EXPECT_EQ(migrate::read_status(*c).version, v);
+    auto diffs = migrate::compare_with_model(*c, db::model::at_version(v));
+    EXPECT_TRUE(diffs.empty()) << "version " << v << ": " << ::testing::PrintToString(diffs);
+  }
+  auto c = connect(url);
+  EXPECT_TRUE(migrate::compare_with_model(*c, db::model::current()).empty());
+}
+
+TEST(Migrations, TheComparisonNoticesADifference) {
+  Scratch s;
+  std::string url = s.url("m.sqlite");
+  upgrade_to(url, migrate::current_version());
+  auto c = connect(url);
+  c->execute_script("DROP INDEX buildrequests_builder_pending");
+  c->execute_script("ALTER TABLE workers ADD extra INTEGER");
+  auto diffs = migrate::compare_with_model(*c, db::model::current());
+  EXPECT_EQ(diffs.size(), 2u) << ::testing::PrintToString(diffs);
+}
+
+TEST(Migrations, Version2BackfillsLocksAcquiredAtFromStartedAt) {
+  Scratch s;
+  std::string url = s.url("m.sqlite");
+  upgrade_to(url, 1);
+  auto c = connect(url);
+  c->execute_script(
+      "INSERT INTO masters (id, name, name_hash, active, last_active) VALUES (1, 'm', 'h', 1, 0);"
+      "INSERT INTO builders (id, name, name_hash) VALUES (1, 'b', 'hb');"
+      "INSERT INTO buildsets (id, submitted_at) VALUES (1, 0);"
+      "INSERT INTO buildrequests (id, buildsetid, builderid, submitted_at) VALUES (1, 1, 1, 0);"
+      "INSERT INTO builds (id, number, builderid, buildrequestid, masterid, started_at, state_string)"
+      "  VALUES (1, 1, 1, 1, 1, 100, 'done');");
+  for (int i = 0; i < 50; ++i) {
+    std::optional<int64_t> started;
+    if (i % 5 != 0) started = 1000 + i;  // every fifth step never started
+    c->stmt("INSERT INTO steps (id, number, name, buildid, started_at, state_string, urls_json, hidden) "
+            "VALUES (?, ?, ?, 1, ?, 'x', '[]', 0)")
+        .bind(i + 1, i, "s" + std::to_string(i), started)
+        .exec();
+  }
+  auto before = contents(*c, 1);
+  c.reset();
+  upgrade_to(url, 2);
+  c = connect(url);
+  auto rows = c->stmt("SELECT id, started_at, locks_acquired_at FROM steps ORDER BY id").all();
+  ASSERT_EQ(rows.size(), 50u);
+  for (const auto& r : rows) {
+    EXPECT_EQ(r.get<std::optional<int64_t>>(2), r.get<std::optional<int64_t>>(1)) << "step " << r.get<int64_t>(0);
+  }
+  // Every other table and column is untouched.
+  auto after = contents(*c, 1);
+  EXPECT_EQ(after, before);
+}
+
+TEST(Migrations, Version3AddsTheIndexAndKeepsEveryRow) {
+  Scratch s;
+  std::string url = s.url("m.sqlite");
+  upgrade_to(url, 2);
+  auto c = connect(url);
+  c->execute_script(
+      "INSERT INTO builders (id, name, name_hash) VALUES (1, 'b', 'hb');"
+      "INSERT INTO buildsets (id, submitted_at) VALUES (1, 0);");
+  for (int i = 1; i <= 300; ++i) {
+    c->stmt("INSERT INTO buildrequests (id, buildsetid, builderid, priority, complete, submitted_at) "
+            "VALUES (?, 1, 1, ?, ?, ?)")
+        .bind(i, i % 3, i % 2, 10 * i)
+        .exec();
+  }
+  auto before = contents(*c, 2);
+  c.reset();
+  upgrade_to(url, 3);
+  c = connect(url);
+  auto info = migrate::describe_table(*c, "buildrequests");
+  ASSERT_TRUE(info.index("buildrequests_builder_pending"));
+  EXPECT_EQ(info.index("buildrequests_builder_pending")->columns,
+            (std::vector<std::string>{"builderid", "complete", "priority", "submitted_at"}));
+  EXPECT_EQ(contents(*c, 2), before);
+}
+
+TEST(Migrations, EightProcessesUpgradingAtOnceApplyEachVersionOnce) {
+  Scratch s;
+  std::string url = s.url("m.sqlite");
+  upgrade_to(url, 1);
+  std::vector<std::unique_ptr<Child>> kids;
+  for (int i = 0; i < 8; ++i) {
+    kids.push_back(std::make_unique<Child>(std::vector<std::string>{kYardmaster, "db", "upgrade", "--yes", url}));
+  }
+  std::map<int, int> applied;
+  std::regex re("applied version ([0-9]+)");
+  for (auto& k : kids) {
+    EXPECT_EQ(k->wait(), 0) << k->output();
+    for (std::sregex_iterator it(k->output().begin(), k->output().end(), re), end; it != end; ++it) {
+      applied[std::stoi((*it)[1])]++;
+    }
+  }
+  for (int v = 2; v <= migrate::current_version(); ++v) EXPECT_EQ(applied[v], 1) << "version " << v;
+  EXPECT_EQ(applied.size(), static_cast<size_t>(migrate::current_version() - 1));
+  auto c = connect(url);
+  EXPECT_TRUE(migrate::compare_with_model(*c, db::model::current()).empty());
+}
+
+TEST(Migrations, AKilledTransactionalMigrationLeavesThePreviousVersion) {
+  Scratch s;
+  std::string url = s.url("m.sqlite");
+  upgrade_to(url, 1);
+  {
+    auto c = connect(url);
+    c->execute_script(
+        "INSERT INTO masters (id, name, name_hash, active, last_active) VALUES (1, 'm', 'h', 1, 0);"
+        "INSERT INTO builders (id, name, name_hash) VALUES (1, 'b', 'hb');"
+        "INSERT INTO buildsets (id, submitted_at) VALUES (1, 0);"
+        "INSERT INTO buildrequests (id, buildsetid, builderid, submitted_at) VALUES (1, 1, 1, 0);"
+        "INSERT INTO builds (id, number, builderid, buildrequestid, masterid, started_at, state_string)"
+        "  VALUES (1, 1, 1, 1, 1, 100, 'done');"
+        "INSERT INTO steps (id, number, name, buildid, started_at, state_string, urls_json, hidden)"
+        "  VALUES (1, 0, 's', 1, 77, 'x', '[]', 0);");
+  }
+  Child k({kYardmaster, "db", "upgrade", "--yes", url}, {"YM_MIGRATE_TEST_PAUSE=2:60000"});
+  ASSERT_TRUE(k.wait_for_output("applying version 2", std::chrono::seconds(60))) << k.output();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // inside the step's transaction
+  k.kill_hard();
+  EXPECT_EQ(k.wait(), 128 + SIGKILL);
+  {
+    auto c = connect(url);
+    auto st = migrate::read_status(*c);
+    EXPECT_EQ(st.version, 1);
+    EXPECT_EQ(st.state, migrate::SchemaState::kOutOfDate);
+    EXPECT_FALSE(migrate::describe_table(*c, "steps").column("locks_acquired_at"));
+    EXPECT_TRUE(migrate::compare_with_model(*c, db::model::at_version(1)).empty());
+  }
+  Child again({kYardmaster, "db", "upgrade", "--yes", url});
+  EXPECT_EQ(again.wait(), 0) << again.output();
+  auto c = connect(url);
+  EXPECT_EQ(migrate::read_status(*c).state, migrate::SchemaState::kUpToDate);
+  EXPECT_EQ(c->stmt("SELECT locks_acquired_at FROM steps").scalar<int64_t>(), 77);
+}
+
+TEST(Migrations, AnInterruptedNonTransactionalMigrationIsReportedAndCompleted) {
+  Scratch s;
+  std::string url = s.url("m.sqlite");
+  upgrade_to(url, 2);
+  Child k({kYardmaster, "db", "upgrade", "--yes", url}, {"YM_MIGRATE_TEST_PAUSE=3:60000"});
+  ASSERT_TRUE(k.wait_for_output("applying version 3", std::chrono::seconds(60))) << k.output();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  k.kill_hard();
+  k.wait();
+  {
+    auto c = connect(url);
+    auto st = migrate::read_status(*c);
+    EXPECT_EQ(st.state, migrate::SchemaState::kInterrupted);
+    EXPECT_EQ(st.interrupted, 3);
+  }
+  Child status({kYardmaster, "db", "status", url});
+  EXPECT_EQ(status.wait(), 1);
+  EXPECT_NE(status.output().find("interrupted migration"), std::string::npos) << status.output();
+  EXPECT_NE(status.output().find("did not finish"), std::string::npos) << status.output();
+  EXPECT_THROW(db::Db::open(url), db::SchemaOutOfDate);
+  Child again({kYardmaster, "db", "upgrade", "--yes", url});
+  EXPECT_EQ(again.wait(), 0) << again.output();
+  auto c = connect(url);
+  EXPECT_EQ(migrate::read_status(*c).state, migrate::SchemaState::kUpToDate);
+  EXPECT_TRUE(migrate::compare_with_model(*c, db::model::current()).empty());
+}
+
+TEST(Migrations, AnOutOfDateDatabaseIsRefusedWithTheUpgradeCommand) {
+  Scratch s;
+  std::string url = s.url("m.sqlite");
+  upgrade_to(url, 1);
+  try {
+    db::Db::open(url);
+    FAIL();
+  } catch (const db::SchemaOutOfDate& e) {
+    EXPECT_NE(std::string(e.what()).find("yardmaster db upgrade"), std::string::npos);
+  }
+  auto c = connect(url);
+  EXPECT_EQ(migrate::read_status(*c).version, 1);  // opening did not upgrade it
+}
+
+TEST(Dump, SqliteScriptRestoresWithTheSqlite3Shell) {
+  Scratch s;
+  std::string url = s.url("a.sqlite");
+  fill(*db::Db::open(url));
+  Child d({kYardmaster, "db", "dump", url, s.path("a.sql")});
+  ASSERT_EQ(d.wait(), 0) << d.output();
+  Child shell({"/bin/sh", "-c", "sqlite3 '" + s.path("b.sqlite") + "' < '" + s.path("a.sql") + "'"});
+  ASSERT_EQ(shell.wait(), 0) << shell.output();
+  auto a = connect(url);
+  auto b = connect(s.url("b.sqlite"));
+  EXPECT_EQ(contents(*b, migrate::current_version()), contents(*a, migrate::current_version()));
+  EXPECT_EQ(migrate::read_status(*b).state, migrate::SchemaState::kUpToDate);
+  // The restored database accepts new rows after the copied ones.
+  auto db = db::Db::open(s.url("b.sqlite"));
+  EXPECT_GT(db->workers().find_worker_id("new").get(), 5);
+}
+
+TEST(Dump, PortableDumpRestoreAndCopyRoundTrip) {
+  Scratch s;
+  std::string url = s.url("a.sqlite");
+  fill(*db::Db::open(url));
+  auto r = migrate::dump(db::Url::parse(url), s.path("a.ymdump"), migrate::DumpFormat::kPortable);
+  EXPECT_EQ(r.schema_version, migrate::current_version());
+  EXPECT_GT(r.rows, 10);
+  migrate::restore(s.path("a.ymdump"), db::Url::parse(s.url("b.sqlite")));
+  migrate::copy(db::Url::parse(url), db::Url::parse(s.url("c.sqlite")));
+  auto a = connect(url);
+  auto expected = contents(*a, migrate::current_version());
+  EXPECT_EQ(contents(*connect(s.url("b.sqlite")), migrate::current_version()), expected);
+  EXPECT_EQ(contents(*connect(s.url("c.sqlite")), migrate::current_version()), expected);
+  // A dump of the restored database has the same rows.
+  migrate::dump(db::Url::parse(s.url("b.sqlite")), s.path("b.ymdump"), migrate::DumpFormat::kPortable);
+  migrate::restore(s.path("b.ymdump"), db::Url::parse(s.url("d.sqlite")));
+  EXPECT_EQ(contents(*connect(s.url("d.sqlite")), migrate::current_version()), expected);
+}
+
+TEST(Dump, ADumpUnderLoadHoldsExactlyWhatWasCommittedBeforeItStarted) {
+  Scratch s;
+  std::string url = s.url("a.sqlite");
+  auto db = db::Db::open(url);
+  using Clock = std::chrono::steady_clock;
+  struct Write {
+    int64_t id;
+    Clock::time_point started, committed;
+  };
+  std::mutex mu;
+  std::vector<Write> writes;
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 3; ++w) {
+    writers.emplace_back([&, w] {
+      for (int i = 0; !stop; ++i) {
+        int64_t id = (w + 1) * 1000000 + i;
+        auto t0 = Clock::now();
+        // One transaction, three rows: a dump must hold all three or none.
+        db->insert_test_data({td::Master{.id = id, .name = "m" + std::to_string(id)},
+                              td::Builder{.id = id, .name = "b" + std::to_string(id)},
+                              td::BuilderMaster{.id = id, .builderid = id, .masterid = id}})
+            .get();
+        std::lock_guard lock(mu);
+        writes.push_back({id, t0, Clock::now()});
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  auto called = Clock::now();
+  std::optional<Clock::time_point> first_progress;
+  migrate::dump(db::Url::parse(url), s.path("a.ymdump"), migrate::DumpFormat::kPortable,
+                [&](const migrate::Progress&) {
+                  if (!first_progress) first_progress = Clock::now();
+                });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  stop = true;
+  for (auto& t : writers) t.join();
+  ASSERT_TRUE(first_progress);
+
+  migrate::restore(s.path("a.ymdump"), db::Url::parse(s.url("r.sqlite")));
+  auto r = connect(s.url("r.sqlite"));
+  std::set<int64_t> masters, builders, links;
+  for (const auto& row : r->stmt("SELECT id FROM masters").all()) masters.insert(row.get<int64_t>(0));
+  for (const auto& row : r->stmt("SELECT id FROM builders").all()) builders.insert(row.get<int64_t>(0));
+  for (const auto& row : r->stmt("SELECT id FROM builder_masters").all()) links.insert(row.get<int64_t>(0));
+  EXPECT_EQ(masters, builders);  // nothing half-written
+  EXPECT_EQ(masters, links);
+  int before = 0, after = 0;
+  for (const auto& w : writes) {
+    if (w.committed < called) {
+      ++before;
+      EXPECT_TRUE(masters.count(w.id)) << "committed before the dump started but missing: " << w.id;
+    }
+    if (w.started > *first_progress) {
+      ++after;
+      EXPECT_FALSE(masters.count(w.id)) << "written after the snapshot but present: " << w.id;
+    }
+  }
+  EXPECT_GT(before, 10);
+  EXPECT_GT(after, 0);
+}
+
+TEST(Dump, BadInputIsAClearErrorAndChangesNothing) {
+  Scratch s;
+  std::string url = s.url("a.sqlite");
+  fill(*db::Db::open(url));
+  migrate::dump(db::Url::parse(url), s.path("good.ymdump"), migrate::DumpFormat::kPortable);
+  std::ifstream in(s.path("good.ymdump"));
+  std::string good((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+
+  auto target = db::Url::parse(s.url("target.sqlite"));
+  auto expect_refused = [&](const std::string& file, const std::string& why) {
+    try {
+      migrate::restore(file, target);
+      ADD_FAILURE() << "restored " << file;
+    } catch (const db::InvalidArgument& e) {
+      EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
+    }
+    auto c = db::open_connection(target);
+    EXPECT_TRUE(c->table_names().empty()) << "the target was changed by " << file;
+  };
+  std::ofstream(s.path("truncated.ymdump")) << good.substr(0, good.size() * 2 / 3);
+  expect_refused(s.path("truncated.ymdump"), "truncated");
+  std::ofstream(s.path("cut-at-line.ymdump")) << good.substr(0, good.rfind("{\"end\""));
+  expect_refused(s.path("cut-at-line.ymdump"), "truncated");
+  std::string tampered = good;
+  tampered.replace(tampered.find("m1:/x"), 5, "m9:/x");
+  std::ofstream(s.path("tampered.ymdump")) << tampered;
+  expect_refused(s.path("tampered.ymdump"), "checksum");
+  std::ofstream(s.path("other.json")) << "{\"hello\": \"world\"}\n";
+  expect_refused(s.path("other.json"), "no Yardmaster header");
+  std::ofstream(s.path("text.txt")) << "just some text\n";
+  expect_refused(s.path("text.txt"), "not JSON");
+  expect_refused(s.path("missing.ymdump"), "cannot open");
+
+  // A target that is not empty is refused and left as it was.
+  auto busy = db::Url::parse(s.url("busy.sqlite"));
+  fill(*db::Db::open(busy.to_string()));
+  auto before = contents(*db::open_connection(busy), migrate::current_version());
+  EXPECT_THROW(migrate::restore(s.path("good.ymdump"), busy), db::InvalidArgument);
+  EXPECT_THROW(migrate::copy(db::Url::parse(url), busy), db::InvalidArgument);
+  EXPECT_EQ(contents(*db::open_connection(busy), migrate::current_version()), before);
+
+  // Sources that are not Yardmaster databases.
+  std::ofstream(s.path("notes.txt")) << std::string(4096, 'x');
+  EXPECT_THROW(migrate::dump(db::Url::parse(s.url("notes.txt")), s.path("x.ymdump"), migrate::DumpFormat::kPortable),
+               db::NotADatabase);
+  std::string header_then_garbage = std::string("SQLite format 3", 16) + std::string(8192, '\x5a');
+  std::ofstream(s.path("corrupt.sqlite"), std::ios::binary) << header_then_garbage;
+  EXPECT_THROW(migrate::dump(db::Url::parse(s.url("corrupt.sqlite")), s.path("y.ymdump"),
+                             migrate::DumpFormat::kPortable),
+               db::Error);
+  EXPECT_THROW(migrate::dump(db::Url::parse("postgresql://nobody@127.0.0.1:1/nothing"), s.path("z.ymdump"),
+                             migrate::DumpFormat::kPortable),
+               db::ConnectionFailed);
+  EXPECT_FALSE(fs::exists(s.path("x.ymdump")));
+  EXPECT_FALSE(fs::exists(s.path("z.ymdump")));
+}
+
+TEST(Dump, TheCommandLineReportsErrorsWithoutPasswords) {
+  Child k({kYardmaster, "db", "dump", "postgresql://ci:s3cret-pass@127.0.0.1:1/ci", "/tmp/never.ymdump"});
+  EXPECT_EQ(k.wait(), 2);
+  EXPECT_NE(k.output().find("error:"), std::string::npos) << k.output();
+  EXPECT_EQ(k.output().find("s3cret-pass"), std::string::npos) << k.output();
+}
+
+}  // namespace
+}  // namespace ym::test
