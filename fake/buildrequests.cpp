@@ -67,7 +67,8 @@ bool matches(const Store& s, const db::BuildRequest& r, const db::BuildRequestFi
   if (f.buildername && r.buildername != *f.buildername) return false;
   if (f.complete && r.complete != *f.complete) return false;
   switch (f.claimed.kind()) {
-    case db::ClaimFilter::Kind::kAny: break;
+    case db::ClaimFilter::Kind::kAny:
+      break;
     case db::ClaimFilter::Kind::kClaimed:
       if (!r.claimed) return false;
       break;

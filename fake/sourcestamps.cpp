@@ -18,8 +18,7 @@ db::SourceStamp to_record(const Store& s, const td::SourceStamp& ss) {
   if (ss.patchid) {
     if (auto it = s.patches.find(*ss.patchid); it != s.patches.end()) {
       const td::Patch& p = it->second;
-      r.patch_body =
-          db::internal::base64_decode(p.patch_base64, "patch " + std::to_string(p.id));
+      r.patch_body = db::internal::base64_decode(p.patch_base64, "patch " + std::to_string(p.id));
       r.patch_level = p.patchlevel;
       r.patch_subdir = p.subdir;
       r.patch_author = p.patch_author;

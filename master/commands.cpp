@@ -271,7 +271,7 @@ int lock_directory(const fs::path& base) {
 void setup_logging(const std::string& level) {
   auto logger = spdlog::stderr_color_mt("yardmaster");
   spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5!l%$ %v");
+  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-8l%$ %v");
   static const std::map<std::string, spdlog::level::level_enum> levels{
       {"trace", spdlog::level::trace}, {"debug", spdlog::level::debug},
       {"info", spdlog::level::info},   {"warn", spdlog::level::warn},

@@ -15,6 +15,10 @@
 
 extern char** environ;
 
+// Boost 1.74's awaitable frames pair a class operator new with a sized operator delete that GCC 12
+// mistakes for a mismatch (a false positive, reported for every coroutine of this file).
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
 namespace ym::master {
 
 namespace asio = boost::asio;
@@ -75,26 +79,14 @@ std::string property_text(const nlohmann::json& v) {
   return v.is_string() ? v.get<std::string>() : v.dump();
 }
 
+// One id as a list. (A braced list inside a co_await expression would need its backing array
+// kept in the coroutine frame, which GCC 12 refuses.)
+std::vector<int64_t> one(int64_t id) { return std::vector<int64_t>(1, id); }
+
 std::string hostname() {
   char host[256] = {};
   if (gethostname(host, sizeof host - 1) != 0) return "localhost";
   return host;
-}
-
-// Runs `process`-producing `start` and completes with its outcome.
-template <class Start>
-auto run_process(Start start) {
-  return asio::async_initiate<const asio::use_awaitable_t<>,
-                              void(std::exception_ptr, ProcessOutcome)>(
-      [start](auto handler) mutable {
-        auto executor = asio::get_associated_executor(handler);
-        auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        start([h, executor](ProcessOutcome outcome) {
-          // Posted, so that the coroutine never resumes inside the process's own handlers.
-          asio::post(executor, [h, outcome] { (*h)(nullptr, outcome); });
-        });
-      },
-      use_awaitable);
 }
 
 }  // namespace
@@ -157,8 +149,13 @@ int Master::run() {
 void Master::request_stop(const std::string& why) {
   if (!stop_requested_) {
     stop_requested_ = true;
-    spdlog::info("{}: stopping; no new builds are claimed, running builds get {} to finish", why,
-                 format_duration(config_.grace_period));
+    if (running_.empty()) {
+      spdlog::info("{}: stopping", why);
+    } else {
+      spdlog::info("{}: stopping; no new builds are claimed, the {} running build(s) get {} to "
+                   "finish",
+                   why, running_.size(), format_duration(config_.grace_period));
+    }
     stop_event_.notify();
     return;
   }
@@ -266,9 +263,13 @@ awaitable<void> Master::configure_links() {
       }
     }
     co_await await(db_.workers().worker_configured(w->id, masterid_, builderids));
-    co_await await(db_.workers().worker_connected(
-        w->id, masterid_,
-        {{"host", hostname()}, {"slots", w->slots}, {"basedir", config_.basedir.string()}}));
+    // (Built outside the co_await: GCC 12 cannot keep this initializer's temporaries in a
+    // coroutine frame.)
+    nlohmann::json info = nlohmann::json::object();
+    info["host"] = hostname();
+    info["slots"] = w->slots;
+    info["basedir"] = config_.basedir.string();
+    co_await await(db_.workers().worker_connected(w->id, masterid_, std::move(info)));
   }
 }
 
@@ -412,25 +413,24 @@ awaitable<bool> Master::poll() {
     WorkerSlot* worker = pick_worker(*it->second);
     if (!worker) continue;
     ++worker->busy;  // reserved while the claim is in flight
+    bool claimed = false;
     try {
-      co_await await(db_.buildrequests().claim_build_requests({r.buildrequestid}, masterid_));
+      co_await await(db_.buildrequests().claim_build_requests(one(r.buildrequestid), masterid_));
+      claimed = true;
     } catch (const db::AlreadyClaimedError&) {
-      --worker->busy;  // another master was faster: normal
-      progress = true;
-      continue;
+      progress = true;  // another master was faster: normal
     } catch (const db::NotFound&) {
-      --worker->busy;
-      continue;
+      // Deleted meanwhile.
     } catch (...) {
       --worker->busy;
       throw;
     }
+    --worker->busy;  // start_build takes the slot for good
+    if (!claimed) continue;
     if (stopping_) {
-      --worker->busy;
-      co_await await(db_.buildrequests().unclaim_build_requests({r.buildrequestid}, masterid_));
+      co_await await(db_.buildrequests().unclaim_build_requests(one(r.buildrequestid), masterid_));
       break;
     }
-    --worker->busy;  // start_build takes the slot for good
     start_build(std::move(r), *it->second, *worker);
     progress = true;
   }
@@ -579,11 +579,16 @@ awaitable<Master::StepResult> Master::run_step(std::shared_ptr<Build> build,
   int64_t logid = co_await await(db_.logs().add_log(added.id, "stdio", "stdio", "s"));
   auto writer = std::make_shared<LogWriter>(io_, db_.logs(), logid);
   ProcessSpec spec{step.command, workdir, env, config_.timeout_of(*build->builder->config)};
-  auto outcome = co_await run_process([this, build, spec, writer](auto done) {
-    build->process = Process::start(io_, reaper_, spec, writer, std::move(done));
-    // A cancel that arrived while the step was being added reaches the process now.
-    if (build->stop != Stop::kNone) build->process->cancel();
+  // The outcome travels through a promise so that the coroutine waits on it like on any database
+  // call (custom asio initiations holding this much state trip GCC 12's coroutine support).
+  auto promise = std::make_shared<Promise<ProcessOutcome>>();
+  auto finished = promise->get_future();
+  build->process = Process::start(io_, reaper_, spec, writer, [promise](ProcessOutcome outcome) {
+    promise->set_value(std::move(outcome));
   });
+  // A cancel that arrived while the step was being added reaches the process now.
+  if (build->stop != Stop::kNone) build->process->cancel();
+  auto outcome = co_await await(std::move(finished));
   build->process.reset();
   co_await await(db_.logs().finish_log(logid));
   if (writer->appends() > 4) {
@@ -636,16 +641,20 @@ awaitable<void> Master::finish_build(std::shared_ptr<Build> build, int results, 
                                                    : "cancelled: this master lost its claims";
     co_await await(db_.builds().set_build_state_string(build->buildid, why));
     co_await await(db_.builds().finish_build(build->buildid, results::kCancelled));
-    co_await await(db_.buildrequests().unclaim_build_requests({brid}, masterid_));
+    co_await await(db_.buildrequests().unclaim_build_requests(one(brid), masterid_));
     spdlog::warn("build {} {}; request {} released", label(*build), why, brid);
     co_return;
   }
   // The request is completed before the build is finished: should this master die in between,
   // the peer that takes over finishes the build with the request's result instead of building
   // the request a second time.
+  bool lost = false;
   try {
-    co_await await(db_.buildrequests().complete_build_requests({brid}, masterid_, results));
+    co_await await(db_.buildrequests().complete_build_requests(one(brid), masterid_, results));
   } catch (const db::NotClaimedError&) {
+    lost = true;
+  }
+  if (lost) {
     spdlog::error("build {}: the claim on request {} was lost (a peer expired this master?); the "
                   "build ends as retry and the request is built again elsewhere",
                   label(*build), brid);

@@ -68,18 +68,24 @@ Conditions conditions(const BuildRequestFilter& f) {
   if (f.buildername) w.add("b.name = ?", *f.buildername);
   if (f.complete) w.add("br.complete = ?", to_value(*f.complete));
   switch (f.claimed.kind()) {
-    case ClaimFilter::Kind::kAny: break;
-    case ClaimFilter::Kind::kClaimed: w.sql += " AND c.brid IS NOT NULL"; break;
+    case ClaimFilter::Kind::kAny:
+      break;
+    case ClaimFilter::Kind::kClaimed:
+      w.sql += " AND c.brid IS NOT NULL";
+      break;
     case ClaimFilter::Kind::kUnclaimed:
       w.sql += " AND c.brid IS NULL AND br.complete = 0";
       break;
-    case ClaimFilter::Kind::kByMaster: w.add("c.masterid = ?", f.claimed.masterid()); break;
+    case ClaimFilter::Kind::kByMaster:
+      w.add("c.masterid = ?", f.claimed.masterid());
+      break;
   }
   if (f.bsid) w.add("br.buildsetid = ?", *f.bsid);
   if (f.branch || f.repository) {
     // Both given: one stamp of the buildset must match both (as Buildbot's join does).
-    w.sql += " AND EXISTS (SELECT 1 FROM buildset_sourcestamps bss JOIN sourcestamps ss"
-             " ON ss.id = bss.sourcestampid WHERE bss.buildsetid = br.buildsetid";
+    w.sql +=
+        " AND EXISTS (SELECT 1 FROM buildset_sourcestamps bss JOIN sourcestamps ss"
+        " ON ss.id = bss.sourcestampid WHERE bss.buildsetid = br.buildsetid";
     if (f.branch) {
       w.sql += " AND ss.branch = ?";
       w.params.push_back(*f.branch);
@@ -151,7 +157,8 @@ class SqlBuildRequests final : public BuildRequests {
       internal::for_each_batch(c.dialect(), ids, 0, [&](const std::string& marks, const auto& p) {
         for (const Row& r : c.stmt("SELECT br.id, br.complete, c.brid FROM buildrequests br "
                                    "LEFT JOIN buildrequest_claims c ON c.brid = br.id "
-                                   "WHERE br.id IN (" + marks + ")")
+                                   "WHERE br.id IN (" +
+                                   marks + ")")
                                 .bind_all(p)
                                 .all()) {
           taken[r.get<int64_t>(0)] = r.get<bool>(1) || !r.is_null(2);
@@ -215,7 +222,8 @@ class SqlBuildRequests final : public BuildRequests {
       internal::for_each_batch(c.dialect(), ids, 1, [&](const std::string& marks, const auto& p) {
         for (const Row& r : c.stmt("SELECT br.id FROM buildrequests br JOIN buildrequest_claims c "
                                    "ON c.brid = br.id WHERE br.complete = 0 AND c.masterid = ? "
-                                   "AND br.id IN (" + marks + ")")
+                                   "AND br.id IN (" +
+                                   marks + ")")
                                 .bind(masterid)
                                 .bind_all(p)
                                 .all()) {
@@ -231,8 +239,10 @@ class SqlBuildRequests final : public BuildRequests {
       }
       int64_t updated = 0;
       internal::for_each_batch(c.dialect(), ids, 3, [&](const std::string& marks, const auto& p) {
-        updated += c.stmt("UPDATE buildrequests SET complete = 1, results = ?, complete_at = ? "
-                          "WHERE complete = 0 AND id IN (" + marks + ")")
+        updated += c.stmt(
+                        "UPDATE buildrequests SET complete = 1, results = ?, complete_at = ? "
+                        "WHERE complete = 0 AND id IN (" +
+                        marks + ")")
                        .bind(results, at)
                        .bind_all(p)
                        .exec();

@@ -41,8 +41,8 @@ std::vector<Buildset> read_with_stamps(Connection& c, const Result& rows) {
   }
   internal::for_each_batch(c.dialect(), ids, 0, [&](const std::string& marks, const auto& params) {
     for (const Row& r : c.stmt("SELECT buildsetid, sourcestampid FROM buildset_sourcestamps "
-                               "WHERE buildsetid IN (" + marks +
-                               ") ORDER BY buildsetid, sourcestampid")
+                               "WHERE buildsetid IN (" +
+                               marks + ") ORDER BY buildsetid, sourcestampid")
                             .bind_all(params)
                             .all()) {
       out[pos.at(r.get<int64_t>(0))].sourcestamps.push_back(r.get<int64_t>(1));
@@ -70,8 +70,9 @@ std::set<int64_t> existing(Connection& c, const std::string& table,
                            const std::vector<int64_t>& ids) {
   std::set<int64_t> found;
   internal::for_each_batch(c.dialect(), ids, 0, [&](const std::string& marks, const auto& params) {
-    for (const Row& r :
-         c.stmt("SELECT id FROM " + table + " WHERE id IN (" + marks + ")").bind_all(params).all()) {
+    for (const Row& r : c.stmt("SELECT id FROM " + table + " WHERE id IN (" + marks + ")")
+                            .bind_all(params)
+                            .all()) {
       found.insert(r.get<int64_t>(0));
     }
   });
@@ -122,14 +123,16 @@ class SqlBuildsets final : public Buildsets {
       }
       int64_t submitted = bs.submitted_at ? bs.submitted_at->time_since_epoch().count() : now;
       AddedBuildset out;
-      out.bsid = c.stmt("INSERT INTO buildsets (external_idstring, reason, submitted_at, complete, "
-                        "parent_buildid, parent_relationship) VALUES (?, ?, ?, 0, ?, ?)")
+      out.bsid = c.stmt(
+                      "INSERT INTO buildsets (external_idstring, reason, submitted_at, complete, "
+                      "parent_buildid, parent_relationship) VALUES (?, ?, ?, 0, ?, ?)")
                      .bind(bs.external_idstring, bs.reason, submitted, bs.parent_buildid,
                            bs.parent_relationship)
                      .insert();
       for (const auto& p : props) {
-        c.stmt("INSERT INTO buildset_properties (buildsetid, property_name, property_value) "
-               "VALUES (?, ?, ?)")
+        c.stmt(
+             "INSERT INTO buildset_properties (buildsetid, property_name, property_value) "
+             "VALUES (?, ?, ?)")
             .bind(out.bsid, p.name, p.value_json)
             .exec();
       }
@@ -140,8 +143,9 @@ class SqlBuildsets final : public Buildsets {
       }
       for (int64_t builderid : bs.builderids) {
         out.brids[builderid] =
-            c.stmt("INSERT INTO buildrequests (buildsetid, builderid, priority, complete, "
-                   "submitted_at, waited_for) VALUES (?, ?, ?, 0, ?, ?)")
+            c.stmt(
+                 "INSERT INTO buildrequests (buildsetid, builderid, priority, complete, "
+                 "submitted_at, waited_for) VALUES (?, ?, ?, 0, ?, ?)")
                 .bind(out.bsid, builderid, bs.priority, submitted, bs.waited_for)
                 .insert();
       }
@@ -165,7 +169,8 @@ class SqlBuildsets final : public Buildsets {
 
   Future<std::optional<Buildset>> get_buildset(int64_t bsid) override {
     return ctx_.pool.read([bsid](Connection& c) -> std::optional<Buildset> {
-      auto v = read_with_stamps(c, c.stmt(std::string(kSelect) + " WHERE bs.id = ?").bind(bsid).all());
+      auto v =
+          read_with_stamps(c, c.stmt(std::string(kSelect) + " WHERE bs.id = ?").bind(bsid).all());
       if (v.empty()) return std::nullopt;
       return std::move(v.front());
     });
@@ -210,8 +215,9 @@ class SqlBuildsets final : public Buildsets {
       }
       if (branch || repository) {
         // Both given: one stamp must match both (as Buildbot's join does).
-        where += " AND EXISTS (SELECT 1 FROM buildset_sourcestamps bss JOIN sourcestamps ss"
-                 " ON ss.id = bss.sourcestampid WHERE bss.buildsetid = bs.id";
+        where +=
+            " AND EXISTS (SELECT 1 FROM buildset_sourcestamps bss JOIN sourcestamps ss"
+            " ON ss.id = bss.sourcestampid WHERE bss.buildsetid = bs.id";
         if (branch) {
           where += " AND ss.branch = ?";
           params.push_back(*branch);
@@ -223,11 +229,10 @@ class SqlBuildsets final : public Buildsets {
         where += ")";
       }
       params.push_back(int64_t{count});
-      auto out = read_with_stamps(
-          c, c.stmt(std::string(kSelect) + where +
-                    " ORDER BY bs.submitted_at DESC, bs.id DESC LIMIT ?")
-                 .bind_all(params)
-                 .all());
+      auto out = read_with_stamps(c, c.stmt(std::string(kSelect) + where +
+                                            " ORDER BY bs.submitted_at DESC, bs.id DESC LIMIT ?")
+                                         .bind_all(params)
+                                         .all());
       std::reverse(out.begin(), out.end());
       return out;
     });

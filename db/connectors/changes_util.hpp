@@ -141,7 +141,8 @@ inline std::vector<int64_t> blame_change_ids(BlameSource& src, int64_t buildid) 
 
   std::map<std::string, int64_t> stop_at;  // codebase -> the previous build's change
   if (previous) {
-    for (const auto& ss : src.stamps_of_builds({*previous})[*previous]) {
+    auto previous_stamps = src.stamps_of_builds({*previous});  // kept alive for the loop
+    for (const auto& ss : previous_stamps[*previous]) {
       if (auto ch = src.change_of_stamp(ss.ssid)) stop_at[ss.codebase] = *ch;
     }
   }

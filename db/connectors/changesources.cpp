@@ -75,9 +75,11 @@ class SqlChangeSources final : public ChangeSources {
             .bind(changesourceid, *masterid)
             .exec();
       } catch (const UniqueViolation&) {
-        // Another master inserted its link after our read: it won the claim.
-        throw ChangeSourceAlreadyClaimedError("change source " + std::to_string(changesourceid) +
-                                              " was claimed concurrently by another master");
+        // A link was inserted after our snapshot was taken (possibly by this very master, from
+        // another thread). Start over with a fresh snapshot: the retry finds the new holder
+        // and either returns (it is us) or throws AlreadyClaimed (it is another active master).
+        throw TransientError("change source " + std::to_string(changesourceid) +
+                             " was claimed concurrently");
       }
     });
   }

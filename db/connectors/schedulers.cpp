@@ -160,9 +160,11 @@ class SqlSchedulers final : public Schedulers {
             .bind(schedulerid, *masterid)
             .exec();
       } catch (const UniqueViolation&) {
-        // Another master inserted its link after our read: it won the claim.
-        throw SchedulerAlreadyClaimedError("scheduler " + std::to_string(schedulerid) +
-                                           " was claimed concurrently by another master");
+        // A link was inserted after our snapshot was taken (possibly by this very master, from
+        // another thread). Start over with a fresh snapshot: the retry finds the new holder
+        // and either returns (it is us) or throws AlreadyClaimed (it is another active master).
+        throw TransientError("scheduler " + std::to_string(schedulerid) +
+                             " was claimed concurrently");
       }
     });
   }

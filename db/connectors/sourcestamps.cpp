@@ -21,8 +21,8 @@ SourceStamp read_stamp(const Row& r) {
   s.revision = r.get<std::optional<std::string>>(2);
   s.patchid = r.get<std::optional<int64_t>>(3);
   if (s.patchid && !r.is_null(4)) {
-    s.patch_body = internal::base64_decode(r.get<std::string>(4),
-                                           "patch " + std::to_string(*s.patchid));
+    s.patch_body =
+        internal::base64_decode(r.get<std::string>(4), "patch " + std::to_string(*s.patchid));
     s.patch_level = r.get<std::optional<int>>(5);
     s.patch_subdir = r.get<std::optional<std::string>>(6);
     s.patch_author = r.get<std::optional<std::string>>(7);
@@ -113,14 +113,13 @@ class SqlSourceStamps final : public SourceStamps {
 
   Future<std::vector<SourceStamp>> get_source_stamps_for_build(int64_t buildid) override {
     return ctx_.pool.run([buildid](Connection& c) {
-      return read_stamps(
-          c.stmt(std::string(kSelect) +
-                 " WHERE ss.id IN (SELECT bss.sourcestampid FROM builds b"
-                 " JOIN buildrequests br ON br.id = b.buildrequestid"
-                 " JOIN buildset_sourcestamps bss ON bss.buildsetid = br.buildsetid"
-                 " WHERE b.id = ?) ORDER BY ss.id")
-              .bind(buildid)
-              .all());
+      return read_stamps(c.stmt(std::string(kSelect) +
+                                " WHERE ss.id IN (SELECT bss.sourcestampid FROM builds b"
+                                " JOIN buildrequests br ON br.id = b.buildrequestid"
+                                " JOIN buildset_sourcestamps bss ON bss.buildsetid = br.buildsetid"
+                                " WHERE b.id = ?) ORDER BY ss.id")
+                             .bind(buildid)
+                             .all());
     });
   }
 
@@ -137,8 +136,9 @@ int64_t internal::find_source_stamp_id(Connection& c, const SourceStampSpec& spe
   if (spec.patch_body) {
     // A patch is never shared: every stamp with a patch gets its own patch row, and so its own
     // hash (the patch id is part of it).
-    patchid = c.stmt("INSERT INTO patches (patchlevel, patch_base64, patch_author, patch_comment, "
-                     "subdir) VALUES (?, ?, ?, ?, ?)")
+    patchid = c.stmt(
+                   "INSERT INTO patches (patchlevel, patch_base64, patch_author, patch_comment, "
+                   "subdir) VALUES (?, ?, ?, ?, ?)")
                   .bind(spec.patch_level.value_or(0), base64_encode(*spec.patch_body),
                         spec.patch_author.value_or(""), spec.patch_comment.value_or(""),
                         spec.patch_subdir)

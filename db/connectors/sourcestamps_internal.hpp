@@ -65,7 +65,9 @@ inline std::string base64_encode(std::string_view bytes) {
 // Decodes base64, skipping whitespace (hand-written rows may wrap lines). Throws
 // InvalidArgument naming `what` on any other character or a truncated quantum.
 inline std::string base64_decode(std::string_view text, std::string_view what) {
-  auto bad = [&] { return InvalidArgument("stored " + std::string(what) + " is not valid base64"); };
+  auto bad = [&] {
+    return InvalidArgument("stored " + std::string(what) + " is not valid base64");
+  };
   std::string out;
   uint32_t acc = 0;
   int bits = 0, pad = 0;

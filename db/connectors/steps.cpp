@@ -81,12 +81,16 @@ class SqlSteps final : public Steps {
     }
     int64_t now = ctx_.now();
     return ctx_.pool.transaction([=](Connection& c) {
+      // Lock the build row first (a no-op update), so that add_step calls on one build take
+      // turns on a server backend, and only then read: MySQL's snapshot starts at the first
+      // read, so it then sees the steps of the calls that went before.
+      c.stmt("UPDATE builds SET number = number WHERE id = ?").bind(buildid).exec();
       if (!c.stmt("SELECT 1 FROM builds WHERE id = ?").bind(buildid).one()) {
         throw NotFound("no build with id " + std::to_string(buildid));
       }
-      // A concurrent add_step on a server backend may take our number or name first; the unique
-      // indexes refuse ours and we choose again from what is now committed. When our snapshot
-      // cannot see the winner (MySQL's repeatable read), the whole transaction is retried.
+      // Should a writer still take our number or name first (one that does not lock the build),
+      // the unique indexes refuse ours and we choose again from what is now committed. When our
+      // snapshot cannot see the winner, the whole transaction is retried.
       int64_t prev_highest = -2;
       std::set<std::string> prev_names;
       for (int attempt = 0; attempt < kAddAttempts; ++attempt) {

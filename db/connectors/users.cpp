@@ -6,10 +6,6 @@
 namespace ym::db {
 namespace {
 
-// How many times find_user_by_attr starts over after losing a race to create the same user (or
-// the same identifier); each retry sees the winner's row, so two are enough in practice.
-constexpr int kFindUserAttempts = 5;
-
 constexpr const char* kSelectUser = "SELECT uid, identifier, bb_username, bb_password FROM users";
 
 User read_user(const Row& r) {
@@ -47,11 +43,16 @@ class SqlUsers final : public Users {
     } catch (const Error&) {
       return make_exceptional_future<int64_t>(std::current_exception());
     }
-    auto promise = std::make_shared<Promise<int64_t>>();
-    auto result = promise->get_future();
-    attempt_find_user(promise, std::move(identifier), std::move(attr_type), std::move(attr_data),
-                      kFindUserAttempts);
-    return result;
+    return ctx_.pool.transaction([identifier, attr_type, attr_data](Connection& c) {
+      try {
+        return find_or_create_user(c, identifier, attr_type, attr_data);
+      } catch (const UniqueViolation&) {
+        // Another caller created the same attribute, or took the same identifier, after our
+        // snapshot was taken. Rolling back drops our user row too; the pool then runs the whole
+        // transaction again with a fresh snapshot, which finds the winner's rows.
+        throw TransientError("a user was created concurrently; retrying");
+      }
+    });
   }
 
   Future<std::optional<User>> get_user(int64_t uid, bool no_cache) override {
@@ -99,9 +100,10 @@ class SqlUsers final : public Users {
       try {
         apply_update(c, uid, update);
       } catch (const UniqueViolation&) {
-        // Someone else took the value between our check and our write.
-        throw AlreadyExists("user " + std::to_string(uid) +
-                            ": the new identifier, username or attribute belongs to another user");
+        // A concurrent writer committed after our snapshot was taken. Run again with a fresh
+        // snapshot: the checks then see its rows and answer AlreadyExists only when the value
+        // really belongs to another user (the writer may have been this user's own update).
+        throw TransientError("user " + std::to_string(uid) + " was updated concurrently");
       }
     });
     return invalidate_after(std::move(done), uid);
@@ -127,43 +129,23 @@ class SqlUsers final : public Users {
   }
 
  private:
-  // One find-or-create transaction. On a unique violation (another caller created the same
-  // attribute or took the same identifier first) the whole transaction is rolled back, our user
-  // row included, and a new one starts: it sees the winner's committed rows.
-  void attempt_find_user(std::shared_ptr<Promise<int64_t>> promise, std::string identifier,
-                         std::string attr_type, std::string attr_data, int attempts_left) {
-    auto f = ctx_.pool.transaction([identifier, attr_type, attr_data](Connection& c) {
-      if (auto uid = c.stmt("SELECT uid FROM users_info WHERE attr_type = ? AND attr_data = ?")
-                         .bind(attr_type, attr_data)
-                         .scalar<int64_t>()) {
-        return *uid;
-      }
-      std::string chosen;
-      for (int64_t n = 0;; ++n) {
-        chosen = internal::user_identifier_candidate(identifier, n);
-        if (!c.stmt("SELECT 1 FROM users WHERE identifier = ?").bind(chosen).one()) break;
-      }
-      int64_t uid = c.stmt("INSERT INTO users (identifier) VALUES (?)").bind(chosen).insert("uid");
-      c.stmt("INSERT INTO users_info (uid, attr_type, attr_data) VALUES (?, ?, ?)")
-          .bind(uid, attr_type, attr_data)
-          .exec();
-      return uid;
-    });
-    f.then(boost::launch::sync, [this, promise, identifier, attr_type, attr_data,
-                                 attempts_left](Future<int64_t> r) mutable {
-      try {
-        promise->set_value(r.get());
-      } catch (const UniqueViolation&) {
-        if (attempts_left > 1) {
-          attempt_find_user(promise, std::move(identifier), std::move(attr_type),
-                            std::move(attr_data), attempts_left - 1);
-        } else {
-          promise->set_exception(boost::current_exception());
-        }
-      } catch (...) {
-        promise->set_exception(boost::current_exception());
-      }
-    });
+  static int64_t find_or_create_user(Connection& c, const std::string& identifier,
+                                     const std::string& attr_type, const std::string& attr_data) {
+    if (auto uid = c.stmt("SELECT uid FROM users_info WHERE attr_type = ? AND attr_data = ?")
+                       .bind(attr_type, attr_data)
+                       .scalar<int64_t>()) {
+      return *uid;
+    }
+    std::string chosen;
+    for (int64_t n = 0;; ++n) {
+      chosen = internal::user_identifier_candidate(identifier, n);
+      if (!c.stmt("SELECT 1 FROM users WHERE identifier = ?").bind(chosen).one()) break;
+    }
+    int64_t uid = c.stmt("INSERT INTO users (identifier) VALUES (?)").bind(chosen).insert("uid");
+    c.stmt("INSERT INTO users_info (uid, attr_type, attr_data) VALUES (?, ?, ?)")
+        .bind(uid, attr_type, attr_data)
+        .exec();
+    return uid;
   }
 
   static void apply_update(Connection& c, int64_t uid, const UserUpdate& u) {

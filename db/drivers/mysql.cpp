@@ -163,18 +163,6 @@ const Dialect& dialect_instance(Flavor flavor) {
   return mysql_old;
 }
 
-const char* collation(Flavor flavor) {
-  switch (flavor) {
-    case Flavor::kMariaDb:
-      return "utf8mb4_nopad_bin";
-    case Flavor::kMysql8:
-      return "utf8mb4_0900_bin";
-    case Flavor::kMysqlOld:
-      return "utf8mb4_bin";
-  }
-  return "utf8mb4_bin";
-}
-
 sql::mysql::MySQL_Driver* driver() {
   // get_driver_instance() is not safe to call from two threads at once the first time.
   static sql::mysql::MySQL_Driver* d = sql::mysql::get_mysql_driver_instance();
@@ -298,9 +286,10 @@ class MysqlConnection final : public Connection {
           "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,"
           "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION,NO_AUTO_VALUE_ON_ZERO,ANSI_QUOTES,"
           "PIPES_AS_CONCAT';"
-          "SET NAMES utf8mb4 COLLATE " +
-          std::string(collation(flavor_)) +
-          ";"
+          // The session collation is what result metadata reports: Connector/C++ 1.1 knows
+          // utf8mb4_bin's number but not the NO PAD ones', and refuses rows it cannot name.
+          // Comparisons with columns use the columns' own (NO PAD) collation.
+          "SET NAMES utf8mb4 COLLATE utf8mb4_bin;"
           "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED;"
           "SET SESSION autocommit = 1;"
           "SET SESSION time_zone = '+00:00'");

@@ -135,9 +135,8 @@ TEST_P(DriverTest, TrailingSpacesAndCaseMakeDifferentStrings) {
   }
   EXPECT_EQ(conn_->stmt("SELECT k FROM scratch WHERE name = ?").bind("a").scalar<int64_t>(), 1);
   EXPECT_EQ(conn_->stmt("SELECT k FROM scratch WHERE name = ?").bind("a ").scalar<int64_t>(), 2);
-  EXPECT_EQ(
-      conn_->stmt("SELECT COUNT(*) FROM scratch WHERE name LIKE ?").bind("a%").scalar<int64_t>(),
-      2);
+  EXPECT_EQ(conn_->stmt("SELECT COUNT(*) FROM scratch WHERE name = ?").bind("A").scalar<int64_t>(),
+            1);
 }
 
 TEST_P(DriverTest, QuestionMarksInLiteralsAndCommentsAreNotPlaceholders) {

@@ -486,7 +486,8 @@ TEST_P(BuildRequestsContract, EightMastersRacingForOverlappingRequestsClaimEachE
 TEST_P(BuildRequestsContract, EightMastersCompletingTheirOwnRequestsConcurrently) {
   insert(many(80));
   std::vector<td::Row> masters;
-  for (int m = 3; m <= 8; ++m) masters.push_back(td::Master{.id = m, .name = "m" + std::to_string(m)});
+  for (int m = 3; m <= 8; ++m)
+    masters.push_back(td::Master{.id = m, .name = "m" + std::to_string(m)});
   insert(masters);
   auto& brs = db_->buildrequests();
   race(8, [&](int t) {

@@ -107,8 +107,12 @@ TEST_P(BuildsetsContract, AddBuildsetDefaultsAndGivenSubmittedAt) {
 
 TEST_P(BuildsetsContract, AddBuildsetDeduplicatesSourceStamps) {
   insert(builders());
-  insert({td::SourceStamp{.id = 234, .branch = "main", .revision = "x", .repository = "repo",
-                          .codebase = "", .project = "proj"}});
+  insert({td::SourceStamp{.id = 234,
+                          .branch = "main",
+                          .revision = "x",
+                          .repository = "repo",
+                          .codebase = "",
+                          .project = "proj"}});
   NewBuildset nb;
   nb.reason = "dup";
   nb.builderids = {1};
@@ -252,10 +256,9 @@ TEST_P(BuildsetsContract, PropertyValuesOfEveryJsonTypeRoundTrip) {
 }
 
 TEST_P(BuildsetsContract, GetBuildsetPropertiesReadsTestRowsAndUnknownIsEmpty) {
-  insert({td::Buildset{.id = 91},
-          td::BuildsetProperty{.buildsetid = 91},
-          td::BuildsetProperty{.buildsetid = 91, .property_name = "s",
-                               .property_value = "[\"str\", \"src\"]"}});
+  insert({td::Buildset{.id = 91}, td::BuildsetProperty{.buildsetid = 91},
+          td::BuildsetProperty{
+              .buildsetid = 91, .property_name = "s", .property_value = "[\"str\", \"src\"]"}});
   Properties want{{"prop", {22, "fakedb"}}, {"s", {"str", "src"}}};
   EXPECT_EQ(db_->buildsets().get_buildset_properties(91).get(), want);
   EXPECT_TRUE(db_->buildsets().get_buildset_properties(92).get().empty());
@@ -291,8 +294,13 @@ TEST_P(BuildsetsContract, CompleteBuildsetOnceThenNotFound) {
 
 TEST_P(BuildsetsContract, GetBuildsetReadsTestRowsAndMissingIsNullopt) {
   insert({td::SourceStamp{.id = 5, .revision = "5"}, td::SourceStamp{.id = 4, .revision = "4"},
-          td::Buildset{.id = 91, .external_idstring = std::nullopt, .reason = "r",
-                       .submitted_at = 100, .complete = true, .complete_at = 200, .results = 2},
+          td::Buildset{.id = 91,
+                       .external_idstring = std::nullopt,
+                       .reason = "r",
+                       .submitted_at = 100,
+                       .complete = true,
+                       .complete_at = 200,
+                       .results = 2},
           td::BuildsetSourceStamp{.id = 1, .buildsetid = 91, .sourcestampid = 5},
           td::BuildsetSourceStamp{.id = 2, .buildsetid = 91, .sourcestampid = 4}});
   auto bs = db_->buildsets().get_buildset(91).get();
@@ -328,11 +336,11 @@ TEST_P(BuildsetsContract, GetBuildsetsFiltersByCompletenessAndResultSpec) {
             (std::vector<int64_t>{94, 91, 93, 92}));
   EXPECT_EQ(ids_of(bs.get_buildsets({}, ResultSpec().where("reason", nullptr)).get()),
             std::vector<int64_t>{94});
-  EXPECT_EQ(ids_of(bs.get_buildsets({}, ResultSpec().where("complete", int64_t{0})
-                                            .order_by("submitted_at")
-                                            .take(1))
-                       .get()),
-            std::vector<int64_t>{92});
+  EXPECT_EQ(
+      ids_of(bs.get_buildsets(
+                   {}, ResultSpec().where("complete", int64_t{0}).order_by("submitted_at").take(1))
+                 .get()),
+      std::vector<int64_t>{92});
   EXPECT_THROW(bs.get_buildsets({}, ResultSpec().where("sourcestamps", int64_t{7})).get(),
                db::InvalidArgument);
 }
@@ -346,8 +354,7 @@ TEST_P(BuildsetsContract, GetRecentBuildsetsReturnsNewestOldestFirst) {
   EXPECT_EQ(ids_of(bs.get_recent_buildsets(2).get()), (std::vector<int64_t>{91, 93}));
   EXPECT_EQ(ids_of(bs.get_recent_buildsets(3).get()), (std::vector<int64_t>{94, 91, 93}));
   EXPECT_EQ(ids_of(bs.get_recent_buildsets(1).get()), std::vector<int64_t>{93});
-  EXPECT_EQ(ids_of(bs.get_recent_buildsets(10).get()),
-            (std::vector<int64_t>{95, 92, 94, 91, 93}));
+  EXPECT_EQ(ids_of(bs.get_recent_buildsets(10).get()), (std::vector<int64_t>{95, 92, 94, 91, 93}));
   EXPECT_TRUE(bs.get_recent_buildsets(0).get().empty());
   EXPECT_EQ(ids_of(bs.get_recent_buildsets(10, {}, {}, true).get()), std::vector<int64_t>{95});
   EXPECT_EQ(ids_of(bs.get_recent_buildsets(2, {}, {}, false).get()),
@@ -366,8 +373,7 @@ TEST_P(BuildsetsContract, GetRecentBuildsetsFiltersByBranchAndRepositoryOfOneSta
           td::BuildsetSourceStamp{.id = 3, .buildsetid = 92, .sourcestampid = 2},
           td::BuildsetSourceStamp{.id = 4, .buildsetid = 93, .sourcestampid = 3}});
   auto& bs = db_->buildsets();
-  EXPECT_EQ(ids_of(bs.get_recent_buildsets(10, "main").get()),
-            (std::vector<int64_t>{91, 92, 93}));
+  EXPECT_EQ(ids_of(bs.get_recent_buildsets(10, "main").get()), (std::vector<int64_t>{91, 92, 93}));
   EXPECT_EQ(ids_of(bs.get_recent_buildsets(2, "main").get()), (std::vector<int64_t>{92, 93}));
   EXPECT_EQ(ids_of(bs.get_recent_buildsets(10, "dev").get()), std::vector<int64_t>{92});
   EXPECT_EQ(ids_of(bs.get_recent_buildsets(10, {}, "b").get()), (std::vector<int64_t>{92, 93}));

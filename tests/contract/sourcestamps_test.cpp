@@ -74,12 +74,19 @@ TEST_P(SourceStampsContract, EveryIdentifyingFieldMakesADifferentStamp) {
 }
 
 TEST_P(SourceStampsContract, FindSourceStampIdFindsTestRows) {
-  insert({td::SourceStamp{.id = 234, .branch = "br", .revision = "rev", .repository = "r",
-                          .codebase = "cb", .project = "p"},
+  insert({td::SourceStamp{.id = 234,
+                          .branch = "br",
+                          .revision = "rev",
+                          .repository = "r",
+                          .codebase = "cb",
+                          .project = "p"},
           td::SourceStamp{.id = 235, .branch = std::nullopt, .revision = std::nullopt}});
   EXPECT_EQ(db_->sourcestamps()
-                .find_source_stamp_id({.branch = "br", .revision = "rev", .repository = "r",
-                                       .project = "p", .codebase = "cb"})
+                .find_source_stamp_id({.branch = "br",
+                                       .revision = "rev",
+                                       .repository = "r",
+                                       .project = "p",
+                                       .codebase = "cb"})
                 .get(),
             234);
   EXPECT_EQ(db_->sourcestamps()
@@ -120,7 +127,8 @@ TEST_P(SourceStampsContract, StampWithPatchIsAlwaysNewAndKeepsItsBytes) {
 TEST_P(SourceStampsContract, PatchWithoutDetailsGetsDocumentedDefaults) {
   SourceStampSpec s = plain();
   s.patch_body = "";  // an empty patch is still a patch
-  auto ss = db_->sourcestamps().get_source_stamp(db_->sourcestamps().find_source_stamp_id(s).get()).get();
+  auto ss =
+      db_->sourcestamps().get_source_stamp(db_->sourcestamps().find_source_stamp_id(s).get()).get();
   ASSERT_TRUE(ss);
   EXPECT_TRUE(ss->patchid);
   EXPECT_EQ(ss->patch_body, "");
@@ -131,9 +139,10 @@ TEST_P(SourceStampsContract, PatchWithoutDetailsGetsDocumentedDefaults) {
 }
 
 TEST_P(SourceStampsContract, GetSourceStampReadsPatchTestRows) {
-  insert({td::Patch{.id = 99, .patchlevel = 3, .patch_author = "bob", .patch_comment = "c",
-                    .subdir = "sub"},
-          td::SourceStamp{.id = 234, .patchid = 99}});
+  insert(
+      {td::Patch{
+           .id = 99, .patchlevel = 3, .patch_author = "bob", .patch_comment = "c", .subdir = "sub"},
+       td::SourceStamp{.id = 234, .patchid = 99}});
   auto ss = db_->sourcestamps().get_source_stamp(234).get();
   ASSERT_TRUE(ss);
   EXPECT_EQ(ss->patchid, 99);
@@ -220,11 +229,12 @@ TEST_P(SourceStampsContract, GetSourceStampMissingIsNulloptAndNotCached) {
 }
 
 TEST_P(SourceStampsContract, GetSourceStampsOrdersByIdAndAppliesResultSpec) {
-  insert({td::SourceStamp{.id = 3, .branch = "b", .revision = "r3", .created_at = 30},
-          td::SourceStamp{.id = 1, .branch = "a", .revision = "r1", .created_at = 20},
-          td::SourceStamp{.id = 2, .branch = "b", .revision = "r2", .created_at = 10},
-          td::SourceStamp{.id = 4, .branch = std::nullopt, .revision = "r4", .codebase = "x",
-                          .created_at = 40}});
+  insert(
+      {td::SourceStamp{.id = 3, .branch = "b", .revision = "r3", .created_at = 30},
+       td::SourceStamp{.id = 1, .branch = "a", .revision = "r1", .created_at = 20},
+       td::SourceStamp{.id = 2, .branch = "b", .revision = "r2", .created_at = 10},
+       td::SourceStamp{
+           .id = 4, .branch = std::nullopt, .revision = "r4", .codebase = "x", .created_at = 40}});
   auto ids = [](const std::vector<SourceStamp>& v) {
     std::vector<int64_t> out;
     for (const auto& s : v) out.push_back(s.ssid);
@@ -240,10 +250,10 @@ TEST_P(SourceStampsContract, GetSourceStampsOrdersByIdAndAppliesResultSpec) {
             (std::vector<int64_t>{4}));
   EXPECT_EQ(ids(ss.get_source_stamps(ResultSpec().order_by("created_at", true)).get()),
             (std::vector<int64_t>{4, 3, 1, 2}));
-  EXPECT_EQ(ids(ss.get_source_stamps(
-                      ResultSpec().where("created_at", int64_t{15}, db::FieldFilter::Op::kGt)
-                          .order_by("revision")
-                          .take(2))
+  EXPECT_EQ(ids(ss.get_source_stamps(ResultSpec()
+                                         .where("created_at", int64_t{15}, db::FieldFilter::Op::kGt)
+                                         .order_by("revision")
+                                         .take(2))
                     .get()),
             (std::vector<int64_t>{1, 3}));
   ResultSpec page;
@@ -259,18 +269,17 @@ TEST_P(SourceStampsContract, GetSourceStampsOrdersByIdAndAppliesResultSpec) {
 }
 
 TEST_P(SourceStampsContract, GetSourceStampsForBuildFollowsRequestAndBuildset) {
-  insert({td::Master{.id = 1, .name = "m"}, td::Builder{.id = 2, .name = "b"},
-          td::SourceStamp{.id = 12, .revision = "r12"},
-          td::SourceStamp{.id = 11, .revision = "r11"},
-          td::SourceStamp{.id = 13, .revision = "r13"},
-          td::Buildset{.id = 20}, td::Buildset{.id = 21},
-          td::BuildsetSourceStamp{.id = 1, .buildsetid = 20, .sourcestampid = 12},
-          td::BuildsetSourceStamp{.id = 2, .buildsetid = 20, .sourcestampid = 11},
-          td::BuildsetSourceStamp{.id = 3, .buildsetid = 21, .sourcestampid = 13},
-          td::BuildRequest{.id = 30, .buildsetid = 20, .builderid = 2},
-          td::BuildRequest{.id = 31, .buildsetid = 21, .builderid = 2},
-          td::Build{.id = 40, .number = 1, .builderid = 2, .buildrequestid = 30, .masterid = 1},
-          td::Build{.id = 41, .number = 2, .builderid = 2, .buildrequestid = 31, .masterid = 1}});
+  insert(
+      {td::Master{.id = 1, .name = "m"}, td::Builder{.id = 2, .name = "b"},
+       td::SourceStamp{.id = 12, .revision = "r12"}, td::SourceStamp{.id = 11, .revision = "r11"},
+       td::SourceStamp{.id = 13, .revision = "r13"}, td::Buildset{.id = 20}, td::Buildset{.id = 21},
+       td::BuildsetSourceStamp{.id = 1, .buildsetid = 20, .sourcestampid = 12},
+       td::BuildsetSourceStamp{.id = 2, .buildsetid = 20, .sourcestampid = 11},
+       td::BuildsetSourceStamp{.id = 3, .buildsetid = 21, .sourcestampid = 13},
+       td::BuildRequest{.id = 30, .buildsetid = 20, .builderid = 2},
+       td::BuildRequest{.id = 31, .buildsetid = 21, .builderid = 2},
+       td::Build{.id = 40, .number = 1, .builderid = 2, .buildrequestid = 30, .masterid = 1},
+       td::Build{.id = 41, .number = 2, .builderid = 2, .buildrequestid = 31, .masterid = 1}});
   auto v = db_->sourcestamps().get_source_stamps_for_build(40).get();
   ASSERT_EQ(v.size(), 2u);
   EXPECT_EQ(v[0].ssid, 11);

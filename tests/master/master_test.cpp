@@ -485,7 +485,7 @@ struct Shared {
 };
 void PrintTo(const Shared& s, std::ostream* os) { *os << s.name; }
 
-class MultiMaster : public testing::TestWithParam<Shared> {
+class MasterProcesses : public testing::TestWithParam<Shared> {
  protected:
   void SetUp() override {
     const auto b = GetParam().backend;
@@ -563,7 +563,7 @@ class MultiMaster : public testing::TestWithParam<Shared> {
   std::unique_ptr<db::Db> db_;
 };
 
-TEST_P(MultiMaster, ThreeMastersBuildEveryRequestExactlyOnce) {
+TEST_P(MasterProcesses, ThreeMastersBuildEveryRequestExactlyOnce) {
   Scratch s;
   std::vector<fs::path> dirs;
   for (int i = 0; i < 3; ++i) dirs.push_back(make_master(s, i));
@@ -579,7 +579,7 @@ TEST_P(MultiMaster, ThreeMastersBuildEveryRequestExactlyOnce) {
   for (const auto& m : db_->masters().get_masters().get()) EXPECT_FALSE(m.active) << m.name;
 }
 
-TEST_P(MultiMaster, AKilledMasterIsExpiredByAPeerAndItsRequestsAreRebuilt) {
+TEST_P(MasterProcesses, AKilledMasterIsExpiredByAPeerAndItsRequestsAreRebuilt) {
   Scratch s;
   std::vector<fs::path> dirs;
   for (int i = 0; i < 3; ++i) dirs.push_back(make_master(s, i));
@@ -629,7 +629,7 @@ TEST_P(MultiMaster, AKilledMasterIsExpiredByAPeerAndItsRequestsAreRebuilt) {
   EXPECT_EQ(per_master.size(), 3u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Servers, MultiMaster,
+INSTANTIATE_TEST_SUITE_P(Servers, MasterProcesses,
                          testing::Values(Shared{db::Backend::kPostgres, "postgres"},
                                          Shared{db::Backend::kMysql, "mysql"}),
                          [](const testing::TestParamInfo<Shared>& i) { return i.param.name; });

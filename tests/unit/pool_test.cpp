@@ -154,7 +154,8 @@ TEST(Pool, ContinuationsCanBeDeliveredOnAnIoContext) {
 }
 
 TEST(Pool, SqliteReadersRunInParallel) {
-  Pool pool(sqlite_file_factory("parallel"), fast_retries(2));
+  // Three threads: with group commit the first one is the writer, the other two read.
+  Pool pool(sqlite_file_factory("parallel"), fast_retries(3));
   // Each read waits until both are inside a read transaction at once; serialised readers would
   // time out instead.
   std::mutex mu;
@@ -189,6 +190,43 @@ TEST(Pool, SqliteWritersAreSerialisedWithoutErrors) {
     return *c.stmt("SELECT COUNT(DISTINCT x) FROM t").scalar<int>();
   }).get();
   EXPECT_EQ(distinct, 200);
+}
+
+TEST(Pool, ConcurrentWritesShareCommits) {
+  Pool pool(sqlite_file_factory("groups"), fast_retries(3));
+  pool.run([](Connection& c) { c.execute_script("CREATE TABLE t (x INTEGER)"); }).get();
+  std::vector<Future<void>> fs;
+  for (int i = 0; i < 300; ++i) {
+    fs.push_back(pool.transaction([i](Connection& c) { c.stmt("INSERT INTO t (x) VALUES (?)").bind(i).exec(); }));
+  }
+  for (auto& f : fs) f.get();
+  auto st = pool.stats();
+  EXPECT_EQ(st.grouped_writes, 300u);
+  EXPECT_LT(st.commit_groups, 300u);  // several callers per commit
+  EXPECT_EQ(pool.run([](Connection& c) { return *c.stmt("SELECT COUNT(*) FROM t").scalar<int>(); }).get(), 300);
+}
+
+TEST(Pool, AFailingCallInAGroupRollsBackOnlyItself) {
+  Pool pool(sqlite_file_factory("group-errors"), fast_retries(3));
+  pool.run([](Connection& c) { c.execute_script("CREATE TABLE t (x INTEGER UNIQUE)"); }).get();
+  std::vector<Future<void>> fs;
+  for (int i = 0; i < 100; ++i) {
+    fs.push_back(pool.transaction([i](Connection& c) {
+      c.stmt("INSERT INTO t (x) VALUES (?)").bind(i).exec();
+      if (i % 10 == 3) throw InvalidArgument("call " + std::to_string(i) + " changes its mind");
+    }));
+  }
+  int failed = 0;
+  for (auto& f : fs) {
+    try {
+      f.get();
+    } catch (const InvalidArgument&) {
+      ++failed;
+    }
+  }
+  EXPECT_EQ(failed, 10);
+  EXPECT_EQ(pool.run([](Connection& c) { return *c.stmt("SELECT COUNT(*) FROM t").scalar<int>(); }).get(), 90);
+  EXPECT_EQ(pool.run([](Connection& c) { return *c.stmt("SELECT COUNT(*) FROM t WHERE x % 10 = 3").scalar<int>(); }).get(), 0);
 }
 
 TEST(Pool, ABadUrlFailsAtConstruction) {

@@ -50,8 +50,8 @@ TEST(Schema, AnOlderDatabaseIsRefusedWithTheUpgradeCommand) {
   Db::open(f.url())->shutdown();
   {
     auto conn = open_connection(Url::parse(f.url()));
-    // Pretend the database is one version behind a program with one more migration.
-    conn->stmt("UPDATE ym_migrations SET version = 0").exec();
+    // Forget the last version, as if the program were one version newer than the database.
+    conn->stmt("DELETE FROM ym_migrations WHERE version = ?").bind(migrate::current_version()).exec();
   }
   try {
     Db::open(f.url());
