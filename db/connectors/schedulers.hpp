@@ -41,11 +41,13 @@ class Schedulers {
   virtual Future<std::map<int64_t, bool>> get_change_classifications(
       int64_t schedulerid, BranchFilter branch = BranchFilter::any()) = 0;
 
-  // The id of the scheduler called `name`, creating it (enabled) if needed.
+  // The id of the scheduler called `name`, creating it (enabled) if needed (one id for racing
+  // callers). InvalidArgument for an empty name or one that is not UTF-8.
   virtual Future<int64_t> find_scheduler_id(std::string name) = 0;
 
   // Sets (or clears) the master running the scheduler. Throws SchedulerAlreadyClaimedError when
-  // another, active master holds it. NotFound for an unknown scheduler or master.
+  // another, active master holds it; a holder that is inactive is replaced, and claiming again
+  // with the holder is not an error. NotFound for an unknown scheduler or master.
   virtual Future<void> set_scheduler_master(int64_t schedulerid,
                                             std::optional<int64_t> masterid) = 0;
 

@@ -17,7 +17,7 @@ struct User {
   int64_t uid = 0;
   std::string identifier;  // display name, unique
   std::optional<std::string> bb_username;
-  std::optional<std::string> bb_password;  // a hash, never a clear-text password
+  std::optional<std::string> bb_password;         // a hash, never a clear-text password
   std::map<std::string, std::string> attributes;  // attr_type -> attr_data
   bool operator==(const User&) const = default;
 };
@@ -38,7 +38,8 @@ class Users {
 
   // The uid of the user with attribute (attr_type, attr_data), creating the user (with
   // `identifier`, made unique with a numeric suffix if taken) and the attribute when none has it.
-  // `identifier` is not used to search. ValueTooLong / InvalidArgument for bad input.
+  // `identifier` is not used to search. Racing callers for one attribute get one user.
+  // ValueTooLong / InvalidArgument (empty, not UTF-8) for bad input; nothing is written then.
   virtual Future<int64_t> find_user_by_attr(std::string identifier, std::string attr_type,
                                             std::string attr_data) = 0;
 
@@ -51,9 +52,10 @@ class Users {
   // Every user ordered by uid, without attributes.
   virtual Future<std::vector<User>> get_users() = 0;
 
-  // Applies `update` to the user; an unknown uid is silently ignored (as the reference says).
-  // Throws InvalidArgument for an unpaired field, AlreadyExists when the new identifier or
-  // username belongs to another user.
+  // Applies `update` to the user, all or nothing; an unknown uid is silently ignored (as the
+  // reference says). The attribute update replaces the user's value of that attr_type. Throws
+  // InvalidArgument for an unpaired or bad field, ValueTooLong, AlreadyExists when the new
+  // identifier, username or (attr_type, attr_data) belongs to another user.
   virtual Future<void> update_user(int64_t uid, UserUpdate update) = 0;
 
   // Removes the user, its attributes and its links to changes. Unknown uids are ignored.

@@ -489,6 +489,18 @@ class MasterProcesses : public testing::TestWithParam<Shared> {
  protected:
   void SetUp() override {
     const auto b = GetParam().backend;
+    if (b == db::Backend::kSqlite) {
+      // Several masters on one host may share an SQLite file: always tested.
+      const char* base = std::getenv("YM_TEST_TMPDIR");
+      sqlite_file_ = fs::path(base ? base : fs::temp_directory_path().string()) /
+                     ("ym-master-shared-" + std::to_string(::getpid()) + ".sqlite");
+      for (const char* suffix : {"", "-wal", "-shm", ".migrate-lock"}) {
+        fs::remove(sqlite_file_.string() + suffix);
+      }
+      url_ = "sqlite:///" + sqlite_file_.string();
+      db_ = db::Db::open(url_);
+      return;
+    }
     const char* var = b == db::Backend::kPostgres ? "YM_TEST_POSTGRES_URL" : "YM_TEST_MYSQL_URL";
     if (!server_url(b)) {
       if (running_in_ci()) FAIL() << var << " is not set: CI must test this backend";
@@ -499,6 +511,11 @@ class MasterProcesses : public testing::TestWithParam<Shared> {
   }
   void TearDown() override {
     if (db_) db_->shutdown();
+    if (!sqlite_file_.empty()) {
+      for (const char* suffix : {"", "-wal", "-shm", ".migrate-lock"}) {
+        fs::remove(sqlite_file_.string() + suffix);
+      }
+    }
   }
 
   // A master directory sharing the database: three builders, two workers of two slots.
@@ -560,6 +577,7 @@ class MasterProcesses : public testing::TestWithParam<Shared> {
   }
 
   std::string url_;
+  fs::path sqlite_file_;
   std::unique_ptr<db::Db> db_;
 };
 
@@ -630,7 +648,8 @@ TEST_P(MasterProcesses, AKilledMasterIsExpiredByAPeerAndItsRequestsAreRebuilt) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Servers, MasterProcesses,
-                         testing::Values(Shared{db::Backend::kPostgres, "postgres"},
+                         testing::Values(Shared{db::Backend::kSqlite, "sqlite"},
+                                         Shared{db::Backend::kPostgres, "postgres"},
                                          Shared{db::Backend::kMysql, "mysql"}),
                          [](const testing::TestParamInfo<Shared>& i) { return i.param.name; });
 
