@@ -178,7 +178,9 @@ std::optional<int64_t> find_something_id(Connection& conn, std::string_view sele
     if (nested) conn.execute_script("ROLLBACK TO SAVEPOINT ym_find_something");
   }
   if (auto id = find()) return id;
-  throw InternalError("find-or-insert: the row vanished after a concurrent insert");
+  // Inside a snapshot (PostgreSQL repeatable read, MySQL) the winner's row may not be visible
+  // yet: retrying the whole transaction sees it.
+  throw TransientError("find-or-insert: another connection inserted the same row; retrying");
 }
 
 std::string placeholders(size_t n) {
