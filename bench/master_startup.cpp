@@ -51,11 +51,15 @@ int main(int argc, char** argv) {
   std::string url, yardmaster = YM_YARDMASTER_BIN;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--requests") n = std::stoll(argv[i + 1]);
-    else if (a == "--database") url = argv[i + 1];
-    else if (a == "--yardmaster") yardmaster = argv[i + 1];
+    if (a == "--requests")
+      n = std::stoll(argv[i + 1]);
+    else if (a == "--database")
+      url = argv[i + 1];
+    else if (a == "--yardmaster")
+      yardmaster = argv[i + 1];
     else {
-      fmt::print(stderr, "usage: ym_master_startup [--requests N] [--database URL] [--yardmaster PATH]\n");
+      fmt::print(stderr,
+                 "usage: ym_master_startup [--requests N] [--database URL] [--yardmaster PATH]\n");
       return 2;
     }
   }
@@ -77,7 +81,8 @@ int main(int argc, char** argv) {
   auto t0 = Clock::now();
   auto db = ym::db::Db::open(url);
   std::vector<int64_t> builders;
-  for (const char* b : {"b1", "b2", "b3", "b4"}) builders.push_back(*db->builders().find_builder_id(b).get());
+  for (const char* b : {"b1", "b2", "b3", "b4"})
+    builders.push_back(*db->builders().find_builder_id(b).get());
   int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
                     std::chrono::system_clock::now().time_since_epoch())
                     .count();
@@ -86,9 +91,12 @@ int main(int argc, char** argv) {
     std::vector<td::Row> rows;
     for (int64_t id = first; id < first + kBatch && id <= n; ++id) {
       int64_t submitted = now - 3 * 86400 + id;
-      rows.push_back(td::Buildset{.id = id, .external_idstring = std::nullopt, .reason = "backlog",
+      rows.push_back(td::Buildset{.id = id,
+                                  .external_idstring = std::nullopt,
+                                  .reason = "backlog",
                                   .submitted_at = submitted});
-      rows.push_back(td::BuildRequest{.id = id, .buildsetid = id,
+      rows.push_back(td::BuildRequest{.id = id,
+                                      .buildsetid = id,
                                       .builderid = builders[static_cast<size_t>(id % 4)],
                                       .priority = static_cast<int>(id % 3),
                                       .submitted_at = submitted});
@@ -120,7 +128,8 @@ int main(int argc, char** argv) {
   // 3. The master: from exec to active, and to its first build.
   std::string log = (dir / "master.log").string();
   std::string cmd = "exec '" + yardmaster + "' run '" + dir.string() + "' 2>'" + log + "'";
-  std::vector<char*> args{const_cast<char*>("/bin/sh"), const_cast<char*>("-c"), cmd.data(), nullptr};
+  std::vector<char*> args{const_cast<char*>("/bin/sh"), const_cast<char*>("-c"), cmd.data(),
+                          nullptr};
   auto start = Clock::now();
   pid_t pid;
   if (posix_spawn(&pid, "/bin/sh", nullptr, nullptr, args.data(), environ) != 0) {
@@ -130,7 +139,8 @@ int main(int argc, char** argv) {
   double active_ms = -1, first_build_ms = -1;
   while (ms_since(start) < 120'000) {
     std::string text = read_file(log);
-    if (active_ms < 0 && text.find(") is active on") != std::string::npos) active_ms = ms_since(start);
+    if (active_ms < 0 && text.find(") is active on") != std::string::npos)
+      active_ms = ms_since(start);
     if (text.find("started (build id") != std::string::npos) {
       first_build_ms = ms_since(start);
       break;
@@ -144,10 +154,12 @@ int main(int argc, char** argv) {
   kill(pid, SIGTERM);
   int status = 0;
   waitpid(pid, &status, 0);
-  fmt::print("master start-up with {} pending requests: active after {:.0f} ms, first build "
-             "started after {:.0f} ms\n",
-             n, active_ms, first_build_ms);
-  if (first_build_ms < 0) fmt::print("the master did not start a build; its log:\n{}", read_file(log));
+  fmt::print(
+      "master start-up with {} pending requests: active after {:.0f} ms, first build "
+      "started after {:.0f} ms\n",
+      n, active_ms, first_build_ms);
+  if (first_build_ms < 0)
+    fmt::print("the master did not start a build; its log:\n{}", read_file(log));
   fs::remove_all(dir);
   return first_build_ms < 0 ? 1 : 0;
 }

@@ -8,6 +8,8 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
 #include <cstdlib>
 #include <cstring>
@@ -16,9 +18,8 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 #include <thread>
 
 #include <fmt/format.h>
@@ -171,14 +172,17 @@ db::Build find_build(db::Db& db, const std::string& text) {
     } else {
       auto builder = db.builders().find_builder_id(text.substr(0, slash), false).get();
       if (!builder) {
-        throw UsageError(fmt::format("no builder '{}' (see `yardmaster builds`)", text.substr(0, slash)));
+        throw UsageError(
+            fmt::format("no builder '{}' (see `yardmaster builds`)", text.substr(0, slash)));
       }
       b = db.builds().get_build_by_number(*builder, std::stoi(text.substr(slash + 1))).get();
     }
   } catch (const std::invalid_argument&) {
-    throw UsageError(fmt::format("'{}' is not a build: give its id (17) or BUILDER/NUMBER (linux-gcc/3)", text));
+    throw UsageError(
+        fmt::format("'{}' is not a build: give its id (17) or BUILDER/NUMBER (linux-gcc/3)", text));
   } catch (const std::out_of_range&) {
-    throw UsageError(fmt::format("'{}' is not a build: give its id (17) or BUILDER/NUMBER (linux-gcc/3)", text));
+    throw UsageError(
+        fmt::format("'{}' is not a build: give its id (17) or BUILDER/NUMBER (linux-gcc/3)", text));
   }
   if (!b) throw UsageError(fmt::format("no build {} (see `yardmaster builds`)", text));
   return *b;
@@ -217,8 +221,8 @@ int create_master(const std::string& dir, const std::string& database, bool forc
   if (base.filename().empty()) base = base.parent_path();
   fs::path file = base / kConfigFile;
   if (fs::exists(file) && !force) {
-    throw UsageError(fmt::format("{} already exists: edit it, or pass --force to overwrite it",
-                                 file.string()));
+    throw UsageError(
+        fmt::format("{} already exists: edit it, or pass --force to overwrite it", file.string()));
   }
   fs::create_directories(base);
   std::string url = database.empty() ? kDefaultDatabase : database;
@@ -256,9 +260,10 @@ int lock_directory(const fs::path& base) {
     std::string pid = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "?";
     while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
     ::close(fd);
-    throw UsageError(fmt::format("another yardmaster is running in {} (pid {}); stop it first "
-                                 "(kill -TERM {})",
-                                 base.string(), pid, pid));
+    throw UsageError(
+        fmt::format("another yardmaster is running in {} (pid {}); stop it first "
+                    "(kill -TERM {})",
+                    base.string(), pid, pid));
   }
   std::string pid = std::to_string(::getpid()) + "\n";
   if (ftruncate(fd, 0) == 0) {
@@ -312,8 +317,9 @@ int run_master(const std::string& dir, bool until_idle, const std::string& level
     Master master(io, *db, config, RunOptions{until_idle});
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     rc = master.run();
+    // Before the io_context goes: a call still in flight would deliver its result to it.
+    db->shutdown();
   }
-  db->shutdown();
   return rc;
 }
 
@@ -358,8 +364,11 @@ int submit(const SubmitArgs& a) {
     bool known_here = target.config && target.config->builder(name);
     auto id = db->builders().find_builder_id(name, known_here).get();
     if (!id) {
-      std::vector<std::string> known;
-      for (const auto& b : db->builders().get_builders().get()) known.push_back(b.name);
+      std::set<std::string> known;
+      for (const auto& b : db->builders().get_builders().get()) known.insert(b.name);
+      if (target.config) {
+        for (const auto& b : target.config->builders) known.insert(b.name);
+      }
       throw UsageError(fmt::format(
           "unknown builder '{}' (known: {}). A builder is known once a master that configures it "
           "has run, or when you submit to that master's directory",
@@ -383,7 +392,8 @@ int submit(const SubmitArgs& a) {
   if (a.json) {
     json requests = json::array();
     for (const auto& [name, id] : builders) {
-      requests.push_back({{"builder", name}, {"builderid", id}, {"buildrequestid", added.brids.at(id)}});
+      requests.push_back(
+          {{"builder", name}, {"builderid", id}, {"buildrequestid", added.brids.at(id)}});
     }
     fmt::print("{}\n", json{{"bsid", added.bsid}, {"requests", requests}}.dump(2));
   } else {
@@ -405,7 +415,8 @@ int submit(const SubmitArgs& a) {
 
 // ----------------------------------------------------------------------------- builds, build
 
-int list_builds(const std::string& target_text, const std::string& builder, int limit, bool as_json) {
+int list_builds(const std::string& target_text, const std::string& builder, int limit,
+                bool as_json) {
   Target target = resolve_target(target_text);
   auto db = open_db(target.url, 1);
   db::BuildFilter filter;
@@ -428,7 +439,8 @@ int list_builds(const std::string& target_text, const std::string& builder, int 
     fmt::print("no builds yet in {}\n", db->describe());
     return 0;
   }
-  Table t({"ID", "BUILDER", "NUMBER", "RESULT", "STARTED", "DURATION", "WORKER", "MASTER", "STATE"});
+  Table t(
+      {"ID", "BUILDER", "NUMBER", "RESULT", "STARTED", "DURATION", "WORKER", "MASTER", "STATE"});
   for (const auto& b : builds) {
     int64_t end = b.complete_at ? epoch(*b.complete_at) : now_epoch();
     t.add({std::to_string(b.id), Names::of(names.builders, b.builderid), std::to_string(b.number),
@@ -461,7 +473,8 @@ int show_build(const std::string& target_text, const std::string& which, bool as
     json j = build_json(b, names);
     if (request) j["buildsetid"] = request->buildsetid;
     json p = json::object();
-    for (const auto& [name, prop] : props) p[name] = {{"value", prop.value}, {"source", prop.source}};
+    for (const auto& [name, prop] : props)
+      p[name] = {{"value", prop.value}, {"source", prop.source}};
     j["properties"] = p;
     json s = json::array();
     for (const auto& st : steps) {
@@ -530,8 +543,9 @@ int show_log(const std::string& target_text, const std::string& which, const std
     for (const auto& s : db->steps().get_steps(b.id).get()) {
       known.push_back(fmt::format("{} {}", s.number, s.name));
     }
-    throw UsageError(fmt::format("build {} has no step '{}' (steps: {})", b.id, step_text,
-                                 known.empty() ? "none" : fmt::format("{}", fmt::join(known, ", "))));
+    throw UsageError(
+        fmt::format("build {} has no step '{}' (steps: {})", b.id, step_text,
+                    known.empty() ? "none" : fmt::format("{}", fmt::join(known, ", "))));
   }
   std::optional<db::Log> log;
   for (const auto& l : db->logs().get_logs(step->id).get()) {
@@ -545,7 +559,8 @@ int show_log(const std::string& target_text, const std::string& which, const std
     }
   }
   if (!log) {
-    throw UsageError(fmt::format("step {} of build {} has no log '{}'", step->name, b.id, log_slug));
+    throw UsageError(
+        fmt::format("step {} of build {} has no log '{}'", step->name, b.id, log_slug));
   }
   // A page at a time, so that a long log never sits in memory whole.
   constexpr int64_t kPage = 2000;
@@ -595,7 +610,8 @@ int list_masters(const std::string& target_text, bool as_json) {
                      {"running_builds", builds.size()}});
     } else {
       t.add({std::to_string(m.id), m.name, m.active ? "yes" : "no",
-             fmt::format("{} ({} ago)", local_time(m.last_active), duration_text(std::max<int64_t>(0, ago))),
+             fmt::format("{} ({} ago)", local_time(m.last_active),
+                         duration_text(std::max<int64_t>(0, ago))),
              names.empty() ? "-" : fmt::format("{}", fmt::join(names, ",")),
              std::to_string(builds.size())});
     }
@@ -619,8 +635,8 @@ void add_master_commands(CLI::App& app, int& exit_code) {
     bool force = false;
   };
   auto ca = std::make_shared<CreateArgs>();
-  auto* create = app.add_subcommand(
-      "create-master", "write DIR/config.ini (commented) and create the database");
+  auto* create = app.add_subcommand("create-master",
+                                    "write DIR/config.ini (commented) and create the database");
   create->add_option("DIR", ca->dir, "the master's directory (created if missing)")->required();
   create->add_option("--database", ca->database,
                      "database URL (default: sqlite:///state.sqlite, a file in DIR)");
@@ -670,7 +686,8 @@ void add_master_commands(CLI::App& app, int& exit_code) {
   };
   auto ba = std::make_shared<BuildsArgs>();
   auto* builds = app.add_subcommand("builds", "list recent builds, newest first");
-  builds->add_option("--db", ba->db, "master directory or database URL (default: $YARDMASTER_DB or .)");
+  builds->add_option("--db", ba->db,
+                     "master directory or database URL (default: $YARDMASTER_DB or .)");
   builds->add_option("--builder,-b", ba->builder, "only this builder's builds");
   builds->add_option("--limit,-n", ba->limit, "how many (default 20)");
   builds->add_flag("--json", ba->json, "JSON instead of a table");
@@ -686,7 +703,8 @@ void add_master_commands(CLI::App& app, int& exit_code) {
   auto bb = std::make_shared<BuildArgs>();
   auto* build = app.add_subcommand("build", "show one build: its steps, results and durations");
   build->add_option("BUILD", bb->which, "build id, or BUILDER/NUMBER")->required();
-  build->add_option("--db", bb->db, "master directory or database URL (default: $YARDMASTER_DB or .)");
+  build->add_option("--db", bb->db,
+                    "master directory or database URL (default: $YARDMASTER_DB or .)");
   build->add_flag("--json", bb->json, "JSON instead of text");
   build->callback([bb, &exit_code] {
     exit_code = guarded([&] { return show_build(bb->db, bb->which, bb->json); });
@@ -701,7 +719,8 @@ void add_master_commands(CLI::App& app, int& exit_code) {
   auto* log = app.add_subcommand("log", "print a step's log");
   log->add_option("BUILD", la->which, "build id, or BUILDER/NUMBER")->required();
   log->add_option("STEP", la->step, "step number or name")->required();
-  log->add_option("--db", la->db, "master directory or database URL (default: $YARDMASTER_DB or .)");
+  log->add_option("--db", la->db,
+                  "master directory or database URL (default: $YARDMASTER_DB or .)");
   log->add_option("--log", la->log, "which log of the step (default: stdio)");
   log->add_flag("--follow,-f", la->follow, "keep printing new lines until the step ends");
   log->callback([la, &exit_code] {
@@ -715,11 +734,11 @@ void add_master_commands(CLI::App& app, int& exit_code) {
   };
   auto ma = std::make_shared<MastersArgs>();
   auto* masters = app.add_subcommand("masters", "list the masters sharing the database");
-  masters->add_option("--db", ma->db, "master directory or database URL (default: $YARDMASTER_DB or .)");
+  masters->add_option("--db", ma->db,
+                      "master directory or database URL (default: $YARDMASTER_DB or .)");
   masters->add_flag("--json", ma->json, "JSON instead of a table");
-  masters->callback([ma, &exit_code] {
-    exit_code = guarded([&] { return list_masters(ma->db, ma->json); });
-  });
+  masters->callback(
+      [ma, &exit_code] { exit_code = guarded([&] { return list_masters(ma->db, ma->json); }); });
 }
 
 }  // namespace ym::master

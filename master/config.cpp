@@ -96,9 +96,10 @@ class Parser {
       return;
     }
     if (section_ == Section::kNone) {
-      fail(fmt::format("'{}' is outside any section; put it under [master], [worker NAME] or "
-                       "[builder NAME]",
-                       line));
+      fail(
+          fmt::format("'{}' is outside any section; put it under [master], [worker NAME] or "
+                      "[builder NAME]",
+                      line));
     }
     size_t eq = line.find('=');
     if (eq == std::string_view::npos) {
@@ -112,10 +113,17 @@ class Parser {
     std::string name;
     if (word.size() < key.size()) name = std::string(trim(key.substr(word.size())));
     switch (section_) {
-      case Section::kMaster: master_key(word, name, value); break;
-      case Section::kWorker: worker_key(word, name, value); break;
-      case Section::kBuilder: builder_key(word, name, value); break;
-      case Section::kNone: break;
+      case Section::kMaster:
+        master_key(word, name, value);
+        break;
+      case Section::kWorker:
+        worker_key(word, name, value);
+        break;
+      case Section::kBuilder:
+        builder_key(word, name, value);
+        break;
+      case Section::kNone:
+        break;
     }
   }
 
@@ -155,7 +163,8 @@ class Parser {
 
   // A key given twice in one section is a mistake (which one wins would be a guess).
   void once(const std::string& key) {
-    if (!seen_keys_.insert(key).second) fail(fmt::format("'{}' is given twice in this section", key));
+    if (!seen_keys_.insert(key).second)
+      fail(fmt::format("'{}' is given twice in this section", key));
   }
 
   void no_name(const std::string& word, const std::string& name) {
@@ -177,7 +186,8 @@ class Parser {
       if (value.empty()) fail("name is empty; remove the line to use HOST:DIRECTORY");
       config_.name = value;
     } else if (word == "database") {
-      if (value.empty()) fail(fmt::format("database is empty; e.g. database = {}", kDefaultDatabase));
+      if (value.empty())
+        fail(fmt::format("database is empty; e.g. database = {}", kDefaultDatabase));
       config_.database = value;
     } else if (word == "checkin_interval") {
       config_.checkin_interval = duration(word, value);
@@ -194,9 +204,10 @@ class Parser {
     } else if (word == "step_timeout") {
       config_.step_timeout = duration(word, value);
     } else {
-      fail(fmt::format("unknown key '{}' in [master] (known: name, database, checkin_interval, "
-                       "expiry, poll_interval, grace_period, step_timeout)",
-                       word));
+      fail(
+          fmt::format("unknown key '{}' in [master] (known: name, database, checkin_interval, "
+                      "expiry, poll_interval, grace_period, step_timeout)",
+                      word));
     }
   }
 
@@ -208,9 +219,10 @@ class Parser {
       int n = 0;
       auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
       if (ec != std::errc() || ptr != value.data() + value.size() || n < 1 || n > 1000) {
-        fail(fmt::format("slots = '{}': give the number of builds worker '{}' runs at once "
-                         "(1 to 1000)",
-                         value, w.name));
+        fail(
+            fmt::format("slots = '{}': give the number of builds worker '{}' runs at once "
+                        "(1 to 1000)",
+                        value, w.name));
       }
       w.slots = n;
     } else if (word == "builders") {
@@ -232,8 +244,8 @@ class Parser {
         }
       }
       if (value.empty()) {
-        fail(fmt::format("step '{}' of builder '{}' has no command; write: step {} = COMMAND",
-                         name, b.name, name));
+        fail(fmt::format("step '{}' of builder '{}' has no command; write: step {} = COMMAND", name,
+                         b.name, name));
       }
       b.steps.push_back({name, value, line_});
       return;
@@ -255,17 +267,19 @@ class Parser {
     } else if (word == "step_timeout") {
       b.step_timeout = duration(word, value);
     } else {
-      fail(fmt::format("unknown key '{}' in [builder {}] (known: description, workers, "
-                       "step NAME, env NAME, step_timeout)",
-                       word, b.name));
+      fail(
+          fmt::format("unknown key '{}' in [builder {}] (known: description, workers, "
+                      "step NAME, env NAME, step_timeout)",
+                      word, b.name));
     }
   }
 
   // Cross-references, once every section is known.
   void finish() {
     if (config_.builders.empty()) {
-      fail(line_, "no [builder NAME] section: a master needs at least one builder "
-                  "(see `yardmaster create-master` for an example)");
+      fail(line_,
+           "no [builder NAME] section: a master needs at least one builder "
+           "(see `yardmaster create-master` for an example)");
     }
     if (config_.workers.empty()) {
       fail(line_, "no [worker NAME] section: a master needs at least one worker to run builds");
@@ -368,9 +382,10 @@ MasterConfig load_config(const std::filesystem::path& dir) {
   std::ifstream in(file);
   if (!in) {
     if (!fs::exists(file)) {
-      throw ConfigError(fmt::format("{} does not exist: create a master there with "
-                                    "`yardmaster create-master {}`",
-                                    file.string(), dir.string()));
+      throw ConfigError(
+          fmt::format("{} does not exist: create a master there with "
+                      "`yardmaster create-master {}`",
+                      file.string(), dir.string()));
     }
     throw ConfigError(fmt::format("cannot read {}", file.string()));
   }
@@ -426,7 +441,8 @@ std::string format_duration(Duration d) {
 
 std::string default_master_name(const std::filesystem::path& basedir) {
   char host[256] = {};
-  if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof host, "localhost");
+  if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0')
+    std::snprintf(host, sizeof host, "localhost");
   return std::string(host) + ":" + basedir.string();
 }
 

@@ -68,7 +68,9 @@ struct MasterConfig {
 
   const BuilderConfig* builder(std::string_view name) const;
   const WorkerConfig* worker(std::string_view name) const;
-  Duration timeout_of(const BuilderConfig& b) const { return b.step_timeout.value_or(step_timeout); }
+  Duration timeout_of(const BuilderConfig& b) const {
+    return b.step_timeout.value_or(step_timeout);
+  }
 };
 
 inline constexpr const char* kConfigFile = "config.ini";

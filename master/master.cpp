@@ -3,12 +3,12 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <algorithm>
 #include <set>
-#include <spdlog/spdlog.h>
 
 #include "db/errors.hpp"
 #include "master/await.hpp"
@@ -48,16 +48,26 @@ awaitable<bool> Event::wait_until(Clock::time_point deadline) {
 
 namespace {
 
+constexpr std::chrono::milliseconds kMinPollGap{100};
+
 const char* signal_name(int sig) {
   switch (sig) {
-    case SIGTERM: return "SIGTERM";
-    case SIGINT: return "SIGINT";
-    case SIGKILL: return "SIGKILL";
-    case SIGHUP: return "SIGHUP";
-    case SIGSEGV: return "SIGSEGV";
-    case SIGABRT: return "SIGABRT";
-    case SIGPIPE: return "SIGPIPE";
-    default: return "";
+    case SIGTERM:
+      return "SIGTERM";
+    case SIGINT:
+      return "SIGINT";
+    case SIGKILL:
+      return "SIGKILL";
+    case SIGHUP:
+      return "SIGHUP";
+    case SIGSEGV:
+      return "SIGSEGV";
+    case SIGABRT:
+      return "SIGABRT";
+    case SIGPIPE:
+      return "SIGPIPE";
+    default:
+      return "";
   }
 }
 
@@ -152,9 +162,10 @@ void Master::request_stop(const std::string& why) {
     if (running_.empty()) {
       spdlog::info("{}: stopping", why);
     } else {
-      spdlog::info("{}: stopping; no new builds are claimed, the {} running build(s) get {} to "
-                   "finish",
-                   why, running_.size(), format_duration(config_.grace_period));
+      spdlog::info(
+          "{}: stopping; no new builds are claimed, the {} running build(s) get {} to "
+          "finish",
+          why, running_.size(), format_duration(config_.grace_period));
     }
     stop_event_.notify();
     return;
@@ -198,8 +209,8 @@ awaitable<void> Master::main_task() {
     // this master while it drains), then are cancelled and their requests released.
     auto deadline = Clock::now() + config_.grace_period;
     if (!running_.empty()) {
-      spdlog::info("waiting up to {} for {} running build(s)", format_duration(config_.grace_period),
-                   running_.size());
+      spdlog::info("waiting up to {} for {} running build(s)",
+                   format_duration(config_.grace_period), running_.size());
     }
     while (!running_.empty() && !grace_over_ && Clock::now() < deadline) {
       co_await idle_.wait_until(deadline);
@@ -226,9 +237,10 @@ awaitable<void> Master::register_master() {
   // claims, links and unfinished builds: release them the way a peer would have.
   bool was_active = co_await await(db_.masters().set_master_state(masterid_, false));
   if (was_active) {
-    spdlog::warn("master {} (id {}) was still marked active: its previous run did not stop "
-                 "cleanly; releasing what it held",
-                 config_.name, masterid_);
+    spdlog::warn(
+        "master {} (id {}) was still marked active: its previous run did not stop "
+        "cleanly; releasing what it held",
+        config_.name, masterid_);
   }
   co_await finish_orphaned_builds(masterid_, "retry: the master was restarted");
   co_await await(db_.masters().set_master_state(masterid_, true));
@@ -293,10 +305,11 @@ awaitable<void> Master::checkin() {
   if (reactivated) {
     // A peer found our check-in too old and took over: our claims are gone and the requests
     // may already run elsewhere. Our builds must not complete them.
-    spdlog::error("this master had been marked inactive by a peer (no check-in within {}); its "
-                  "claims were released. Cancelling its {} running build(s) (their requests are "
-                  "rebuilt) and registering again",
-                  format_duration(config_.expiry), running_.size());
+    spdlog::error(
+        "this master had been marked inactive by a peer (no check-in within {}); its "
+        "claims were released. Cancelling its {} running build(s) (their requests are "
+        "rebuilt) and registering again",
+        format_duration(config_.expiry), running_.size());
     cancel_builds(Stop::kLost);
     co_await configure_links();
   }
@@ -313,9 +326,10 @@ awaitable<void> Master::expire_peers() {
     // Exactly one caller sees the flag change: that one takes the master over.
     bool took = co_await await(db_.masters().set_master_state(m.id, false));
     if (!took) continue;
-    spdlog::warn("master {} (id {}) has not checked in for {} s (expiry {}): marked it inactive; "
-                 "its build requests are released and its unfinished builds end as retry",
-                 m.name, m.id, silent.count(), format_duration(config_.expiry));
+    spdlog::warn(
+        "master {} (id {}) has not checked in for {} s (expiry {}): marked it inactive; "
+        "its build requests are released and its unfinished builds end as retry",
+        m.name, m.id, silent.count(), format_duration(config_.expiry));
     co_await finish_orphaned_builds(m.id, "retry: master " + m.name + " stopped checking in");
     wake_.notify();
   }
@@ -358,7 +372,20 @@ awaitable<void> Master::finish_orphaned_builds(int64_t masterid, std::string rea
 // ----------------------------------------------------------------------------- claiming
 
 awaitable<void> Master::claim_loop() {
+  // Finished builds wake the loop; with many slots and a large backlog that could mean a query
+  // per finished build. Polls start at least this far apart, so that the claim query (a scan of
+  // the pending requests of our builders on some backends) stays a small share of the database.
+  const auto min_gap = std::min<std::chrono::milliseconds>(config_.poll_interval, kMinPollGap);
+  asio::steady_timer throttle(io_);
+  auto last_poll = Clock::time_point{};
   while (!stopping_) {
+    if (Clock::now() < last_poll + min_gap) {
+      throttle.expires_at(last_poll + min_gap);
+      boost::system::error_code ec;
+      co_await throttle.async_wait(asio::redirect_error(use_awaitable, ec));
+      if (stopping_) break;
+    }
+    last_poll = Clock::now();
     bool again = false;
     try {
       again = co_await poll();
@@ -436,7 +463,7 @@ awaitable<bool> Master::poll() {
   }
   bool free_left = false;
   for (auto& b : builders_) free_left = free_left || (b.id != 0 && pick_worker(b));
-  co_return progress && free_left;
+  co_return progress&& free_left;
 }
 
 awaitable<bool> Master::nothing_left() {
@@ -471,7 +498,26 @@ void Master::start_build(db::BuildRequest request, BuilderState& builder, Worker
       try {
         std::rethrow_exception(e);
       } catch (const std::exception& x) {
-        spdlog::error("build {} could not be recorded: {}", label(*build), x.what());
+        spdlog::error("build {} could not be recorded: {}; releasing its request", label(*build),
+                      x.what());
+      }
+      // The database failed us (beyond the pool's retries). Best effort, so that the request is
+      // not held by a live master forever: release it and end the build; what fails here is
+      // cleaned up when this master restarts or a peer expires it.
+      auto log_failure = [](const char* what) {
+        return [what](Future<void> f) {
+          try {
+            f.get();
+          } catch (const std::exception& x) {
+            spdlog::error("{} failed: {}", what, x.what());
+          }
+        };
+      };
+      ym::then_on(db_.buildrequests().unclaim_build_requests(one(brid), masterid_),
+                  io_.get_executor(), log_failure("releasing the request"));
+      if (build->buildid != 0) {
+        ym::then_on(db_.builds().finish_build(build->buildid, results::kException),
+                    io_.get_executor(), log_failure("finishing the build"));
       }
     }
     --build->worker->busy;
@@ -571,8 +617,7 @@ awaitable<void> Master::run_build(std::shared_ptr<Build> build) {
   co_await finish_build(build, results, summary);
 }
 
-awaitable<Master::StepResult> Master::run_step(std::shared_ptr<Build> build,
-                                               const StepConfig& step,
+awaitable<Master::StepResult> Master::run_step(std::shared_ptr<Build> build, const StepConfig& step,
                                                const std::vector<std::string>& env,
                                                const std::filesystem::path& workdir) {
   auto added = co_await await(db_.steps().add_step(build->buildid, step.name, "running"));
@@ -610,8 +655,8 @@ awaitable<Master::StepResult> Master::run_step(std::shared_ptr<Build> build,
          "timed out after " + format_duration(config_.timeout_of(*build->builder->config))};
   } else if (outcome.signal) {
     const char* name = signal_name(*outcome.signal);
-    r = {results::kFailure, fmt::format("killed by signal {}{}{}", *outcome.signal,
-                                        *name ? " " : "", name)};
+    r = {results::kFailure,
+         fmt::format("killed by signal {}{}{}", *outcome.signal, *name ? " " : "", name)};
   } else {
     int code = outcome.exit_code.value_or(-1);
     r = {code == 0 ? results::kSuccess : results::kFailure, fmt::format("exit code {}", code)};
@@ -631,7 +676,8 @@ awaitable<Master::StepResult> Master::run_step(std::shared_ptr<Build> build,
   co_return r;
 }
 
-awaitable<void> Master::finish_build(std::shared_ptr<Build> build, int results, std::string summary) {
+awaitable<void> Master::finish_build(std::shared_ptr<Build> build, int results,
+                                     std::string summary) {
   const int64_t brid = build->request.buildrequestid;
   auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - build->started);
   if (build->stop != Stop::kNone) {
@@ -655,9 +701,10 @@ awaitable<void> Master::finish_build(std::shared_ptr<Build> build, int results, 
     lost = true;
   }
   if (lost) {
-    spdlog::error("build {}: the claim on request {} was lost (a peer expired this master?); the "
-                  "build ends as retry and the request is built again elsewhere",
-                  label(*build), brid);
+    spdlog::error(
+        "build {}: the claim on request {} was lost (a peer expired this master?); the "
+        "build ends as retry and the request is built again elsewhere",
+        label(*build), brid);
     co_await await(db_.builds().set_build_state_string(build->buildid, "retry: claim lost"));
     co_await await(db_.builds().finish_build(build->buildid, results::kRetry));
     co_return;

@@ -128,12 +128,12 @@ class Master {
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   boost::asio::signal_set signals_;
   ChildReaper reaper_;
-  Event stop_event_;   // a stop was requested
-  Event wake_;         // the claim loop should poll now
-  Event tick_;         // the check-in loop should end
-  Event idle_;         // the last running build ended
-  Event claim_done_;   // the claim loop has ended
-  Event checkin_done_; // the check-in loop has ended
+  Event stop_event_;    // a stop was requested
+  Event wake_;          // the claim loop should poll now
+  Event tick_;          // the check-in loop should end
+  Event idle_;          // the last running build ended
+  Event claim_done_;    // the claim loop has ended
+  Event checkin_done_;  // the check-in loop has ended
 
   int64_t masterid_ = 0;
   std::vector<std::unique_ptr<WorkerSlot>> workers_;

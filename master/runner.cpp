@@ -247,8 +247,8 @@ std::shared_ptr<Process> Process::start(asio::io_context& io, ChildReaper& reape
   ::close(fds[1]);
   if (rc != 0) {
     ::close(fds[0]);
-    self->outcome_.start_error = "cannot start /bin/sh in " + spec.workdir.string() + ": " +
-                                 std::strerror(rc);
+    self->outcome_.start_error =
+        "cannot start /bin/sh in " + spec.workdir.string() + ": " + std::strerror(rc);
     self->exited_ = self->eof_ = true;
     asio::post(io, [self] { self->maybe_finish(); });
     return self;
@@ -267,20 +267,20 @@ std::shared_ptr<Process> Process::start(asio::io_context& io, ChildReaper& reape
 }
 
 void Process::read() {
-  pipe_.async_read_some(asio::buffer(buffer_), [self = shared_from_this()](
-                                                   const boost::system::error_code& ec, size_t n) {
-    if (n > 0) self->log_->write(self->buffer_.data(), n);
-    if (ec) {  // end of output (or the pipe was closed by the drain limit)
-      self->eof_ = true;
-      self->maybe_finish();
-      return;
-    }
-    if (self->log_->congested()) {
-      self->log_->when_drained([self] { self->read(); });
-    } else {
-      self->read();
-    }
-  });
+  pipe_.async_read_some(asio::buffer(buffer_),
+                        [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
+                          if (n > 0) self->log_->write(self->buffer_.data(), n);
+                          if (ec) {  // end of output (or the pipe was closed by the drain limit)
+                            self->eof_ = true;
+                            self->maybe_finish();
+                            return;
+                          }
+                          if (self->log_->congested()) {
+                            self->log_->when_drained([self] { self->read(); });
+                          } else {
+                            self->read();
+                          }
+                        });
 }
 
 void Process::on_exit(int status) {

@@ -76,8 +76,8 @@ class LogWriter : public std::enable_shared_from_this<LogWriter> {
   boost::asio::io_context& io_;
   db::Logs& logs_;
   int64_t logid_;
-  std::string pending_;  // complete lines not yet sent
-  std::string partial_;  // the current line, not yet terminated
+  std::string pending_;    // complete lines not yet sent
+  std::string partial_;    // the current line, not yet terminated
   bool dropping_ = false;  // the current line is over the limit: drop until its newline
   bool in_flight_ = false;
   bool timer_armed_ = false;
@@ -102,8 +102,8 @@ struct ProcessOutcome {
   std::optional<int> signal;     // when a signal ended it
   bool timed_out = false;
   bool cancelled = false;
-  std::string start_error;        // non-empty when it could not be started
-  std::exception_ptr log_error;   // the log could not (entirely) be stored
+  std::string start_error;       // non-empty when it could not be started
+  std::exception_ptr log_error;  // the log could not (entirely) be stored
   std::chrono::milliseconds elapsed{0};
 };
 

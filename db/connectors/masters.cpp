@@ -32,13 +32,29 @@ class SqlMasters final : public Masters {
   Future<bool> set_master_state(int64_t masterid, bool active) override {
     int64_t now = ctx_.now();
     return ctx_.pool.transaction([masterid, active, now](Connection& c) {
-      auto was = c.stmt("SELECT active FROM masters WHERE id = ?").bind(masterid).scalar<bool>();
-      if (!was) throw NotFound("no master with id " + std::to_string(masterid));
+      // The flag is read and flipped by one conditional UPDATE, not a SELECT then an UPDATE:
+      // under READ COMMITTED (PostgreSQL, MySQL) two peers expiring the same master would both
+      // read "active" and both report the change. The row lock makes the second UPDATE match
+      // nothing, so exactly one caller sees the flag change on every backend.
+      auto require_master = [&] {
+        if (!c.stmt("SELECT 1 FROM masters WHERE id = ?").bind(masterid).one()) {
+          throw NotFound("no master with id " + std::to_string(masterid));
+        }
+      };
       if (active) {
-        c.stmt("UPDATE masters SET active = 1, last_active = ? WHERE id = ?").bind(now, masterid).exec();
-        return !*was;
+        if (c.stmt("UPDATE masters SET active = 1, last_active = ? WHERE id = ? AND active = 0")
+                .bind(now, masterid)
+                .exec() > 0) {
+          return true;
+        }
+        require_master();
+        c.stmt("UPDATE masters SET last_active = ? WHERE id = ?").bind(now, masterid).exec();
+        return false;
       }
-      c.stmt("UPDATE masters SET active = 0 WHERE id = ?").bind(masterid).exec();
+      int64_t flipped =
+          c.stmt("UPDATE masters SET active = 0 WHERE id = ? AND active <> 0").bind(masterid).exec();
+      bool changed = flipped > 0;
+      if (!changed) require_master();
       // Release everything that tied work to this master so that its peers can take over.
       c.stmt("DELETE FROM builder_masters WHERE masterid = ?").bind(masterid).exec();
       c.stmt("DELETE FROM scheduler_masters WHERE masterid = ?").bind(masterid).exec();
@@ -48,7 +64,7 @@ class SqlMasters final : public Masters {
              "(SELECT id FROM buildrequests WHERE complete = 0)")
           .bind(masterid)
           .exec();
-      return *was;
+      return changed;
     });
   }
 

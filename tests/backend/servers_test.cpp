@@ -355,6 +355,23 @@ TEST_P(MultiMaster, ConcurrentLinksAndStateGiveOneRowEach) {
   EXPECT_EQ(count(*conn, "object_state"), 1);
 }
 
+TEST_P(MultiMaster, ExactlyOnePeerSeesAMasterExpire) {
+  // Several masters expiring one silent peer at once: the one that sees the flag change takes
+  // its work over, so there must be exactly one, and the same when it comes back.
+  constexpr int kPools = 4, kThreads = 8;
+  SharedDb m(GetParam(), kPools);
+  for (int round = 0; round < 5; ++round) {
+    int64_t victim = m.dbs[0]->masters().find_master_id("victim" + std::to_string(round)).get();
+    for (bool active : {true, false, true}) {
+      std::atomic<int> changed{0};
+      race(kThreads, [&](int t) {
+        if (m.dbs[t % kPools]->masters().set_master_state(victim, active).get()) ++changed;
+      });
+      EXPECT_EQ(changed.load(), 1) << "round " << round << (active ? ", activating" : ", expiring");
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Shared, MultiMaster, testing::ValuesIn(shared_backends()), backend_name);
 
 // ------------------------------------------------------------------ server restart

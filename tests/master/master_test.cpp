@@ -174,7 +174,8 @@ TEST(MasterConfig, ParsesEverySectionAndKey) {
   EXPECT_EQ(gcc.workers, std::vector<std::string>{"w1"});
   ASSERT_EQ(gcc.steps.size(), 2u);
   EXPECT_EQ(gcc.steps[0].name, "configure");
-  EXPECT_EQ(gcc.steps[0].command, "./configure --prefix=/usr   # not a comment: part of the command");
+  EXPECT_EQ(gcc.steps[0].command,
+            "./configure --prefix=/usr   # not a comment: part of the command");
   EXPECT_EQ(gcc.steps[1].command, "make -j2");
   EXPECT_EQ(gcc.env, (std::vector<std::pair<std::string, std::string>>{{"CC", "gcc"}}));
   EXPECT_EQ(c.timeout_of(gcc), 1h);
@@ -218,23 +219,33 @@ TEST(MasterConfig, ErrorsNameTheLine) {
   EXPECT_EQ(config_error("[worker w]\n[builder linux gcc]\n"),
             "config.ini:2: invalid builder name 'linux gcc': it may contain only ASCII letters, "
             "digits, '-' and '_'");
-  EXPECT_EQ(config_error("[worker 9w]\n"), "config.ini:1: invalid worker name '9w': it starts with a digit");
+  EXPECT_EQ(config_error("[worker 9w]\n"),
+            "config.ini:1: invalid worker name '9w': it starts with a digit");
   EXPECT_EQ(config_error("[worker w]\n[builder b]\nworkers = w\nstep com pile = make\n"),
             "config.ini:4: invalid step name 'com pile': it may contain only ASCII letters, "
             "digits, '-' and '_'");
   // A missing command, and a builder without any step.
-  EXPECT_EQ(config_error("[worker w]\n[builder b]\nworkers = w\nstep compile =\n"),
-            "config.ini:4: step 'compile' of builder 'b' has no command; write: step compile = COMMAND");
-  EXPECT_EQ(config_error("[worker w]\n[builder b]\nworkers = w\n"),
-            "config.ini:2: builder 'b' has no steps; add at least one line 'step NAME = shell command'");
+  EXPECT_EQ(
+      config_error("[worker w]\n[builder b]\nworkers = w\nstep compile =\n"),
+      "config.ini:4: step 'compile' of builder 'b' has no command; write: step compile = COMMAND");
+  EXPECT_EQ(
+      config_error("[worker w]\n[builder b]\nworkers = w\n"),
+      "config.ini:2: builder 'b' has no steps; add at least one line 'step NAME = shell command'");
   // Unknown keys and sections, malformed lines and values.
-  EXPECT_EQ(config_error("[master]\nchekin_interval = 1s\n").rfind("config.ini:2: unknown key 'chekin_interval' in [master]", 0), 0u);
+  EXPECT_EQ(config_error("[master]\nchekin_interval = 1s\n")
+                .rfind("config.ini:2: unknown key 'chekin_interval' in [master]", 0),
+            0u);
   EXPECT_EQ(config_error("[buidler b]\n"),
-            "config.ini:1: unknown section [buidler b]; expected [master], [worker NAME] or [builder NAME]");
-  EXPECT_EQ(config_error("step s = true\n").rfind("config.ini:1: 'step s = true' is outside any section", 0), 0u);
-  EXPECT_EQ(config_error("[worker w]\nslots 2\n"), "config.ini:2: expected 'key = value', got 'slots 2'");
+            "config.ini:1: unknown section [buidler b]; expected [master], [worker NAME] or "
+            "[builder NAME]");
+  EXPECT_EQ(config_error("step s = true\n")
+                .rfind("config.ini:1: 'step s = true' is outside any section", 0),
+            0u);
+  EXPECT_EQ(config_error("[worker w]\nslots 2\n"),
+            "config.ini:2: expected 'key = value', got 'slots 2'");
   EXPECT_EQ(config_error("[worker w]\nslots = many\n"),
-            "config.ini:2: slots = 'many': give the number of builds worker 'w' runs at once (1 to 1000)");
+            "config.ini:2: slots = 'many': give the number of builds worker 'w' runs at once (1 to "
+            "1000)");
   EXPECT_EQ(config_error("[master]\nexpiry = soon\n"),
             "config.ini:2: expiry = 'soon' is not a duration; write e.g. 500ms, 10s, 5m or 1h");
   EXPECT_EQ(config_error("[worker w]\n[builder b]\nworkers = w\nstep s = a\nstep s = b\n"),
@@ -304,9 +315,10 @@ TEST(MasterRun, OneMasterOnSqliteRunsFiftyBuildsetsToCompletion) {
 
   // Submitted before the master ever ran: the directory's config names the builders.
   for (int i = 0; i < 50; ++i) {
-    std::vector<std::string> argv{kYardmaster, "submit", dir.string(), "-b", "alpha", "-b", "beta",
-                                  "--property", "x=value-" + std::to_string(i), "--branch", "main",
-                                  "--json"};
+    std::vector<std::string> argv{kYardmaster, "submit",     dir.string(),
+                                  "-b",        "alpha",      "-b",
+                                  "beta",      "--property", "x=value-" + std::to_string(i),
+                                  "--branch",  "main",       "--json"};
     if (i % 10 == 0) argv.insert(argv.end(), {"-b", "broken"});
     auto [src, sout] = run(argv);
     ASSERT_EQ(src, 0) << sout;
@@ -346,9 +358,9 @@ TEST(MasterRun, OneMasterOnSqliteRunsFiftyBuildsetsToCompletion) {
     auto props = db->builds().get_build_properties(b.id).get();
     if (name == "alpha") {
       ASSERT_EQ(steps.size(), 3u);
-      EXPECT_EQ(step_log(*db, steps[0].id),
-                "alpha build " + std::to_string(b.number) + " of request " +
-                    std::to_string(r.buildrequestid) + "\nto stderr\n");
+      EXPECT_EQ(step_log(*db, steps[0].id), "alpha build " + std::to_string(b.number) +
+                                                " of request " + std::to_string(r.buildrequestid) +
+                                                "\nto stderr\n");
       EXPECT_EQ(step_log(*db, steps[1].id), seq(1, 3000));
       ASSERT_TRUE(props.count("x"));
       EXPECT_EQ(step_log(*db, steps[2].id),
@@ -382,7 +394,8 @@ TEST(MasterRun, OneMasterOnSqliteRunsFiftyBuildsetsToCompletion) {
   auto [brc, bout] = run({kYardmaster, "builds", "--db", dir.string(), "--limit", "5"});
   EXPECT_EQ(brc, 0) << bout;
   EXPECT_NE(bout.find("RESULT"), std::string::npos) << bout;
-  auto [jrc, jout] = run({kYardmaster, "builds", "--db", dir.string(), "--builder", "broken", "--json"});
+  auto [jrc, jout] =
+      run({kYardmaster, "builds", "--db", dir.string(), "--builder", "broken", "--json"});
   ASSERT_EQ(jrc, 0) << jout;
   auto listed = nlohmann::json::parse(jout);
   ASSERT_EQ(listed.size(), 5u);
@@ -402,8 +415,9 @@ TEST(MasterRun, OneMasterOnSqliteRunsFiftyBuildsetsToCompletion) {
 TEST(MasterRun, RefusesAnOutOfDateDatabaseNamingTheUpgradeCommand) {
   Scratch s;
   fs::path dir = s.path("m");
-  ASSERT_EQ(run({kYardmaster, "create-master", dir.string(), "--database",
-                 "sqlite:///old.sqlite"}).first, 0);
+  ASSERT_EQ(
+      run({kYardmaster, "create-master", dir.string(), "--database", "sqlite:///old.sqlite"}).first,
+      0);
   // Replace the database by one at an older schema version (or an empty one, when there is no
   // older version to make).
   fs::remove(dir / "old.sqlite");
@@ -457,7 +471,8 @@ step after = echo never
   ASSERT_EQ(run({kYardmaster, "submit", dir.string(), "-b", "slow"}).first, 0);
   auto master = start_master(dir, "");
   auto db = db::Db::open("sqlite:///" + (dir / "state.sqlite").string());
-  ASSERT_TRUE(eventually([&] { return db->steps().get_step_by_name(1, "wait").get().has_value(); }, 30s))
+  ASSERT_TRUE(
+      eventually([&] { return db->steps().get_step_by_name(1, "wait").get().has_value(); }, 30s))
       << read_file(dir / "master.log");
   auto start = std::chrono::steady_clock::now();
   ASSERT_EQ(kill(master_pid(dir), SIGTERM), 0);
@@ -475,6 +490,62 @@ step after = echo never
   EXPECT_FALSE(request->claimed) << "released for another master";
   EXPECT_FALSE(db->masters().get_masters().get()[0].active);
   db->shutdown();
+}
+
+TEST(MasterRun, AStepOverItsTimeoutIsKilledWithItsProcessGroupAndLeavesNothingBehind) {
+  Scratch s;
+  fs::path dir = s.path("m");
+  ASSERT_EQ(run({kYardmaster, "create-master", dir.string()}).first, 0);
+  write_file(dir / "config.ini", R"([master]
+checkin_interval = 1s
+expiry = 4s
+poll_interval = 200ms
+step_timeout = 1s
+[worker w]
+slots = 2
+[builder hangs]
+workers = w
+step hang = sleep 300 & echo $! > ../hang.pid; echo waiting; sleep 300
+step next = echo never
+[builder leaves]
+workers = w
+step leave = sleep 300 & echo $! > ../leave.pid; echo "left one sleeping"
+)");
+  ASSERT_EQ(run({kYardmaster, "submit", dir.string(), "-b", "hangs", "-b", "leaves"}).first, 0);
+  auto start = std::chrono::steady_clock::now();
+  auto master = start_master(dir, "--until-idle", 60s);
+  ASSERT_EQ(master->wait(), 0) << read_file(dir / "master.log");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 30s);
+
+  auto db = db::Db::open("sqlite:///" + (dir / "state.sqlite").string());
+  auto hangs =
+      db->builds().get_build_by_number(*db->builders().find_builder_id("hangs").get(), 1).get();
+  ASSERT_TRUE(hangs);
+  EXPECT_EQ(hangs->results, results::kFailure);
+  auto steps = db->steps().get_steps(hangs->id).get();
+  ASSERT_EQ(steps.size(), 2u);
+  EXPECT_EQ(steps[0].state_string, "timed out after 1s");
+  EXPECT_EQ(step_log(*db, steps[0].id), "waiting\n");
+  EXPECT_EQ(steps[1].results, results::kSkipped);
+  auto leaves =
+      db->builds().get_build_by_number(*db->builders().find_builder_id("leaves").get(), 1).get();
+  ASSERT_TRUE(leaves);
+  EXPECT_EQ(leaves->results, results::kSuccess);
+  EXPECT_EQ(step_log(*db, db->steps().get_steps(leaves->id).get()[0].id), "left one sleeping\n");
+  db->shutdown();
+  // The background processes went with their steps' process groups (dead; perhaps a zombie
+  // until init reaps it).
+  auto gone = [](pid_t pid) {
+    std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+    size_t paren = stat.rfind(')');
+    return stat.empty() || (paren != std::string::npos && stat.compare(paren, 3, ") Z") == 0);
+  };
+  for (const char* file : {"hang.pid", "leave.pid"}) {
+    std::string pid = read_file(dir / "builds" / (file[0] == 'h' ? "hangs" : "leaves") / file);
+    ASSERT_FALSE(pid.empty()) << file;
+    EXPECT_TRUE(eventually([&] { return gone(static_cast<pid_t>(std::stol(pid))); }, 5s))
+        << file << ": still running";
+  }
 }
 
 // ----------------------------------------------------------------------------- several masters
@@ -522,24 +593,34 @@ class MasterProcesses : public testing::TestWithParam<Shared> {
   fs::path make_master(Scratch& s, int i) {
     fs::path dir = s.path("m" + std::to_string(i));
     std::string w = "m" + std::to_string(i);
-    write_file(dir / "config.ini", "[master]\ndatabase = " + url_ +
-                                       "\ncheckin_interval = 1s\nexpiry = 4s\npoll_interval = 300ms"
-                                       "\ngrace_period = 5s\n"
-                                       "[worker " + w + "-a]\nslots = 2\n[worker " + w + "-b]\nslots = 2\n"
-                                       "[builder b1]\nworkers = " + w + "-a, " + w + "-b\n"
-                                       "step work = echo \"request $YM_BUILDREQUEST_ID\"; sleep 0.1\n"
-                                       "[builder b2]\nworkers = " + w + "-a, " + w + "-b\n"
-                                       "step work = echo \"request $YM_BUILDREQUEST_ID\"; sleep 0.1\n"
-                                       "[builder b3]\nworkers = " + w + "-b\n"
-                                       "step work = echo \"request $YM_BUILDREQUEST_ID\"; sleep 0.1\n"
-                                       "step check = test -n \"$YM_BUILD_ID\"\n");
+    write_file(dir / "config.ini",
+               "[master]\ndatabase = " + url_ +
+                   "\ncheckin_interval = 1s\nexpiry = 4s\npoll_interval = 300ms"
+                   "\ngrace_period = 5s\n"
+                   "[worker " +
+                   w + "-a]\nslots = 2\n[worker " + w +
+                   "-b]\nslots = 2\n"
+                   "[builder b1]\nworkers = " +
+                   w + "-a, " + w +
+                   "-b\n"
+                   "step work = echo \"request $YM_BUILDREQUEST_ID\"; sleep 0.1\n"
+                   "[builder b2]\nworkers = " +
+                   w + "-a, " + w +
+                   "-b\n"
+                   "step work = echo \"request $YM_BUILDREQUEST_ID\"; sleep 0.1\n"
+                   "[builder b3]\nworkers = " +
+                   w +
+                   "-b\n"
+                   "step work = echo \"request $YM_BUILDREQUEST_ID\"; sleep 0.1\n"
+                   "step check = test -n \"$YM_BUILD_ID\"\n");
     return dir;
   }
 
   // 100 buildsets of three requests (one per builder).
   void submit_300() {
     std::vector<int64_t> builders;
-    for (const char* n : {"b1", "b2", "b3"}) builders.push_back(*db_->builders().find_builder_id(n).get());
+    for (const char* n : {"b1", "b2", "b3"})
+      builders.push_back(*db_->builders().find_builder_id(n).get());
     for (int i = 0; i < 100; ++i) {
       db::NewBuildset bs;
       bs.reason = "test " + std::to_string(i);
@@ -549,7 +630,8 @@ class MasterProcesses : public testing::TestWithParam<Shared> {
   }
 
   int64_t complete_requests() {
-    return static_cast<int64_t>(db_->buildrequests().get_build_requests({.complete = true}).get().size());
+    return static_cast<int64_t>(
+        db_->buildrequests().get_build_requests({.complete = true}).get().size());
   }
 
   // Every request complete, built successfully exactly once; returns builds per master id.
@@ -613,9 +695,10 @@ TEST_P(MasterProcesses, AKilledMasterIsExpiredByAPeerAndItsRequestsAreRebuilt) {
   for (size_t i = 1; i < masters.size(); ++i) {
     EXPECT_EQ(masters[i]->wait(), 0) << read_file(dirs[i] / "master.log");
   }
-  std::cout << "the survivors finished " << std::chrono::duration_cast<std::chrono::seconds>(
-                                                std::chrono::steady_clock::now() - killed_at)
-                                                .count()
+  std::cout << "the survivors finished "
+            << std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() -
+                                                                killed_at)
+                   .count()
             << " s after the kill\n";
   auto per_master = check_every_request_built_once();
 
@@ -647,7 +730,7 @@ TEST_P(MasterProcesses, AKilledMasterIsExpiredByAPeerAndItsRequestsAreRebuilt) {
   EXPECT_EQ(per_master.size(), 3u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Servers, MasterProcesses,
+INSTANTIATE_TEST_SUITE_P(Backends, MasterProcesses,
                          testing::Values(Shared{db::Backend::kSqlite, "sqlite"},
                                          Shared{db::Backend::kPostgres, "postgres"},
                                          Shared{db::Backend::kMysql, "mysql"}),
