@@ -376,7 +376,8 @@ std::vector<std::string> create_statements(const Table& table, const Dialect& d)
     if (fk.on_delete_cascade) sql += " ON DELETE CASCADE";
   }
   sql += "\n)";
-  if (d.backend == Backend::kMysql) sql += " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin";
+  // MySQL: engine, character set and the server's NO PAD binary collation (the dialect knows it).
+  if (*d.table_options) sql += std::string(" ") + d.table_options;
   std::vector<std::string> out{sql};
   for (const Index& ix : table.indexes) out.push_back(create_index_statement(table, ix, d));
   return out;

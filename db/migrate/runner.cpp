@@ -26,8 +26,7 @@ void ensure_record_table(Connection& c) {
                    " NOT NULL, " + d.quote("started_at") + " " +
                    d.type_name(db::ColumnType::kBigInteger, 0) + " NOT NULL, " +
                    d.quote("finished_at") + " " + d.type_name(db::ColumnType::kBigInteger, 0) +
-                   ")" +
-                   (d.backend == db::Backend::kMysql ? " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4" : ""));
+                   ")" + (*d.table_options ? std::string(" ") + d.table_options : ""));
 }
 
 void record_start(Connection& c, const Migration& m) {
