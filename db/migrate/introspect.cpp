@@ -93,7 +93,7 @@ TableInfo describe_sqlite(Connection& c, const std::string& table) {
 TableInfo describe_postgres(Connection& c, const std::string& table) {
   TableInfo t{table, {}, {}, {}};
   for (const Row& r : c.stmt("SELECT column_name, data_type, character_maximum_length, is_nullable, "
-                             "column_default FROM information_schema.columns WHERE table_schema = "
+                             "column_default, is_identity FROM information_schema.columns WHERE table_schema = "
                              "current_schema() AND table_name = ? ORDER BY ordinal_position")
                           .bind(table)
                           .all()) {
@@ -102,7 +102,8 @@ TableInfo describe_postgres(Connection& c, const std::string& table) {
     col.type = normalise_type(r.get<std::string>(1), r.get<std::optional<int64_t>>(2));
     col.nullable = r.get<std::string>(3) == "YES";
     auto def = r.get<std::optional<std::string>>(4);
-    if (def && def->rfind("nextval(", 0) == 0) {
+    // An identity column (what pg_autoincrement_pk creates) or a serial one (nextval default).
+    if (r.get<std::string>(5) == "YES" || (def && def->rfind("nextval(", 0) == 0)) {
       col.auto_increment = true;
     } else {
       col.default_value = normalise_default(def);
