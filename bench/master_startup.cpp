@@ -80,6 +80,7 @@ int main(int argc, char** argv) {
   // priorities, submitted over the past days.
   auto t0 = Clock::now();
   auto db = ym::db::Db::open(url);
+  std::string backend_name = ym::db::to_string(ym::db::Url::parse(url).backend);
   std::vector<int64_t> builders;
   for (const char* b : {"b1", "b2", "b3", "b4"})
     builders.push_back(*db->builders().find_builder_id(b).get());
@@ -107,6 +108,7 @@ int main(int argc, char** argv) {
              ms_since(t0) / 1000);
 
   // 2. The claim query alone, as the master issues it (unclaimed, its builders, 2x its slots).
+  double claim_ms = -1;
   {
     ym::db::BuildRequestFilter f;
     f.claimed = ym::db::ClaimFilter::unclaimed();
@@ -119,8 +121,9 @@ int main(int argc, char** argv) {
     constexpr int kRuns = 5;
     size_t got = 0;
     for (int i = 0; i < kRuns; ++i) got = db->buildrequests().get_build_requests(f).get().size();
+    claim_ms = ms_since(q) / kRuns;
     fmt::print("claim query (unclaimed, 4 builders, limit 16): {:.1f} ms per query, {} rows\n",
-               ms_since(q) / kRuns, got);
+               claim_ms, got);
   }
   db->shutdown();
   db.reset();
@@ -158,6 +161,10 @@ int main(int argc, char** argv) {
       "master start-up with {} pending requests: active after {:.0f} ms, first build "
       "started after {:.0f} ms\n",
       n, active_ms, first_build_ms);
+  // The same as one JSON line, for scripts/bench's report.
+  fmt::print("{{\"phase\":\"master_startup\",\"db\":\"{}\",\"pending\":{},\"claim_query_ms\":{:.2f},"
+             "\"active_ms\":{:.0f},\"first_build_ms\":{:.0f}}}\n",
+             backend_name, n, claim_ms, active_ms, first_build_ms);
   if (first_build_ms < 0)
     fmt::print("the master did not start a build; its log:\n{}", read_file(log));
   fs::remove_all(dir);

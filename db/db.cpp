@@ -14,7 +14,7 @@ class SqlDb final : public Db {
         clock_(options.clock ? options.clock : Clock(&now_seconds)),
         caches_(options.cache_sizes),
         pool_(make_factory(url), pool_options(url, options)),
-        ctx_{pool_, caches_, clock_} {
+        ctx_{pool_, caches_, clock_, options.compress_finished_logs} {
     prepare_schema(options.create_if_empty);
     masters_ = internal::make_sql_masters(ctx_);
     builders_ = internal::make_sql_builders(ctx_);
@@ -77,8 +77,12 @@ class SqlDb final : public Db {
   std::string describe() const override { return url_.to_string(); }
 
   std::vector<CacheStats> cache_stats() const override { return caches_.stats(); }
+  PoolStats pool_stats() const override { return pool_.stats(); }
 
-  void shutdown() override { pool_.shutdown(); }
+  void shutdown() override {
+    ctx_.background.drain();
+    pool_.shutdown();
+  }
 
  private:
   static ConnectionFactory make_factory(const Url& url) {

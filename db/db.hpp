@@ -47,6 +47,10 @@ struct DbOptions {
   Clock clock;
   // Create the schema when the database is empty (a new installation).
   bool create_if_empty = true;
+  // Compress each log when it is finished (Logs::compress_log, in the background: finish_log
+  // returns first). yardmaster turns this on; off here so that stored chunks are what the
+  // caller appended until it asks.
+  bool compress_finished_logs = false;
 };
 
 class Db {
@@ -81,6 +85,8 @@ class Db {
   virtual std::string describe() const = 0;
 
   virtual std::vector<CacheStats> cache_stats() const = 0;
+  // Counters of the database threads (all zero for the fake, which has none).
+  virtual PoolStats pool_stats() const = 0;
 
   // Completes or fails every pending call, then releases connections. Idempotent.
   virtual void shutdown() = 0;

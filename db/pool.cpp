@@ -31,8 +31,14 @@ void Pool::enqueue(Task task) {
   {
     std::lock_guard lock(mu_);
     if (!stopping_) {
-      (task.mode == Mode::kWrite && grouping() ? write_queue_ : queue_).push_back(std::move(task));
-      cv_.notify_all();
+      if (task.mode == Mode::kWrite && grouping()) {
+        write_queue_.push_back(std::move(task));
+        write_cv_.notify_one();
+        if (workers_.size() == 1) cv_.notify_one();  // the one thread also waits on cv_
+      } else {
+        queue_.push_back(std::move(task));
+        cv_.notify_one();
+      }
       return;
     }
   }
@@ -58,6 +64,7 @@ void Pool::shutdown() {
     for (Task& t : write_queue_) abandoned.push_back(std::move(t));
     write_queue_.clear();
     cv_.notify_all();
+    write_cv_.notify_all();
   }
   for (Task& t : abandoned) {
     t.on_failure(std::make_exception_ptr(
@@ -75,15 +82,26 @@ PoolStats Pool::stats() const {
 }
 
 void Pool::worker_loop(Worker& w, bool writer, bool reader) {
+  // A writer-only thread waits on write_cv_, every other thread on cv_.
+  std::condition_variable& cv = writer && !reader ? write_cv_ : cv_;
+  size_t last_group = 1;
   for (;;) {
     std::vector<Task> group;
     Task task;
     bool have_task = false;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] {
+      cv.wait(lock, [&] {
         return stopping_ || (writer && !write_queue_.empty()) || (reader && !queue_.empty());
       });
+      if (writer && !write_queue_.empty() && write_queue_.size() < last_group && !reader) {
+        // The callers of the last group are likely about to send their next writes (their
+        // futures completed a moment ago): give them a short while to join this commit, which
+        // saves a disk sync each. Adaptive: a lone caller makes the next target 1, no wait.
+        write_cv_.wait_for(lock, options_.group_gather, [&] {
+          return stopping_ || write_queue_.size() >= last_group;
+        });
+      }
       if (writer && !write_queue_.empty()) {
         // Everything queued now goes into one commit.
         while (!write_queue_.empty() && group.size() < static_cast<size_t>(options_.max_group)) {
@@ -99,6 +117,7 @@ void Pool::worker_loop(Worker& w, bool writer, bool reader) {
       }
     }
     if (!group.empty()) {
+      last_group = group.size();
       execute_group(w, group);
     } else if (have_task) {
       execute(w, task);
@@ -136,19 +155,19 @@ void Pool::execute_group(Worker& w, std::vector<Task>& group) {
       Connection& conn = *w.conn;
       Transaction txn(conn, TxnMode::kWrite);
       for (size_t i = 0; i < group.size(); ++i) {
-        conn.execute_script("SAVEPOINT ym_group_call");
+        conn.stmt("SAVEPOINT ym_group_call").exec();
         try {
           group[i].body(conn);
-          conn.execute_script("RELEASE SAVEPOINT ym_group_call");
+          conn.stmt("RELEASE SAVEPOINT ym_group_call").exec();
         } catch (const Error& e) {
           // Busy, deadlock or a broken connection: the whole group is retried (or fails).
           if (e.transient() || e.poisons_connection()) throw;
-          conn.execute_script("ROLLBACK TO SAVEPOINT ym_group_call");
-          conn.execute_script("RELEASE SAVEPOINT ym_group_call");
+          conn.stmt("ROLLBACK TO SAVEPOINT ym_group_call").exec();
+          conn.stmt("RELEASE SAVEPOINT ym_group_call").exec();
           errors[i] = std::current_exception();
         } catch (...) {
-          conn.execute_script("ROLLBACK TO SAVEPOINT ym_group_call");
-          conn.execute_script("RELEASE SAVEPOINT ym_group_call");
+          conn.stmt("ROLLBACK TO SAVEPOINT ym_group_call").exec();
+          conn.stmt("RELEASE SAVEPOINT ym_group_call").exec();
           errors[i] = std::current_exception();
         }
       }

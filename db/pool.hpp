@@ -37,6 +37,9 @@ struct PoolOptions {
   int size = 4;                                       // database threads (and connections)
   int max_attempts = 10;                              // tries of one call, first included
   int max_group = 64;  // write calls one group commit may hold (single-writer dialects)
+  // How long the writer may wait for as many calls as its last group held before it commits
+  // fewer (single-writer dialects).
+  std::chrono::microseconds group_gather{200};
   std::chrono::milliseconds retry_budget{10000};      // total time one call may spend retrying
   std::chrono::milliseconds backoff_initial{2};
   std::chrono::milliseconds backoff_max{250};
@@ -157,6 +160,7 @@ class Pool {
   std::condition_variable cv_;
   std::deque<Task> queue_;       // guarded by mu_
   std::deque<Task> write_queue_;  // guarded by mu_; write calls when grouping()
+  std::condition_variable write_cv_;  // the writer thread waits on it
   bool stopping_ = false;        // guarded by mu_
   std::mutex write_mu_;          // serialises write transactions on single-writer dialects
   std::mutex shutdown_mu_;       // one shutdown at a time

@@ -73,6 +73,8 @@ struct FakeOptions {
   // that the fake and the backends agree; turn off to load partial fixtures.
   bool check_foreign_keys = true;
   db::Clock clock;  // "now" for timestamps; the system clock by default
+  // As DbOptions::compress_finished_logs; here finish_log compresses before it returns.
+  bool compress_finished_logs = false;
 };
 
 class FakeDb final : public db::Db {
@@ -98,6 +100,7 @@ class FakeDb final : public db::Db {
   Future<void> insert_test_data(std::vector<td::Row> rows) override;
   std::string describe() const override { return "fake://"; }
   std::vector<db::CacheStats> cache_stats() const override { return {}; }
+  db::PoolStats pool_stats() const override { return {}; }
   void shutdown() override;
 
   // Runs fn(const Store&) under the store's lock, for assertions on the fake's state.

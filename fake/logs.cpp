@@ -22,7 +22,7 @@ void check_type(const std::string& type) {
 
 class FakeLogs final : public db::Logs {
  public:
-  explicit FakeLogs(FakeDb::Access a) : a_(a) {}
+  FakeLogs(FakeDb::Access a, bool compress_finished) : a_(a), compress_finished_(compress_finished) {}
 
   Future<std::optional<db::Log>> get_log(int64_t logid) override {
     return a_.call([&](Store& s) -> std::optional<db::Log> {
@@ -109,10 +109,23 @@ class FakeLogs final : public db::Logs {
   }
 
   Future<void> finish_log(int64_t logid) override {
-    return a_.call([&](Store& s) {
+    auto done = a_.call([&](Store& s) {
       auto it = s.logs.find(logid);
       if (it != s.logs.end()) it->second.complete = true;
     });
+    if (!compress_finished_) return done;
+    // The fake's futures are ready at once: compress now, ignoring a failure as the SQL
+    // connector does (the log stays in its plain chunks).
+    try {
+      done.get();
+    } catch (...) {
+      return make_exceptional_future<void>(std::current_exception());
+    }
+    try {
+      compress_log(logid).get();
+    } catch (const std::exception&) {
+    }
+    return make_ready_future();
   }
 
   Future<int64_t> compress_log(int64_t logid) override {
@@ -158,10 +171,13 @@ class FakeLogs final : public db::Logs {
 
  private:
   FakeDb::Access a_;
+  bool compress_finished_;
 };
 
 }  // namespace
 
-std::unique_ptr<db::Logs> make_fake_logs(FakeDb::Access a) { return std::make_unique<FakeLogs>(a); }
+std::unique_ptr<db::Logs> make_fake_logs(FakeDb::Access a, bool compress_finished) {
+  return std::make_unique<FakeLogs>(a, compress_finished);
+}
 
 }  // namespace ym::fake

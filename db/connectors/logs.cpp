@@ -246,14 +246,28 @@ class SqlLogs final : public Logs {
       return make_exceptional_future<std::optional<LineRange>>(std::current_exception());
     }
     auto shared = std::make_shared<const std::vector<internal::ChunkText>>(std::move(chunks));
-    return ctx_.pool.transaction([logid, shared](Connection& c) -> std::optional<LineRange> {
-      // Lock the log row first, so that appends to one log queue up here instead of colliding
-      // on the line numbers.
-      c.stmt("UPDATE logs SET num_lines = num_lines WHERE id = ?").bind(logid).exec();
-      auto num_lines =
-          c.stmt("SELECT num_lines FROM logs WHERE id = ?").bind(logid).scalar<int64_t>();
-      if (!num_lines) return std::nullopt;
-      int64_t next = *num_lines;
+    int64_t added = 0;
+    for (const auto& chunk : *shared) added += chunk.lines;
+    return ctx_.pool.transaction([logid, shared, added](Connection& c) -> std::optional<LineRange> {
+      // Reserve the line numbers first: the UPDATE locks the log's row, so that appends to one
+      // log queue up here instead of colliding on the line numbers.
+      std::optional<int64_t> end;
+      if (c.dialect().update_returning) {
+        end = c.stmt("UPDATE logs SET num_lines = num_lines + ? WHERE id = ? RETURNING num_lines")
+                  .bind(added, logid)
+                  .scalar<int64_t>();
+      } else {
+        auto before = c.stmt("SELECT num_lines FROM logs WHERE id = ? FOR UPDATE")
+                          .bind(logid)
+                          .scalar<int64_t>();
+        if (before) {
+          c.stmt("UPDATE logs SET num_lines = ? WHERE id = ?").bind(*before + added, logid).exec();
+          end = *before + added;
+        }
+      }
+      if (!end) return std::nullopt;
+      int64_t first = *end - added;
+      int64_t next = first;
       for (const auto& chunk : *shared) {
         c.stmt(
              "INSERT INTO logchunks (logid, first_line, last_line, content, compressed) "
@@ -262,14 +276,20 @@ class SqlLogs final : public Logs {
             .exec();
         next += chunk.lines;
       }
-      c.stmt("UPDATE logs SET num_lines = ? WHERE id = ?").bind(next, logid).exec();
-      return LineRange{*num_lines, next - 1};
+      return LineRange{first, next - 1};
     });
   }
 
   Future<void> finish_log(int64_t logid) override {
-    return ctx_.pool.transaction([logid](Connection& c) {
+    auto done = ctx_.pool.transaction([logid](Connection& c) {
       c.stmt("UPDATE logs SET complete = 1 WHERE id = ?").bind(logid).exec();
+    });
+    if (!ctx_.compress_finished_logs) return done;
+    // The caller learns the result at once; the compression follows in the background (Db's
+    // shutdown waits for it). Until it commits, the log reads the same from its plain chunks.
+    return done.then(boost::launch::sync, [this, logid](Future<void> f) {
+      f.get();
+      compress_in_background(logid);
     });
   }
 
@@ -315,6 +335,18 @@ class SqlLogs final : public Logs {
       auto row = c.stmt(std::string(kSelect) + where).bind_all(params).one();
       if (!row) return std::nullopt;
       return read_log(*row);
+    });
+  }
+
+  void compress_in_background(int64_t logid) {
+    ctx_.background.begin();
+    then_on(compress_log(logid), compressor_.get_executor(), [this](Future<int64_t> f) {
+      try {
+        f.get();
+      } catch (const std::exception&) {
+        // Nothing is lost: the log stays in its plain chunks, and compress_log can run again.
+      }
+      ctx_.background.end();
     });
   }
 

@@ -2,7 +2,9 @@
 // Nothing outside db/ includes this header.
 #pragma once
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 
 #include "db/base.hpp"
 #include "db/cache.hpp"
@@ -12,10 +14,35 @@
 
 namespace ym::db::internal {
 
+// Work a component goes on with after the call that started it has returned (compressing a
+// finished log); the Db waits for it before shutting the pool down.
+class BackgroundWork {
+ public:
+  void begin() {
+    std::lock_guard lock(mu_);
+    ++running_;
+  }
+  void end() {
+    std::lock_guard lock(mu_);
+    if (--running_ == 0) idle_.notify_all();
+  }
+  void drain() {
+    std::unique_lock lock(mu_);
+    idle_.wait(lock, [&] { return running_ == 0; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable idle_;
+  int running_ = 0;
+};
+
 struct Context {
   Pool& pool;
   CacheRegistry& caches;
   Clock clock;
+  bool compress_finished_logs = false;
+  BackgroundWork background{};
   int64_t now() const { return clock().time_since_epoch().count(); }
 };
 

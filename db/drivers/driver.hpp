@@ -27,6 +27,7 @@ struct Dialect {
   int max_indexed_string = 1 << 20;  // characters a VARCHAR in an index may hold
   bool transactional_ddl = true;     // DDL inside BEGIN..COMMIT is rolled back with it
   bool supports_returning = false;   // INSERT ... RETURNING id
+  bool update_returning = false;     // UPDATE ... RETURNING (SQLite 3.35+, PostgreSQL)
   bool supports_skip_locked = false;
   bool single_writer = false;        // writes must be serialised by the pool (SQLite)
   // Appended to CREATE TABLE (MySQL: engine, character set and a NO PAD binary collation, so

@@ -279,6 +279,10 @@ class MysqlConnection final : public Connection {
       std::string version = stmt("SELECT VERSION()").scalar<std::string>().value_or("");
       if (version.find("MariaDB") != std::string::npos) {
         flavor_ = Flavor::kMariaDb;
+        // INSERT ... RETURNING (10.5+) saves the SELECT LAST_INSERT_ID() round trip.
+        int major = 0, minor = 0;
+        std::sscanf(version.c_str(), "%d.%d", &major, &minor);
+        insert_returning_ = major > 10 || (major == 10 && minor >= 5);
       } else if (std::atoi(version.c_str()) >= 8) {
         flavor_ = Flavor::kMysql8;
       }
@@ -325,10 +329,15 @@ class MysqlConnection final : public Connection {
     return guarded("running SQL", [&] { return run(sql, params, nullptr); });
   }
 
-  int64_t insert(std::string_view sql, std::span<const Value> params, std::string_view) override {
+  int64_t insert(std::string_view sql, std::span<const Value> params,
+                 std::string_view id_column) override {
     return guarded("inserting a row", [&] {
-      run(sql, params, nullptr);
       Result r;
+      if (insert_returning_) {
+        run(std::string(sql) + " RETURNING " + dialect().quote(id_column), params, &r, true);
+        return r.rows.at(0).get<int64_t>(0);
+      }
+      run(sql, params, nullptr);
       run("SELECT LAST_INSERT_ID()", {}, &r);
       return r.rows.at(0).get<int64_t>(0);
     });
@@ -440,7 +449,10 @@ class MysqlConnection final : public Connection {
   }
 
   // Runs one statement; fills `out` with its rows when given, returns the rows it changed.
-  int64_t run(std::string_view sql, std::span<const Value> params, Result* out) {
+  // `returns_rows`: the statement yields rows though its prepared metadata may say none (MariaDB
+  // describes INSERT ... RETURNING that way).
+  int64_t run(std::string_view sql, std::span<const Value> params, Result* out,
+              bool returns_rows = false) {
     sql::PreparedStatement* ps = prepare(sql);
     ps->clearParameters();
     // Blob streams must live until the statement has run.
@@ -467,7 +479,7 @@ class MysqlConnection final : public Connection {
     }
     // Connector/C++ 1.1 has no update count after execute(): ask the prepared metadata whether
     // the statement returns rows, and run it the matching way.
-    if (ps->getMetaData()->getColumnCount() > 0) {
+    if (returns_rows || ps->getMetaData()->getColumnCount() > 0) {
       std::unique_ptr<sql::ResultSet> rs(ps->executeQuery());
       if (out) read_rows(*rs, *out);
       return 0;
@@ -548,6 +560,7 @@ class MysqlConnection final : public Connection {
   // SQL text -> statement. Declared after conn_ so that statements close before the connection.
   std::unordered_map<std::string, std::unique_ptr<sql::PreparedStatement>> cache_;
   Flavor flavor_ = Flavor::kMysqlOld;
+  bool insert_returning_ = false;
   bool in_txn_ = false;
   bool broken_ = false;
 };

@@ -141,6 +141,7 @@ Dialect make_dialect() {
   d.max_indexed_string = 675;    // a btree entry holds ~2700 bytes: 675 four-byte characters
   d.transactional_ddl = true;
   d.supports_returning = true;
+  d.update_returning = true;
   d.supports_skip_locked = true;
   d.single_writer = false;
   d.type_name = &pg_type_name;

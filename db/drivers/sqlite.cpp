@@ -70,6 +70,7 @@ Dialect make_dialect() {
   d.max_indexed_string = 1 << 20;
   d.transactional_ddl = true;
   d.supports_returning = false;  // 3.35+ has it, but last_insert_rowid is cheaper
+  d.update_returning = true;     // 3.35+ (Debian 12 has 3.40)
   d.supports_skip_locked = false;
   d.single_writer = true;
   d.type_name = &sqlite_type_name;

@@ -19,6 +19,9 @@
 # As root, both servers run as their system users (postgres, mysql: PostgreSQL refuses to run as
 # root); otherwise they run as the current user. They listen on loopback only and trade
 # durability for speed (fsync off): they hold nothing worth keeping.
+# YM_SERVERS_DURABLE=1 (what scripts/bench uses) keeps each server's default commit durability
+# (fsync on, InnoDB flushing its log at every commit) and puts the data on disk, not on /dev/shm,
+# so that figures compare with SQLite at synchronous=FULL.
 
 ym_pg_bin=${YM_PG_BIN:-/usr/lib/postgresql/15/bin}
 ym_servers_dir=""
@@ -60,7 +63,8 @@ ym_random_password() {
 # Writes the control script of a server: "$ctl start" and "$ctl stop" are all that scripts/test
 # and the restart tests ever run, so the two cannot drift apart.
 ym_write_postgres_ctl() {
-  local dir=$1 port=$2 ctl=$1/ctl
+  local dir=$1 port=$2 ctl=$1/ctl fast="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  [ "${YM_SERVERS_DURABLE:-0}" = 1 ] && fast=""
   cat >"$ctl" <<EOF
 #!/usr/bin/env bash
 # Starts or stops the throwaway PostgreSQL server in $dir.
@@ -68,8 +72,8 @@ set -euo pipefail
 case "\${1:-}" in
   start)
     $(ym_as postgres) "$ym_pg_bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \\
-      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir/sock -c fsync=off \\
-          -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \\
+      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir/sock $fast \\
+          -c max_connections=300" \\
       start >/dev/null
     ;;
   stop)
@@ -85,7 +89,8 @@ EOF
 }
 
 ym_write_mysql_ctl() {
-  local dir=$1 port=$2 ctl=$1/ctl
+  local dir=$1 port=$2 ctl=$1/ctl fast="--innodb-flush-log-at-trx-commit=0 --innodb-doublewrite=0"
+  [ "${YM_SERVERS_DURABLE:-0}" = 1 ] && fast=""
   cat >"$ctl" <<EOF
 #!/usr/bin/env bash
 # Starts or stops the throwaway MariaDB server in $dir.
@@ -99,7 +104,7 @@ case "\${1:-}" in
     setsid $(ym_as mysql) mariadbd --no-defaults --datadir="$dir/data" \\
       --socket="$dir/data/sock" --port=$port --bind-address=127.0.0.1 --pid-file="\$pid_file" \\
       --log-error="$dir/server.log" --skip-name-resolve --skip-log-bin --max-connections=300 \\
-      --innodb-flush-log-at-trx-commit=0 --innodb-doublewrite=0 --innodb-buffer-pool-size=128M \\
+      $fast --innodb-buffer-pool-size=128M \\
       --innodb-log-file-size=32M \\
       --character-set-server=utf8mb4 --collation-server=utf8mb4_bin \\
       </dev/null >>"$dir/server.log" 2>&1 &
@@ -164,6 +169,7 @@ EOF
     echo "servers: creating the PostgreSQL test user failed; see $dir/setup.log" >&2
     return 1
   }
+  ym_pg_port=$port
   export YM_TEST_POSTGRES_URL="postgresql://ym:$password@127.0.0.1:$port/ym"
   export YM_TEST_POSTGRES_CTL="$dir/ctl"
   echo "servers: PostgreSQL 15 on 127.0.0.1:$port (data and log in $dir)"
@@ -210,7 +216,7 @@ EOF
 ym_servers_start() {
   if [ -n "${1:-}" ]; then
     ym_servers_dir=$1
-  elif [ -d /dev/shm ] && [ -w /dev/shm ]; then
+  elif [ "${YM_SERVERS_DURABLE:-0}" != 1 ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
     ym_servers_dir=$(mktemp -d /dev/shm/ym-servers.XXXXXX)
   else
     ym_servers_dir=$(mktemp -d "${TMPDIR:-/tmp}/ym-servers.XXXXXX")
@@ -233,6 +239,30 @@ ym_servers_start() {
       ym_start_mysql || return 1
     fi
   fi
+}
+
+# ym_server_new_database postgres|mysql NAME: (re)creates an empty database NAME (letters, digits
+# and _) on a server that ym_servers_start started, and prints its URL (with the password: keep
+# it out of logs).
+ym_server_new_database() {
+  local backend=$1 name=$2
+  [[ "$name" =~ ^[a-z0-9_]+$ ]] || { echo "servers: bad database name '$name'" >&2; return 1; }
+  case "$backend" in
+    postgres)
+      $(ym_as postgres) "$ym_pg_bin/psql" -h "$ym_servers_dir/postgres/sock" -p "$ym_pg_port" \
+        -U postgres -d postgres -v ON_ERROR_STOP=1 -q \
+        -c "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name OWNER ym" >/dev/null || return 1
+      echo "${YM_TEST_POSTGRES_URL%/*}/$name"
+      ;;
+    mysql)
+      [[ "$name" == ym* ]] || { echo "servers: MySQL database names start with ym" >&2; return 1; }
+      mariadb --no-defaults --socket="$ym_servers_dir/mysql/data/sock" -u "$(ym_mysql_admin)" \
+        -e "DROP DATABASE IF EXISTS $name; CREATE DATABASE $name CHARACTER SET utf8mb4 COLLATE utf8mb4_bin" \
+        || return 1
+      echo "${YM_TEST_MYSQL_URL%/*}/$name"
+      ;;
+    *) echo "servers: unknown backend '$backend'" >&2; return 1 ;;
+  esac
 }
 
 ym_servers_stop() {

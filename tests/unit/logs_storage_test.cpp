@@ -78,8 +78,9 @@ class SqliteLogs : public testing::Test {
                    .one();
     return Layout{row->get<int64_t>(0), row->get<int64_t>(1), row->get<int64_t>(2)};
   }
-  Layout fake_layout() {
-    return fake_.inspect([](const fake::Store& s) {
+  Layout fake_layout() { return fake_layout(fake_); }
+  static Layout fake_layout(fake::FakeDb& fake) {
+    return fake.inspect([](const fake::Store& s) {
       Layout l;
       for (const auto& [key, c] : s.logchunks) {
         if (key.first != 30) continue;
@@ -123,6 +124,31 @@ TEST_F(SqliteLogs, CompressLogMergesSmallChunksIntoOneCompressedChunk) {
   EXPECT_EQ(fake_layout(), after);
   EXPECT_EQ(db_->logs().get_log_lines(30, 0, 999).get(), all);
   EXPECT_EQ(fake_.logs().get_log_lines(30, 0, 999).get(), all);
+}
+
+TEST_F(SqliteLogs, CompressFinishedLogsCompressesInTheBackgroundAndShutdownWaitsForIt) {
+  // A second database on the same file with the option on, and a fake with it on.
+  db::DbOptions options;
+  options.compress_finished_logs = true;
+  auto db = db::Db::open(url_, options);
+  fake::FakeDb fake(fake::FakeOptions{.compress_finished_logs = true});
+  fake.insert_test_data(base()).get();
+  std::string all;
+  for (int i = 0; i < 1000; i += 10) all += lines(i, i + 9);
+  for (db::Db* d : {db.get(), static_cast<db::Db*>(&fake)}) {
+    for (int i = 0; i < 1000; i += 10) d->logs().append_log(30, lines(i, i + 9)).get();
+    d->logs().finish_log(30).get();
+    // Whether or not the compression has run yet, the log reads the same.
+    EXPECT_EQ(d->logs().get_log_lines(30, 0, 999).get(), all);
+  }
+  db->shutdown();  // waits for the background compression
+  Layout after = sql_layout();
+  EXPECT_EQ(after.rows, 1);
+  EXPECT_EQ(after.compressed, 1);
+  EXPECT_LT(after.bytes * 4, static_cast<int64_t>(all.size()));
+  EXPECT_EQ(fake_layout(fake), after);
+  EXPECT_EQ(db_->logs().get_log_lines(30, 0, 999).get(), all);
+  EXPECT_TRUE(db_->logs().get_log(30).get()->complete);
 }
 
 TEST_F(SqliteLogs, AppendSplitsLargeContentIntoBoundedChunks) {

@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+"""Writes docs/performance.md (to stdout) from the JSON lines scripts/bench collected.
+
+Usage: report.py RESULTS_DIR. Every *.jsonl file there is named KIND-BACKEND-N.jsonl (ym, floor,
+anchor, scale), poll-BACKEND, startup-BACKEND, micro or machine. Lines that are not JSON (a tool's
+own chatter) are ignored. Standard library only.
+"""
+import json
+import os
+import sys
+
+BACKENDS = [("sqlite", "SQLite (file, WAL, synchronous=FULL)"),
+            ("postgresql", "PostgreSQL 15 (default durability: fsync, synchronous_commit=on)"),
+            ("mysql", "MariaDB 10.11 (InnoDB, innodb_flush_log_at_trx_commit=1)")]
+PHASES = ["setup", "submit", "run", "readback", "total"]
+TARGET_TOTAL = {"sqlite": 25000, "postgresql": 10000, "mysql": 10000}
+ANCHOR_SEEN = {"sqlite": 470, "postgresql": 1080, "mysql": 1060}
+
+
+def load(path):
+    out = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+    return out
+
+
+def phase(lines, name):
+    for obj in lines:
+        if obj.get("phase") == name:
+            return obj
+    return None
+
+
+def fmt(x, digits=0):
+    if x is None:
+        return "—"
+    if isinstance(x, float) and digits:
+        return f"{x:,.{digits}f}"
+    return f"{x:,.0f}"
+
+
+def main():
+    res = sys.argv[1]
+    files = {name[:-len(".jsonl")]: load(os.path.join(res, name))
+             for name in sorted(os.listdir(res)) if name.endswith(".jsonl")}
+    machine = (files.get("machine") or [{}])[0]
+    sizes = sorted({int(k.rsplit("-", 1)[1]) for k in files if k.startswith("ym-") and "size" not in k})
+    w = print
+    w("# Performance")
+    w()
+    w("Written by `scripts/bench` from one run; do not edit by hand (rerun it). Every figure is the")
+    w("standard workload of `shared/bench/WORKLOAD.md` (C = 8 builds in flight) unless a section says")
+    w("otherwise. Figures are measurements, never test assertions.")
+    w()
+    w(f"- Machine: {machine.get('cpus', '?')} CPUs ({machine.get('model', '?')}), Linux "
+      f"{machine.get('kernel', '?')}; run on {machine.get('date', '?')} at commit "
+      f"`{machine.get('commit', '?')}`{' (QUICK sizes)' if machine.get('quick') else ''}.")
+    w("- Servers: throwaway PostgreSQL 15 and MariaDB 10.11 on loopback, data on disk, each with its")
+    w("  default commit durability; SQLite in WAL mode with `synchronous=FULL`: the durability")
+    w("  Buildbot uses, so the figures compare.")
+    w("- `ym` is Yardmaster through its public connector API (pool, futures, caches; logs compressed")
+    w("  when finished); `floor` is the same workload as the minimal raw SQL through the backend's C")
+    w("  API (one connection, no framework, every write its own transaction); `anchor` is Buildbot")
+    w("  3.7's own database layer running the same workload on the same machine in the same run.")
+    w()
+
+    # ---- summary against the targets
+    w("## Summary against the targets")
+    w()
+    w("| backend | N | ym calls/s | target | anchor calls/s | ym ÷ anchor | ym time ÷ floor time | peak RSS | log bytes stored |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for key, _ in BACKENDS:
+        for n in sizes:
+            ym = files.get(f"ym-{key}-{n}")
+            if not ym:
+                continue
+            tot = phase(ym, "total") or {}
+            ver = phase(ym, "verify") or {}
+            fl = phase(files.get(f"floor-{key}-{n}", []), "total") or {}
+            an = phase(files.get(f"anchor-{key}-{n}", []), "total") or {}
+            ratio_floor = (tot.get("seconds") / fl["seconds"]) if fl.get("seconds") and tot.get("seconds") else None
+            ratio_anchor = (tot.get("calls_per_s") / an["calls_per_s"]) if an.get("calls_per_s") else None
+            stored = ver.get("log_stored_bytes")
+            raw = ver.get("log_text_bytes")
+            logs = f"{stored / 1e6:,.1f} MB of {raw / 1e6:,.1f} MB ({100.0 * stored / raw:.0f}%)" if stored and raw else "—"
+            ok = "" if ver.get("ok") else " (verify FAILED)"
+            w(f"| {key} | {n:,} | {fmt(tot.get('calls_per_s'))}{ok} | ≥ {TARGET_TOTAL[key]:,} | "
+              f"{fmt(an.get('calls_per_s'))} | {fmt(ratio_anchor, 1) if ratio_anchor else '—'}× | "
+              f"{fmt(ratio_floor, 2) if ratio_floor else '—'}× | {fmt(tot.get('peak_rss_mb'), 1)} MB | {logs} |")
+    w()
+    w("The floor runs one call at a time on one connection, so it pays a commit per call; Yardmaster")
+    w("runs 8 builds at once and (on SQLite) shares commits between them, which is why its time can")
+    w("be *below* the floor's (a ratio under 1).")
+    w()
+
+    # ---- per backend tables
+    for key, title in BACKENDS:
+        if not any(k.startswith(f"ym-{key}-") for k in files):
+            continue
+        w(f"## {title}")
+        w()
+        w("Calls per second by phase:")
+        w()
+        w("| run | N | " + " | ".join(PHASES) + " | seconds in all | database size |")
+        w("|---|---:|" + "---:|" * len(PHASES) + "---:|---:|")
+        for kind in ("ym", "floor", "anchor"):
+            for n in sizes:
+                lines = files.get(f"{kind}-{key}-{n}")
+                if not lines:
+                    continue
+                cells = [fmt((phase(lines, p) or {}).get("calls_per_s")) for p in PHASES]
+                tot = phase(lines, "total") or {}
+                size = ""
+                if kind == "ym":
+                    s = (files.get(f"ym-{key}-{n}.size") or [{}])[0].get("bytes")
+                    size = f"{s / 1e6:,.1f} MB" if s else "—"
+                w(f"| {kind} | {n:,} | " + " | ".join(cells) + f" | {fmt(tot.get('seconds'), 2)} | {size} |")
+        w()
+        big = max(sizes) if sizes else None
+        methods = phase(files.get(f"ym-{key}-{big}", []), "methods") if big else None
+        if methods:
+            w(f"Latency per method (ym, N = {big:,}; from the call to its future being ready):")
+            w()
+            w("| method | calls | p50 ms | p99 ms |")
+            w("|---|---:|---:|---:|")
+            for name, m in sorted(methods["methods"].items()):
+                w(f"| `{name}` | {m['n']:,} | {m['p50_ms']:.3f} | {m['p99_ms']:.3f} |")
+            w()
+
+    # ---- scaling
+    scale = {k: v for k, v in files.items() if k.startswith("scale-")}
+    if scale:
+        w("## Scaling: the run phase as the tables grow")
+        w()
+        w("Cost per call of the run phase at N = 20,000 (1.6 million calls, 80,000 builds, 1.6 million")
+        w("log chunks written) beside N = 200. Target: within 1.3×.")
+        w()
+        w("| backend | µs per call, N = 200 | µs per call, N = 20,000 | ratio |")
+        w("|---|---:|---:|---:|")
+        for name, lines in sorted(scale.items()):
+            _, key, n = name.split("-")
+            big = phase(lines, "run") or {}
+            small = phase(files.get(f"ym-{key}-200", []), "run") or {}
+            if big.get("calls") and small.get("calls"):
+                a = 1e6 * small["seconds"] / small["calls"]
+                b = 1e6 * big["seconds"] / big["calls"]
+                w(f"| {key} | {a:,.1f} | {b:,.1f} | {b / a:.2f}× |")
+        w()
+
+    polls = {k: v for k, v in files.items() if k.startswith("poll-")}
+    if polls:
+        w("## The unclaimed-requests poll beside a long history")
+        w()
+        w("`get_build_requests(claimed=false, complete=false)` returning 100 pending requests, alone in")
+        w("the table and then beside completed, claimed requests (`ym_requests_scale`).")
+        w()
+        w("| backend | completed requests | p50 ms | mean ms |")
+        w("|---|---:|---:|---:|")
+        for name, lines in sorted(polls.items()):
+            for obj in lines:
+                if obj.get("phase") == "poll":
+                    w(f"| {name[5:]} | {obj['completed']:,} | {obj['p50_ms']:.2f} | {obj['mean_ms']:.2f} |")
+        w()
+
+    starts = {k: v for k, v in files.items() if k.startswith("startup-")}
+    if starts:
+        w("## Master start-up with a backlog")
+        w()
+        w("`yardmaster run` on a database holding pending requests (`ym_master_startup`): time from")
+        w("exec to the master being active and to its first build. Target: claiming within 5 s.")
+        w()
+        w("| backend | pending requests | claim query ms | active after ms | first build after ms |")
+        w("|---|---:|---:|---:|---:|")
+        for name, lines in sorted(starts.items()):
+            obj = phase(lines, "master_startup")
+            if obj:
+                w(f"| {obj['db']} | {obj['pending']:,} | {obj['claim_query_ms']:.1f} | "
+                  f"{fmt(obj['active_ms'])} | {fmt(obj['first_build_ms'])} |")
+        w()
+
+    micro = files.get("micro")
+    if not micro:
+        try:
+            with open(os.path.join(res, "micro.jsonl"), encoding="utf-8") as f:
+                micro = [json.load(f)]
+        except (OSError, ValueError):
+            micro = None
+    if micro:
+        w("## Micro-benchmarks (Google Benchmark, SQLite file)")
+        w()
+        w("| benchmark | time per call | throughput | notes |")
+        w("|---|---:|---:|---|")
+        for b in micro[0].get("benchmarks", []):
+            unit = b.get("time_unit", "ns")
+            t = f"{b['real_time']:,.1f} {unit}"
+            thr = ""
+            if "bytes_per_second" in b:
+                thr = f"{b['bytes_per_second'] / 1e6:,.1f} MB/s"
+            elif "items_per_second" in b:
+                thr = f"{b['items_per_second'] / 1e6:,.2f} M lines/s"
+            notes = ", ".join(f"{k} {b[k]:,.1f}" for k in ("compress_MBps", "compress_saved_bytes", "peak_rss_mb") if k in b)
+            w(f"| `{b['name']}` | {t} | {thr} | {notes} |")
+        w()
+
+    # The reading of these figures (what limits each one, with profiles) is written by people.
+    notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "performance-notes.md")
+    if os.path.exists(notes):
+        with open(notes, encoding="utf-8") as f:
+            w(f.read().rstrip())
+
+
+if __name__ == "__main__":
+    main()
