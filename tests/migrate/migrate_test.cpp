@@ -40,8 +40,7 @@ class Scratch {
   Scratch() {
     const char* base = std::getenv("YM_TEST_TMPDIR");
     dir_ = fs::path(base ? base : fs::temp_directory_path().string()) /
-           ("ym-migrate-" + std::to_string(::getpid()) + "-" +
-            testing::UnitTest::GetInstance()->current_test_info()->name());
+           ("ym-migrate-" + std::to_string(::getpid()) + "-" + test_name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
