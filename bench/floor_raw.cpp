@@ -86,6 +86,26 @@ std::string to_dollar(const std::string& sql) {
   return out;
 }
 
+// Binary results (so that bytea comes as bytes): integers become decimal text like the other
+// backends' values; text and bytea are their bytes.
+std::string binary_to_text(const PGresult* res, int r, int c) {
+  const auto* v = reinterpret_cast<const unsigned char*>(PQgetvalue(res, r, c));
+  int len = PQgetlength(res, r, c);
+  auto big_endian = [&](int bytes) {
+    uint64_t u = 0;
+    for (int i = 0; i < bytes; ++i) u = (u << 8) | v[i];
+    if (bytes < 8 && (u >> (bytes * 8 - 1))) u |= ~uint64_t{0} << (bytes * 8);  // sign-extend
+    return std::to_string(static_cast<int64_t>(u));
+  };
+  switch (PQftype(res, c)) {
+    case 20: return big_endian(8);  // int8
+    case 23: return big_endian(4);  // int4
+    case 21: return big_endian(2);  // int2
+    case 25: case 1043: case 17: return std::string(reinterpret_cast<const char*>(v), len);
+    default: throw std::runtime_error("floor: unexpected PostgreSQL result type " + std::to_string(PQftype(res, c)));
+  }
+}
+
 class PostgresRaw final : public Raw {
  public:
   explicit PostgresRaw(const db::Url& url) {
@@ -109,7 +129,7 @@ class PostgresRaw final : public Raw {
         if (PQgetisnull(res, r, c)) {
           row.emplace_back();
         } else if (PQfformat(res, c) == 1) {
-          row.emplace_back(std::string(PQgetvalue(res, r, c), PQgetlength(res, r, c)));
+          row.emplace_back(binary_to_text(res, r, c));
         } else {
           row.emplace_back(std::string(PQgetvalue(res, r, c), PQgetlength(res, r, c)));
         }

@@ -37,7 +37,8 @@ namespace ym::db {
 using Clock = std::function<Timestamp()>;
 
 struct DbOptions {
-  // Database threads; 0 means the URL's ?max_connections, else pool.size (4 by default).
+  // Database threads; 0 means the URL's ?max_connections, else pool.size (4 by default on
+  // SQLite; on PostgreSQL and MySQL an unchanged pool.size means 8).
   // An in-memory SQLite database always has one.
   int pool_size = 0;
   PoolOptions pool;

@@ -101,6 +101,14 @@ class Pool {
     return submit(Mode::kWrite, std::move(fn));
   }
 
+  // fn(Connection&) that makes its change with a single statement, atomic by itself. On server
+  // backends it runs outside a transaction: one round trip instead of BEGIN, statement, COMMIT.
+  // On single-writer dialects it is an ordinary write (and joins the group commit).
+  template <class Fn>
+  auto write_one(Fn fn) {
+    return submit(dialect_->single_writer ? Mode::kWrite : Mode::kAutocommit, std::move(fn));
+  }
+
   // Stops taking work, fails every queued call with PoolShutDown, waits for running calls to
   // finish and closes the connections. Idempotent; never hangs on queued work. Must not be
   // called from a database thread (InvalidArgument).

@@ -248,6 +248,20 @@ class SqlLogs final : public Logs {
     auto shared = std::make_shared<const std::vector<internal::ChunkText>>(std::move(chunks));
     int64_t added = 0;
     for (const auto& chunk : *shared) added += chunk.lines;
+    if (shared->size() == 1 && !ctx_.pool.dialect().single_writer && ctx_.pool.dialect().writable_cte) {
+      // The usual append (one chunk) as one statement: one round trip, atomic by itself.
+      return ctx_.pool.write_one([logid, shared, added](Connection& c) -> std::optional<LineRange> {
+        auto first = c.stmt(
+                          "WITH reserved AS (UPDATE logs SET num_lines = num_lines + ? WHERE id = ? "
+                          "RETURNING num_lines) "
+                          "INSERT INTO logchunks (logid, first_line, last_line, content, compressed) "
+                          "SELECT ?, num_lines - ?, num_lines - 1, ?, 0 FROM reserved RETURNING first_line")
+                         .bind(added, logid, logid, added, Blob{shared->front().text})
+                         .scalar<int64_t>();
+        if (!first) return std::nullopt;
+        return LineRange{*first, *first + added - 1};
+      });
+    }
     return ctx_.pool.transaction([logid, shared, added](Connection& c) -> std::optional<LineRange> {
       // Reserve the line numbers first: the UPDATE locks the log's row, so that appends to one
       // log queue up here instead of colliding on the line numbers.
@@ -281,7 +295,7 @@ class SqlLogs final : public Logs {
   }
 
   Future<void> finish_log(int64_t logid) override {
-    auto done = ctx_.pool.transaction([logid](Connection& c) {
+    auto done = ctx_.pool.write_one([logid](Connection& c) {
       c.stmt("UPDATE logs SET complete = 1 WHERE id = ?").bind(logid).exec();
     });
     if (!ctx_.compress_finished_logs) return done;

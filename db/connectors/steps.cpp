@@ -128,11 +128,7 @@ class SqlSteps final : public Steps {
 
   Future<void> start_step(int64_t stepid) override {
     int64_t now = ctx_.now();
-    return ctx_.pool.transaction([stepid, now](Connection& c) {
-      // Existence by SELECT: MySQL counts an UPDATE that changes nothing as 0 rows.
-      require_step(c, stepid);
-      c.stmt("UPDATE steps SET started_at = ? WHERE id = ?").bind(now, stepid).exec();
-    });
+    return update_step(stepid, "UPDATE steps SET started_at = ? WHERE id = ?", {to_value(now), to_value(stepid)});
   }
 
   Future<void> set_step_state_string(int64_t stepid, std::string state_string) override {
@@ -149,12 +145,8 @@ class SqlSteps final : public Steps {
 
   Future<void> finish_step(int64_t stepid, int results, bool hidden) override {
     int64_t now = ctx_.now();
-    return ctx_.pool.transaction([stepid, results, hidden, now](Connection& c) {
-      require_step(c, stepid);
-      c.stmt("UPDATE steps SET results = ?, hidden = ?, complete_at = ? WHERE id = ?")
-          .bind(results, hidden, now, stepid)
-          .exec();
-    });
+    return update_step(stepid, "UPDATE steps SET results = ?, hidden = ?, complete_at = ? WHERE id = ?",
+                       {to_value(results), to_value(hidden), to_value(now), to_value(stepid)});
   }
 
   Future<void> add_url(int64_t stepid, std::string name, std::string url) override {
@@ -182,6 +174,23 @@ class SqlSteps final : public Steps {
   }
 
  private:
+  // Runs `sql` (an UPDATE of the step `stepid`); NotFound when there is no such step. Where an
+  // UPDATE counts the rows it matched, that count says so in the same statement (one round trip
+  // outside a transaction); MySQL counts only rows it changed, so there a SELECT asks first.
+  Future<void> update_step(int64_t stepid, const char* sql, std::vector<Value> params) {
+    if (ctx_.pool.dialect().update_counts_matched) {
+      return ctx_.pool.write_one([stepid, sql, params](Connection& c) {
+        if (c.stmt(sql).bind_all(params).exec() == 0) {
+          throw NotFound("no step with id " + std::to_string(stepid));
+        }
+      });
+    }
+    return ctx_.pool.transaction([stepid, sql, params](Connection& c) {
+      require_step(c, stepid);
+      c.stmt(sql).bind_all(params).exec();
+    });
+  }
+
   Future<std::optional<Step>> one(std::string where, std::vector<Value> params) {
     return ctx_.pool.run([where, params](Connection& c) -> std::optional<Step> {
       auto row = c.stmt(std::string(kSelect) + where).bind_all(params).one();

@@ -28,6 +28,10 @@ struct Dialect {
   bool transactional_ddl = true;     // DDL inside BEGIN..COMMIT is rolled back with it
   bool supports_returning = false;   // INSERT ... RETURNING id
   bool update_returning = false;     // UPDATE ... RETURNING (SQLite 3.35+, PostgreSQL)
+  bool writable_cte = false;         // WITH x AS (UPDATE ... RETURNING) INSERT ... (PostgreSQL)
+  // An UPDATE's count is of the rows it matched, even those it left as they were (not MySQL,
+  // which counts only the rows it changed): a count of 0 then means "no such row".
+  bool update_counts_matched = true;
   bool supports_skip_locked = false;
   bool single_writer = false;        // writes must be serialised by the pool (SQLite)
   // Appended to CREATE TABLE (MySQL: engine, character set and a NO PAD binary collation, so

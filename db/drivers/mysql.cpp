@@ -141,6 +141,7 @@ Dialect make_dialect(Flavor flavor) {
   d.transactional_ddl = false;    // each DDL statement commits the open transaction
   d.supports_returning = false;   // MariaDB 10.5+ has INSERT ... RETURNING, MySQL has not
   d.supports_skip_locked = true;  // MySQL 8.0+, MariaDB 10.6+
+  d.update_counts_matched = false;
   d.single_writer = false;
   d.type_name = &mysql_type_name;
   d.autoincrement_pk = &mysql_autoincrement_pk;

@@ -142,6 +142,7 @@ Dialect make_dialect() {
   d.transactional_ddl = true;
   d.supports_returning = true;
   d.update_returning = true;
+  d.writable_cte = true;
   d.supports_skip_locked = true;
   d.single_writer = false;
   d.type_name = &pg_type_name;
