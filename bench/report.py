@@ -38,6 +38,15 @@ def phase(lines, name):
     return None
 
 
+def table(w, cols, rows):
+    """A Markdown table: the first column left-aligned, the others right-aligned."""
+    w("| " + " | ".join(cols) + " |")
+    w("|" + "|".join("---" if i == 0 else "---:" for i in range(len(cols))) + "|")
+    for row in rows:
+        w("| " + " | ".join(str(c) for c in row) + " |")
+    w()
+
+
 def fmt(x, digits=0):
     if x is None:
         return "—"
@@ -92,8 +101,8 @@ def main():
             logs = f"{stored / 1e6:,.1f} MB of {raw / 1e6:,.1f} MB ({100.0 * stored / raw:.0f}%)" if stored and raw else "—"
             ok = "" if ver.get("ok") else " (verify FAILED)"
             w(f"| {key} | {n:,} | {fmt(tot.get('calls_per_s'))}{ok} | ≥ {TARGET_TOTAL[key]:,} | "
-              f"{fmt(an.get('calls_per_s'))} | {fmt(ratio_anchor, 1) if ratio_anchor else '—'}× | "
-              f"{fmt(ratio_floor, 2) if ratio_floor else '—'}× | {fmt(tot.get('peak_rss_mb'), 1)} MB | {logs} |")
+              f"{fmt(an.get('calls_per_s'))} | {f'{ratio_anchor:,.1f}×' if ratio_anchor else '—'} | "
+              f"{f'{ratio_floor:.2f}×' if ratio_floor else '—'} | {fmt(tot.get('peak_rss_mb'), 1)} MB | {logs} |")
     w()
     w("The floor runs one call at a time on one connection, so it pays a commit per call; Yardmaster")
     w("runs 8 builds at once and (on SQLite) shares commits between them, which is why its time can")
@@ -128,22 +137,19 @@ def main():
         if methods:
             w(f"Latency per method (ym, N = {big:,}; from the call to its future being ready):")
             w()
-            w("| method | calls | p50 ms | p99 ms |")
-            w("|---|---:|---:|---:|")
-            for name, m in sorted(methods["methods"].items()):
-                w(f"| `{name}` | {m['n']:,} | {m['p50_ms']:.3f} | {m['p99_ms']:.3f} |")
-            w()
+            table(w, ["method", "calls", "p50 ms", "p99 ms"],
+                  [[f"`{name}`", f"{m['n']:,}", f"{m['p50_ms']:.3f}", f"{m['p99_ms']:.3f}"]
+                   for name, m in sorted(methods["methods"].items())])
 
     # ---- scaling
     scale = {k: v for k, v in files.items() if k.startswith("scale-")}
     if scale:
         w("## Scaling: the run phase as the tables grow")
         w()
-        w("Cost per call of the run phase at N = 20,000 (1.6 million calls, 80,000 builds, 1.6 million")
-        w("log chunks written) beside N = 200. Target: within 1.3×.")
+        w("Cost per call of the run phase at N = 20,000 (6.4 million calls, 80,000 builds, 4 million")
+        w("log appends) beside N = 200 (`ym_bench --no-readback`). Target: within 1.3×.")
         w()
-        w("| backend | µs per call, N = 200 | µs per call, N = 20,000 | ratio |")
-        w("|---|---:|---:|---:|")
+        rows = []
         for name, lines in sorted(scale.items()):
             _, key, n = name.split("-")
             big = phase(lines, "run") or {}
@@ -151,8 +157,8 @@ def main():
             if big.get("calls") and small.get("calls"):
                 a = 1e6 * small["seconds"] / small["calls"]
                 b = 1e6 * big["seconds"] / big["calls"]
-                w(f"| {key} | {a:,.1f} | {b:,.1f} | {b / a:.2f}× |")
-        w()
+                rows.append([key, f"{a:,.1f}", f"{b:,.1f}", f"{b / a:.2f}×"])
+        table(w, ["backend", "µs per call, N = 200", "µs per call, N = 20,000", "ratio"], rows)
 
     polls = {k: v for k, v in files.items() if k.startswith("poll-")}
     if polls:
@@ -161,13 +167,9 @@ def main():
         w("`get_build_requests(claimed=false, complete=false)` returning 100 pending requests, alone in")
         w("the table and then beside completed, claimed requests (`ym_requests_scale`).")
         w()
-        w("| backend | completed requests | p50 ms | mean ms |")
-        w("|---|---:|---:|---:|")
-        for name, lines in sorted(polls.items()):
-            for obj in lines:
-                if obj.get("phase") == "poll":
-                    w(f"| {name[5:]} | {obj['completed']:,} | {obj['p50_ms']:.2f} | {obj['mean_ms']:.2f} |")
-        w()
+        table(w, ["backend", "completed requests", "p50 ms", "mean ms"],
+              [[name[5:], f"{obj['completed']:,}", f"{obj['p50_ms']:.2f}", f"{obj['mean_ms']:.2f}"]
+               for name, lines in sorted(polls.items()) for obj in lines if obj.get("phase") == "poll"])
 
     starts = {k: v for k, v in files.items() if k.startswith("startup-")}
     if starts:
@@ -176,14 +178,10 @@ def main():
         w("`yardmaster run` on a database holding pending requests (`ym_master_startup`): time from")
         w("exec to the master being active and to its first build. Target: claiming within 5 s.")
         w()
-        w("| backend | pending requests | claim query ms | active after ms | first build after ms |")
-        w("|---|---:|---:|---:|---:|")
-        for name, lines in sorted(starts.items()):
-            obj = phase(lines, "master_startup")
-            if obj:
-                w(f"| {obj['db']} | {obj['pending']:,} | {obj['claim_query_ms']:.1f} | "
-                  f"{fmt(obj['active_ms'])} | {fmt(obj['first_build_ms'])} |")
-        w()
+        found = [phase(lines, "master_startup") for _, lines in sorted(starts.items())]
+        table(w, ["backend", "pending requests", "claim query ms", "active after ms", "first build after ms"],
+              [[o["db"], f"{o['pending']:,}", f"{o['claim_query_ms']:.1f}", fmt(o["active_ms"]),
+                fmt(o["first_build_ms"])] for o in found if o])
 
     micro = files.get("micro")
     if not micro:
@@ -195,8 +193,7 @@ def main():
     if micro:
         w("## Micro-benchmarks (Google Benchmark, SQLite file)")
         w()
-        w("| benchmark | time per call | throughput | notes |")
-        w("|---|---:|---:|---|")
+        rows = []
         for b in micro[0].get("benchmarks", []):
             unit = b.get("time_unit", "ns")
             t = f"{b['real_time']:,.1f} {unit}"
@@ -206,8 +203,8 @@ def main():
             elif "items_per_second" in b:
                 thr = f"{b['items_per_second'] / 1e6:,.2f} M lines/s"
             notes = ", ".join(f"{k} {b[k]:,.1f}" for k in ("compress_MBps", "compress_saved_bytes", "peak_rss_mb") if k in b)
-            w(f"| `{b['name']}` | {t} | {thr} | {notes} |")
-        w()
+            rows.append([f"`{b['name']}`", t, thr, notes])
+        table(w, ["benchmark", "time per call", "throughput", "notes"], rows)
 
     # The reading of these figures (what limits each one, with profiles) is written by people.
     notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "performance-notes.md")
