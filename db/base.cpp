@@ -1,5 +1,7 @@
 #include "db/base.hpp"
 
+#include <algorithm>
+
 #include <openssl/evp.h>
 
 #include "db/errors.hpp"
@@ -214,5 +216,12 @@ const char* name(int code) {
     case kCancelled: return "cancelled";
   }
   return "unknown";
+}
+
+int worst(int a, int b) {
+  for (int r : {kCancelled, kRetry, kException, kFailure, kWarnings, kSuccess, kSkipped}) {
+    if (a == r || b == r) return r;
+  }
+  return std::max(a, b);
 }
 }  // namespace ym::db::results

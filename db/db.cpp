@@ -78,6 +78,7 @@ class SqlDb final : public Db {
 
   std::vector<CacheStats> cache_stats() const override { return caches_.stats(); }
   PoolStats pool_stats() const override { return pool_.stats(); }
+  FaultInjector* faults() override { return &pool_.faults(); }
 
   void shutdown() override {
     ctx_.background.drain();
@@ -98,6 +99,14 @@ class SqlDb final : public Db {
     p.size = o.pool_size > 0 ? o.pool_size : url.int_option("max_connections", fallback);
     if (p.size < 1 || p.size > 256) {
       throw InvalidUrl("invalid database URL: max_connections must be between 1 and 256");
+    }
+    // ?retry_budget=SECONDS: how long one call keeps retrying a busy or unreachable database.
+    if (url.option("retry_budget")) {
+      int seconds = url.int_option("retry_budget", 0);
+      if (seconds < 0 || seconds > 86400) {
+        throw InvalidUrl("invalid database URL: retry_budget must be between 0 and 86400 seconds");
+      }
+      p.retry_budget = std::chrono::seconds(seconds);
     }
     // Each connection to ":memory:" would be a separate database.
     if (url.backend == Backend::kSqlite && url.memory) p.size = 1;

@@ -88,6 +88,9 @@ class Db {
   virtual std::vector<CacheStats> cache_stats() const = 0;
   // Counters of the database threads (all zero for the fake, which has none).
   virtual PoolStats pool_stats() const = 0;
+  // The database pool's fault switches (see Pool), for tests of retry and lost-reply paths;
+  // nullptr for the fake, which has its own (FakeDb::fail_next_calls).
+  virtual FaultInjector* faults() { return nullptr; }
 
   // Completes or fails every pending call, then releases connections. Idempotent.
   virtual void shutdown() = 0;

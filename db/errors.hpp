@@ -95,4 +95,13 @@ class ConnectionFailed : public Error {
       : Error(ErrorCategory::kConnection, message, transient, /*poisons_connection=*/true) {}
 };
 
+// The connection was lost while a write was being committed: the change may or may not be in the
+// database. Not transient: running the write again blindly could apply it twice. Calls whose
+// writes check what was committed retry instead (see Pool, Unknown::kRetry).
+class CommitOutcomeUnknown : public ConnectionFailed {
+ public:
+  explicit CommitOutcomeUnknown(const std::string& message)
+      : ConnectionFailed(message, /*transient=*/false) {}
+};
+
 }  // namespace ym::db

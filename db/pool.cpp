@@ -141,14 +141,57 @@ void Pool::ensure_connection(Worker& w) {
   ++reconnects_;
 }
 
+namespace {
+
+thread_local bool t_outcome_unknown = false;
+
+// Marks the call as "outcome unknown" and says what becomes of it: a transient error (run it
+// again, checking) for Unknown::kRetry, CommitOutcomeUnknown otherwise.
+[[noreturn]] void lost_while_committing(Unknown policy, bool& outcome_unknown,
+                                        const std::string& what) {
+  if (policy == Unknown::kRetry) {
+    outcome_unknown = true;
+    throw ConnectionFailed(what + " (the connection was lost while committing; retrying, "
+                                  "with a check of what was committed)",
+                           /*transient=*/true);
+  }
+  throw CommitOutcomeUnknown(what + " (the connection was lost while committing: the change "
+                                    "may or may not have been applied)");
+}
+
+}  // namespace
+
+bool Pool::commit_outcome_unknown() { return t_outcome_unknown; }
+
+bool Pool::should_retry(const Error& e, int attempt_no, std::chrono::steady_clock::time_point start,
+                        std::chrono::milliseconds backoff) {
+  bool stopping;
+  {
+    std::lock_guard lock(mu_);
+    stopping = stopping_;
+  }
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  return e.transient() && !stopping &&
+         (options_.max_attempts <= 0 || attempt_no < options_.max_attempts) &&
+         elapsed + backoff < options_.retry_budget;
+}
+
+void Pool::back_off(std::chrono::milliseconds& backoff) {
+  thread_local std::minstd_rand rng(std::random_device{}());
+  ++retries_;
+  // Jitter: sleep between half the current backoff and all of it, so that racing writers spread.
+  std::uniform_int_distribution<int64_t> dist(backoff.count() / 2, backoff.count());
+  std::this_thread::sleep_for(std::chrono::milliseconds(dist(rng)));
+  backoff = std::min(backoff * 2, options_.backoff_max);
+}
+
 void Pool::execute_group(Worker& w, std::vector<Task>& group) {
   calls_ += group.size();
   auto start = std::chrono::steady_clock::now();
   auto backoff = options_.backoff_initial;
-  thread_local std::minstd_rand rng(std::random_device{}());
   std::vector<std::exception_ptr> errors(group.size());
   for (int attempt_no = 1;; ++attempt_no) {
-    std::fill(errors.begin(), errors.end(), nullptr);
+    errors.assign(group.size(), nullptr);
     try {
       ensure_connection(w);
       if (FaultInjector::take(faults_.busy_)) throw TransientError("injected fault: database is busy");
@@ -156,16 +199,20 @@ void Pool::execute_group(Worker& w, std::vector<Task>& group) {
       Transaction txn(conn, TxnMode::kWrite);
       for (size_t i = 0; i < group.size(); ++i) {
         conn.stmt("SAVEPOINT ym_group_call").exec();
+        t_outcome_unknown = group[i].outcome_unknown;
         try {
           group[i].body(conn);
+          t_outcome_unknown = false;
           conn.stmt("RELEASE SAVEPOINT ym_group_call").exec();
         } catch (const Error& e) {
+          t_outcome_unknown = false;
           // Busy, deadlock or a broken connection: the whole group is retried (or fails).
           if (e.transient() || e.poisons_connection()) throw;
           conn.stmt("ROLLBACK TO SAVEPOINT ym_group_call").exec();
           conn.stmt("RELEASE SAVEPOINT ym_group_call").exec();
           errors[i] = std::current_exception();
         } catch (...) {
+          t_outcome_unknown = false;
           conn.stmt("ROLLBACK TO SAVEPOINT ym_group_call").exec();
           conn.stmt("RELEASE SAVEPOINT ym_group_call").exec();
           errors[i] = std::current_exception();
@@ -174,7 +221,27 @@ void Pool::execute_group(Worker& w, std::vector<Task>& group) {
       if (FaultInjector::take(faults_.commit_)) {
         throw TransientError("injected fault: commit failed");  // txn's destructor rolls back
       }
+      // (An SQLite COMMIT that fails has not happened: the outcome is never unknown here, except
+      // for the injected lost reply.)
       txn.commit();
+      if (FaultInjector::take(faults_.lost_reply_)) {
+        w.conn.reset();
+        // The calls that cannot check fail now; the others run again, checking.
+        std::vector<Task> again;
+        for (auto& t : group) {
+          if (t.unknown == Unknown::kRetry) {
+            t.outcome_unknown = true;
+            again.push_back(std::move(t));
+          } else {
+            t.on_failure(std::make_exception_ptr(CommitOutcomeUnknown(
+                "injected fault: the reply to COMMIT was lost (the change may or may not have "
+                "been applied)")));
+          }
+        }
+        group.swap(again);
+        if (group.empty()) return;
+        throw ConnectionFailed("injected fault: the reply to COMMIT was lost", /*transient=*/true);
+      }
       ++groups_;
       grouped_ += group.size();
       // Only now, after the commit, does any caller learn its result.
@@ -188,15 +255,7 @@ void Pool::execute_group(Worker& w, std::vector<Task>& group) {
       return;
     } catch (const Error& e) {
       if (e.poisons_connection()) w.conn.reset();
-      bool stopping;
-      {
-        std::lock_guard lock(mu_);
-        stopping = stopping_;
-      }
-      auto elapsed = std::chrono::steady_clock::now() - start;
-      bool retry = e.transient() && !stopping && attempt_no < options_.max_attempts &&
-                   elapsed + backoff < options_.retry_budget;
-      if (!retry) {
+      if (!should_retry(e, attempt_no, start, backoff)) {
         for (auto& t : group) t.on_failure(std::current_exception());
         return;
       }
@@ -204,10 +263,7 @@ void Pool::execute_group(Worker& w, std::vector<Task>& group) {
       for (auto& t : group) t.on_failure(std::current_exception());
       return;
     }
-    ++retries_;
-    std::uniform_int_distribution<int64_t> dist(backoff.count() / 2, backoff.count());
-    std::this_thread::sleep_for(std::chrono::milliseconds(dist(rng)));
-    backoff = std::min(backoff * 2, options_.backoff_max);
+    back_off(backoff);
   }
 }
 
@@ -215,7 +271,6 @@ void Pool::execute(Worker& w, Task& task) {
   ++calls_;
   auto start = std::chrono::steady_clock::now();
   auto backoff = options_.backoff_initial;
-  thread_local std::minstd_rand rng(std::random_device{}());
   for (int attempt_no = 1;; ++attempt_no) {
     try {
       attempt(w, task);
@@ -223,15 +278,7 @@ void Pool::execute(Worker& w, Task& task) {
       return;
     } catch (const Error& e) {
       if (e.poisons_connection()) w.conn.reset();
-      bool stopping;
-      {
-        std::lock_guard lock(mu_);
-        stopping = stopping_;
-      }
-      auto elapsed = std::chrono::steady_clock::now() - start;
-      bool retry = e.transient() && !stopping && attempt_no < options_.max_attempts &&
-                   elapsed + backoff < options_.retry_budget;
-      if (!retry) {
+      if (!should_retry(e, attempt_no, start, backoff)) {
         task.on_failure(std::current_exception());
         return;
       }
@@ -239,11 +286,7 @@ void Pool::execute(Worker& w, Task& task) {
       task.on_failure(std::current_exception());
       return;
     }
-    ++retries_;
-    // Full jitter: sleep a random time up to the current backoff, so that racing writers spread.
-    std::uniform_int_distribution<int64_t> dist(backoff.count() / 2, backoff.count());
-    std::this_thread::sleep_for(std::chrono::milliseconds(dist(rng)));
-    backoff = std::min(backoff * 2, options_.backoff_max);
+    back_off(backoff);
   }
 }
 
@@ -253,8 +296,26 @@ void Pool::attempt(Worker& w, Task& task) {
     throw TransientError("injected fault: database is busy");
   }
   Connection& conn = *w.conn;
+  struct Flag {  // commit_outcome_unknown() for the lambda of this attempt only
+    explicit Flag(bool v) { t_outcome_unknown = v; }
+    ~Flag() { t_outcome_unknown = false; }
+  };
   if (task.mode == Mode::kAutocommit) {
     task.body(conn);
+    return;
+  }
+  if (task.mode == Mode::kWriteOne) {
+    // The statement commits as it runs: a connection lost during it leaves it in doubt.
+    try {
+      Flag flag(task.outcome_unknown);
+      task.body(conn);
+    } catch (const ConnectionFailed& e) {
+      lost_while_committing(task.unknown, task.outcome_unknown, e.what());
+    }
+    if (FaultInjector::take(faults_.lost_reply_)) {
+      lost_while_committing(task.unknown, task.outcome_unknown,
+                            "injected fault: the reply to the statement was lost");
+    }
     return;
   }
   std::unique_lock<std::mutex> write_lock;
@@ -262,11 +323,26 @@ void Pool::attempt(Worker& w, Task& task) {
     write_lock = std::unique_lock<std::mutex>(write_mu_);
   }
   Transaction txn(conn, task.mode == Mode::kWrite ? TxnMode::kWrite : TxnMode::kRead);
-  task.body(conn);
+  {
+    Flag flag(task.outcome_unknown);
+    task.body(conn);
+  }
   if (FaultInjector::take(faults_.commit_)) {
     throw TransientError("injected fault: commit failed");  // txn's destructor rolls back
   }
-  txn.commit();
+  if (task.mode != Mode::kWrite) {
+    txn.commit();
+    return;
+  }
+  try {
+    txn.commit();
+  } catch (const ConnectionFailed& e) {
+    lost_while_committing(task.unknown, task.outcome_unknown, e.what());
+  }
+  if (FaultInjector::take(faults_.lost_reply_)) {
+    lost_while_committing(task.unknown, task.outcome_unknown,
+                          "injected fault: the reply to COMMIT was lost");
+  }
 }
 
 }  // namespace ym::db

@@ -2,10 +2,16 @@
 // each owning its own connection, and returns a future of its result. Nothing fn returns may
 // refer to driver objects.
 //
-// Transient errors (SQLite BUSY, PostgreSQL serialization failures, MySQL deadlocks) are retried
-// with exponential backoff, a bounded number of times and within a total time budget, after which
-// the caller gets the error: a call never waits forever. A connection that raised an error that
-// poisons it is closed and reopened on the next attempt.
+// Transient errors (SQLite BUSY, PostgreSQL serialization failures, MySQL deadlocks, a server that
+// refuses connections while it restarts) are retried with exponential backoff for as long as the
+// call's time budget allows (PoolOptions::retry_budget), after which the caller gets the error: a
+// call never waits forever. A connection that raised an error that poisons it is closed and
+// reopened on the next attempt.
+//
+// A connection lost while a write was being committed (the COMMIT of a transaction, or the one
+// statement of a write_one call) leaves its outcome unknown. Such a call is retried only when it
+// was submitted with Unknown::kRetry, whose lambda checks what is already there on a repeat
+// (commit_outcome_unknown() tells it); any other call fails with CommitOutcomeUnknown.
 //
 // SQLite (a single-writer dialect): one thread owns the write connection and runs write
 // transactions with group commit: the write calls queued at that moment run one after another
@@ -34,15 +40,22 @@
 namespace ym::db {
 
 struct PoolOptions {
-  int size = 4;                                       // database threads (and connections)
-  int max_attempts = 10;                              // tries of one call, first included
+  int size = 4;  // database threads (and connections)
+  // Tries of one call, the first included; 0: as many as retry_budget allows.
+  int max_attempts = 0;
   int max_group = 64;  // write calls one group commit may hold (single-writer dialects)
   // How long the writer may wait for as many calls as its last group held before it commits
   // fewer (single-writer dialects).
   std::chrono::microseconds group_gather{200};
   std::chrono::milliseconds retry_budget{10000};      // total time one call may spend retrying
   std::chrono::milliseconds backoff_initial{2};
-  std::chrono::milliseconds backoff_max{250};
+  std::chrono::milliseconds backoff_max{500};
+};
+
+// What a call does when its connection was lost while its write was being committed.
+enum class Unknown {
+  kFail,   // fail with CommitOutcomeUnknown (the change may or may not be in the database)
+  kRetry,  // run the lambda again: it checks commit_outcome_unknown() and what was committed
 };
 
 struct PoolStats {
@@ -60,7 +73,10 @@ class FaultInjector {
   void fail_next_with_busy(int n) { busy_ += n; }
   void drop_next_connections(int n) { drop_ += n; }
   void fail_next_commits(int n) { commit_ += n; }
-  void reset() { busy_ = drop_ = commit_ = 0; }
+  // The next n writes (transactions and write_one calls) are committed, then their connection
+  // is dropped before the caller hears so: the reply to COMMIT was lost.
+  void lose_next_commit_replies(int n) { lost_reply_ += n; }
+  void reset() { busy_ = drop_ = commit_ = lost_reply_ = 0; }
 
  private:
   friend class Pool;
@@ -71,12 +87,13 @@ class FaultInjector {
     }
     return false;
   }
-  std::atomic<int> busy_{0}, drop_{0}, commit_{0};
+  std::atomic<int> busy_{0}, drop_{0}, commit_{0}, lost_reply_{0};
 };
 
 class Pool {
  public:
-  enum class Mode { kAutocommit, kRead, kWrite };
+  // kWriteOne: one write statement in autocommit (write_one on server backends).
+  enum class Mode { kAutocommit, kRead, kWrite, kWriteOne };
 
   // Opens the first connection at once so that a bad URL fails here, not in a later call.
   Pool(ConnectionFactory factory, PoolOptions options);
@@ -97,17 +114,23 @@ class Pool {
   // fn(Connection&) inside a write transaction, committed when fn returns, rolled back when it
   // throws. fn may run more than once (transient retries) and must not have other side effects.
   template <class Fn>
-  auto transaction(Fn fn) {
-    return submit(Mode::kWrite, std::move(fn));
+  auto transaction(Fn fn, Unknown unknown = Unknown::kFail) {
+    return submit(Mode::kWrite, std::move(fn), unknown);
   }
 
   // fn(Connection&) that makes its change with a single statement, atomic by itself. On server
   // backends it runs outside a transaction: one round trip instead of BEGIN, statement, COMMIT.
   // On single-writer dialects it is an ordinary write (and joins the group commit).
   template <class Fn>
-  auto write_one(Fn fn) {
-    return submit(dialect_->single_writer ? Mode::kWrite : Mode::kAutocommit, std::move(fn));
+  auto write_one(Fn fn, Unknown unknown = Unknown::kFail) {
+    return submit(dialect_->single_writer ? Mode::kWrite : Mode::kWriteOne, std::move(fn),
+                  unknown);
   }
+
+  // Inside a pool lambda: true when an earlier attempt of this same call lost its connection
+  // while its write was being committed, so that its changes may already be in the database.
+  // Only lambdas submitted with Unknown::kRetry see it true; they look before writing again.
+  static bool commit_outcome_unknown();
 
   // Stops taking work, fails every queued call with PoolShutDown, waits for running calls to
   // finish and closes the connections. Idempotent; never hangs on queued work. Must not be
@@ -122,6 +145,8 @@ class Pool {
  private:
   struct Task {
     Mode mode;
+    Unknown unknown = Unknown::kFail;
+    bool outcome_unknown = false;  // an earlier attempt lost its connection while committing
     std::function<void(Connection&)> body;   // runs one attempt; throws on failure
     std::function<void()> on_success;        // fulfils the promise with the stored result
     std::function<void(std::exception_ptr)> on_failure;
@@ -132,12 +157,13 @@ class Pool {
   };
 
   template <class Fn>
-  auto submit(Mode mode, Fn fn) {
+  auto submit(Mode mode, Fn fn, Unknown unknown = Unknown::kFail) {
     using R = std::invoke_result_t<Fn&, Connection&>;
     auto promise = std::make_shared<Promise<R>>();
     auto future = promise->get_future();
     Task task;
     task.mode = mode;
+    task.unknown = unknown;
     if constexpr (std::is_void_v<R>) {
       task.body = [fn = std::move(fn)](Connection& c) mutable { fn(c); };
       task.on_success = [promise] { promise->set_value(); };
@@ -156,6 +182,10 @@ class Pool {
   void execute(Worker& w, Task& task);
   void attempt(Worker& w, Task& task);
   void execute_group(Worker& w, std::vector<Task>& group);
+  // Whether to try again after `e` (the error of attempt `attempt_no`, begun at `start`).
+  bool should_retry(const Error& e, int attempt_no, std::chrono::steady_clock::time_point start,
+                    std::chrono::milliseconds backoff);
+  void back_off(std::chrono::milliseconds& backoff);
   bool grouping() const { return dialect_->single_writer && options_.max_group > 1; }
   void ensure_connection(Worker& w);
 

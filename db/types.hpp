@@ -19,6 +19,9 @@ inline constexpr int kException = 4;
 inline constexpr int kRetry = 5;
 inline constexpr int kCancelled = 6;
 const char* name(int code);  // "success", ..., or "unknown"
+// Buildbot's worst_status: the result that dominates when two are combined (cancelled, retry,
+// exception, failure, warnings, success, skipped, in that order).
+int worst(int a, int b);
 }  // namespace results
 
 // A property value and where it came from ("Change", "Scheduler", "bench", ...).

@@ -164,6 +164,81 @@ class FakeBuilds final : public db::Builds {
     });
   }
 
+  Future<void> complete_build(int64_t buildid, int64_t masterid, int results,
+                              std::string state_string) override {
+    int64_t now = a_.now();
+    return a_.call([&](Store& s) {
+      check_text("build state string", state_string);
+      auto bit = s.builds.find(buildid);
+      if (bit == s.builds.end()) throw db::NotFound("no build with id " + std::to_string(buildid));
+      const td::Build& b = bit->second;
+      const int64_t brid = b.buildrequestid;
+      auto& br = s.buildrequests.at(brid);
+      auto claim = s.buildrequest_claims.find(brid);
+      bool held = claim != s.buildrequest_claims.end() && claim->second.masterid == masterid;
+      if (b.complete_at) {
+        if (b.masterid == masterid && b.results == results && br.complete &&
+            br.results == results && held) {
+          return;
+        }
+        throw db::NotClaimedError("build " + std::to_string(buildid) +
+                                  " is already finished (its master may have been taken over): "
+                                  "it cannot complete build request " + std::to_string(brid));
+      }
+      if (b.masterid != masterid) {
+        throw db::NotClaimedError("build " + std::to_string(buildid) + " belongs to master " +
+                                  std::to_string(b.masterid) + ", not " +
+                                  std::to_string(masterid));
+      }
+      if (br.complete || !held) {
+        throw db::NotClaimedError("build request " + std::to_string(brid) +
+                                  " is complete or no longer claimed by master " +
+                                  std::to_string(masterid) + ": build " +
+                                  std::to_string(buildid) + " cannot complete it");
+      }
+      br.complete = true;
+      br.results = results;
+      br.complete_at = now;
+      end_unfinished_builds(s, std::vector<int64_t>(1, buildid), results, db::results::kCancelled,
+                            state_string, now);
+      int pending = 0;
+      int worst = db::results::kSuccess;
+      for (const auto& [id, r] : s.buildrequests) {
+        if (r.buildsetid != br.buildsetid) continue;
+        if (!r.complete) ++pending;
+        worst = db::results::worst(worst, r.results.value_or(db::results::kSuccess));
+      }
+      auto bs = s.buildsets.find(br.buildsetid);
+      if (pending == 0 && bs != s.buildsets.end() && !bs->second.complete) {
+        bs->second.complete = true;
+        bs->second.complete_at = now;
+        bs->second.results = worst;
+      }
+    });
+  }
+
+  Future<int> abandon_builds(int64_t buildrequestid, int64_t masterid, int results,
+                             std::string state_string) override {
+    int64_t now = a_.now();
+    return a_.call([&](Store& s) {
+      check_text("build state string", state_string);
+      require(s.buildrequests, buildrequestid, "build request");
+      std::vector<int64_t> ids;
+      for (const auto& [id, b] : s.builds) {
+        if (b.buildrequestid == buildrequestid && b.masterid == masterid && !b.complete_at) {
+          ids.push_back(id);
+        }
+      }
+      end_unfinished_builds(s, ids, results, results, state_string, now);
+      auto claim = s.buildrequest_claims.find(buildrequestid);
+      if (claim != s.buildrequest_claims.end() && claim->second.masterid == masterid &&
+          !s.buildrequests.at(buildrequestid).complete) {
+        s.buildrequest_claims.erase(claim);
+      }
+      return static_cast<int>(ids.size());
+    });
+  }
+
   Future<db::Properties> get_build_properties(int64_t buildid) override {
     return a_.call([&](Store& s) {
       db::Properties out;
@@ -211,6 +286,30 @@ class FakeBuilds final : public db::Builds {
 };
 
 }  // namespace
+
+void end_unfinished_builds(Store& s, const std::vector<int64_t>& buildids, int results,
+                           int step_results, const std::string& state_string, int64_t now) {
+  std::set<int64_t> builds(buildids.begin(), buildids.end());
+  std::set<int64_t> steps;
+  for (auto& [id, step] : s.steps) {
+    if (!builds.count(step.buildid)) continue;
+    steps.insert(id);
+    if (!step.complete_at) {
+      step.complete_at = now;
+      step.results = step_results;
+    }
+  }
+  for (auto& [id, log] : s.logs) {
+    if (steps.count(log.stepid)) log.complete = true;
+  }
+  for (int64_t id : builds) {
+    auto it = s.builds.find(id);
+    if (it == s.builds.end() || it->second.complete_at) continue;
+    it->second.complete_at = now;
+    it->second.results = results;
+    it->second.state_string = state_string;
+  }
+}
 
 std::unique_ptr<db::Builds> make_fake_builds(FakeDb::Access a) {
   return std::make_unique<FakeBuilds>(a);

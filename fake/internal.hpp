@@ -55,6 +55,11 @@ std::unique_ptr<db::Users> make_fake_users(FakeDb::Access access);
 // in fake/sourcestamps.cpp.
 int64_t find_source_stamp_id(Store& s, const db::SourceStampSpec& spec, int64_t now);
 
+// Finishes these builds where still unfinished, with their unfinished steps (step_results) and
+// logs: the fake's twin of db::internal::end_unfinished_builds. Defined in fake/builds.cpp.
+void end_unfinished_builds(Store& s, const std::vector<int64_t>& buildids, int results,
+                           int step_results, const std::string& state_string, int64_t now);
+
 // Cascades of ON DELETE CASCADE, shared by components that delete rows.
 void delete_builder_master(Store& s, int64_t buildermasterid);
 

@@ -51,6 +51,12 @@ class FakeMasters final : public db::Masters {
         auto br = s.buildrequests.find(kv.first);
         return kv.second.masterid == masterid && (br == s.buildrequests.end() || !br->second.complete);
       });
+      std::vector<int64_t> builds;
+      for (const auto& [id, b] : s.builds) {
+        if (b.masterid == masterid && !b.complete_at) builds.push_back(id);
+      }
+      end_unfinished_builds(s, builds, db::results::kRetry, db::results::kRetry,
+                            "retry: its master went inactive", now);
       return was;
     });
   }

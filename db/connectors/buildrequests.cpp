@@ -151,6 +151,21 @@ class SqlBuildRequests final : public BuildRequests {
       if (!c.stmt("SELECT id FROM masters WHERE id = ?").bind(masterid).one()) {
         throw NotFound("no master with id " + std::to_string(masterid));
       }
+      if (Pool::commit_outcome_unknown()) {
+        // The reply to an earlier attempt's COMMIT was lost. Claims are all or nothing: if every
+        // request is held by this master with this claim's time, that attempt committed.
+        size_t ours = 0;
+        internal::for_each_batch(c.dialect(), ids, 2, [&](const std::string& marks,
+                                                           const auto& p) {
+          ours += c.stmt("SELECT brid FROM buildrequest_claims WHERE masterid = ? AND "
+                         "claimed_at = ? AND brid IN (" + marks + ")")
+                      .bind(masterid, at)
+                      .bind_all(p)
+                      .all()
+                      .size();
+        });
+        if (ours == ids.size()) return;
+      }
       // Every request must exist, be incomplete and unclaimed; checked before the first insert
       // so that the error names the first offending id given.
       std::map<int64_t, bool> taken;  // brid -> complete or claimed
@@ -196,7 +211,7 @@ class SqlBuildRequests final : public BuildRequests {
           throw NotFound("a build request among those given was deleted concurrently");
         }
       }
-    });
+    }, Unknown::kRetry);
   }
 
   Future<void> unclaim_build_requests(std::vector<int64_t> brids, int64_t masterid) override {
@@ -218,6 +233,22 @@ class SqlBuildRequests final : public BuildRequests {
     std::vector<int64_t> ids = unique_in_order(brids);
     if (ids.empty()) return make_ready_future();
     return ctx_.pool.transaction([ids = std::move(ids), masterid, results, at](Connection& c) {
+      if (Pool::commit_outcome_unknown()) {
+        // The reply to an earlier attempt's COMMIT was lost: if every request is complete with
+        // these results at this time under this master's claim, that attempt committed.
+        size_t done = 0;
+        internal::for_each_batch(c.dialect(), ids, 3, [&](const std::string& marks,
+                                                          const auto& p) {
+          done += c.stmt("SELECT br.id FROM buildrequests br JOIN buildrequest_claims c ON "
+                         "c.brid = br.id WHERE br.complete = 1 AND br.results = ? AND "
+                         "br.complete_at = ? AND c.masterid = ? AND br.id IN (" + marks + ")")
+                      .bind(results, at, masterid)
+                      .bind_all(p)
+                      .all()
+                      .size();
+        });
+        if (done == ids.size()) return;
+      }
       std::set<int64_t> held;  // incomplete and claimed by masterid
       internal::for_each_batch(c.dialect(), ids, 1, [&](const std::string& marks, const auto& p) {
         for (const Row& r : c.stmt("SELECT br.id FROM buildrequests br JOIN buildrequest_claims c "
@@ -252,7 +283,7 @@ class SqlBuildRequests final : public BuildRequests {
       if (updated != static_cast<int64_t>(ids.size())) {
         throw NotClaimedError("a build request among those given was completed concurrently");
       }
-    });
+    }, Unknown::kRetry);
   }
 
  private:

@@ -179,7 +179,19 @@ class SqlBuilds final : public Builds {
       return make_exceptional_future<AddedBuild>(std::current_exception());
     }
     int64_t now = ctx_.now();
-    return ctx_.pool.transaction([=](Connection& c) {
+    return ctx_.pool.transaction([=](Connection& c) -> AddedBuild {
+      if (Pool::commit_outcome_unknown()) {
+        // The reply to an earlier attempt's COMMIT was lost: the build may exist already.
+        // (A master runs one build of a request at a time, so an unfinished build of this
+        // request by this master started at this very second is that attempt's.)
+        if (auto row = c.stmt("SELECT id, number FROM builds WHERE builderid = ? AND "
+                              "buildrequestid = ? AND masterid = ? AND started_at = ? AND "
+                              "complete_at IS NULL ORDER BY id DESC")
+                           .bind(builderid, buildrequestid, masterid, now)
+                           .one()) {
+          return AddedBuild{row->get<int64_t>(0), row->get<int>(1)};
+        }
+      }
       require_row(c, "SELECT 1 FROM builders WHERE id = ?", builderid, "builder");
       require_row(c, "SELECT 1 FROM buildrequests WHERE id = ?", buildrequestid, "build request");
       if (workerid) require_row(c, "SELECT 1 FROM workers WHERE id = ?", *workerid, "worker");
@@ -211,7 +223,7 @@ class SqlBuilds final : public Builds {
       }
       throw TransientError("build number for builder " + std::to_string(builderid) +
                            " kept being taken by concurrent builds");
-    });
+    }, Unknown::kRetry);
   }
 
   Future<void> set_build_state_string(int64_t buildid, std::string state_string) override {
@@ -235,6 +247,106 @@ class SqlBuilds final : public Builds {
           .bind(results, now, buildid)
           .exec();
     });
+  }
+
+  Future<void> complete_build(int64_t buildid, int64_t masterid, int results,
+                              std::string state_string) override {
+    try {
+      check_text("build state string", state_string);
+    } catch (const Error&) {
+      return make_exceptional_future<void>(std::current_exception());
+    }
+    int64_t now = ctx_.now();
+    // Idempotent by its own check (a repeat finds its work done), so a lost COMMIT reply is
+    // retried.
+    return ctx_.pool.transaction([=](Connection& c) {
+      auto row = c.stmt("SELECT b.buildrequestid, b.masterid, b.complete_at, b.results, "
+                        "br.buildsetid, br.complete, br.results FROM builds b "
+                        "JOIN buildrequests br ON br.id = b.buildrequestid WHERE b.id = ?")
+                     .bind(buildid)
+                     .one();
+      if (!row) throw NotFound("no build with id " + std::to_string(buildid));
+      const int64_t brid = row->get<int64_t>(0);
+      const int64_t bsid = row->get<int64_t>(4);
+      auto held = [&] {
+        return c.stmt("SELECT 1 FROM buildrequest_claims WHERE brid = ? AND masterid = ?")
+            .bind(brid, masterid)
+            .one()
+            .has_value();
+      };
+      if (!row->is_null(2)) {
+        if (row->get<int64_t>(1) == masterid && row->get<std::optional<int>>(3) == results &&
+            row->get<bool>(5) && row->get<std::optional<int>>(6) == results && held()) {
+          return;  // this very completion, already made
+        }
+        throw NotClaimedError("build " + std::to_string(buildid) +
+                              " is already finished (its master may have been taken over): it "
+                              "cannot complete build request " +
+                              std::to_string(brid));
+      }
+      if (row->get<int64_t>(1) != masterid) {
+        throw NotClaimedError("build " + std::to_string(buildid) + " belongs to master " +
+                              std::to_string(row->get<int64_t>(1)) + ", not " +
+                              std::to_string(masterid));
+      }
+      // The buildset's row lock first: two masters completing its last two requests then take
+      // turns, and the second sees the first's completion (both servers run write transactions
+      // at READ COMMITTED, where each statement sees what committed before it).
+      c.stmt("UPDATE buildsets SET complete = complete WHERE id = ?").bind(bsid).exec();
+      if (c.stmt("UPDATE buildrequests SET complete = 1, results = ?, complete_at = ? "
+                 "WHERE id = ? AND complete = 0 AND EXISTS (SELECT 1 FROM buildrequest_claims "
+                 "cl WHERE cl.brid = buildrequests.id AND cl.masterid = ?)")
+              .bind(results, now, brid, masterid)
+              .exec() != 1) {
+        throw NotClaimedError("build request " + std::to_string(brid) +
+                              " is complete or no longer claimed by master " +
+                              std::to_string(masterid) + ": build " + std::to_string(buildid) +
+                              " cannot complete it");
+      }
+      // The steps of a completing build are finished already; one left open was cut short.
+      internal::end_unfinished_builds(c, std::vector<int64_t>(1, buildid), results, results::kCancelled,
+                            state_string, now);
+      int pending = 0;
+      int worst = results::kSuccess;
+      for (const Row& r : c.stmt("SELECT complete, results FROM buildrequests WHERE buildsetid = ?")
+                              .bind(bsid)
+                              .all()) {
+        if (!r.get<bool>(0)) ++pending;
+        worst = results::worst(worst, r.get<std::optional<int>>(1).value_or(results::kSuccess));
+      }
+      if (pending == 0) {
+        c.stmt("UPDATE buildsets SET complete = 1, complete_at = ?, results = ? "
+               "WHERE id = ? AND complete = 0")
+            .bind(now, worst, bsid)
+            .exec();
+      }
+    }, Unknown::kRetry);
+  }
+
+  Future<int> abandon_builds(int64_t buildrequestid, int64_t masterid, int results,
+                             std::string state_string) override {
+    try {
+      check_text("build state string", state_string);
+    } catch (const Error&) {
+      return make_exceptional_future<int>(std::current_exception());
+    }
+    int64_t now = ctx_.now();
+    return ctx_.pool.transaction([=](Connection& c) {
+      require_row(c, "SELECT 1 FROM buildrequests WHERE id = ?", buildrequestid, "build request");
+      std::vector<int64_t> ids;
+      for (const Row& r : c.stmt("SELECT id FROM builds WHERE buildrequestid = ? AND masterid = ? "
+                                 "AND complete_at IS NULL ORDER BY id")
+                              .bind(buildrequestid, masterid)
+                              .all()) {
+        ids.push_back(r.get<int64_t>(0));
+      }
+      internal::end_unfinished_builds(c, ids, results, results, state_string, now);
+      c.stmt("DELETE FROM buildrequest_claims WHERE brid = ? AND masterid = ? AND brid IN "
+             "(SELECT id FROM buildrequests WHERE complete = 0)")
+          .bind(buildrequestid, masterid)
+          .exec();
+      return static_cast<int>(ids.size());
+    }, Unknown::kRetry);
   }
 
   Future<Properties> get_build_properties(int64_t buildid) override {
@@ -291,6 +403,34 @@ class SqlBuilds final : public Builds {
 };
 
 }  // namespace
+
+void internal::end_unfinished_builds(Connection& c, const std::vector<int64_t>& buildids,
+                                     int results, int step_results,
+                                     const std::string& state_string, int64_t now) {
+  internal::for_each_batch(c.dialect(), buildids, 0, [&](const std::string& marks,
+                                                         const std::vector<Value>& p) {
+    c.stmt("UPDATE logs SET complete = 1 WHERE complete = 0 AND stepid IN "
+           "(SELECT id FROM steps WHERE buildid IN (" + marks + "))")
+        .bind_all(p)
+        .exec();
+  });
+  internal::for_each_batch(c.dialect(), buildids, 2, [&](const std::string& marks,
+                                                         const std::vector<Value>& p) {
+    c.stmt("UPDATE steps SET results = ?, complete_at = ? WHERE complete_at IS NULL AND "
+           "buildid IN (" + marks + ")")
+        .bind(step_results, now)
+        .bind_all(p)
+        .exec();
+  });
+  internal::for_each_batch(c.dialect(), buildids, 3, [&](const std::string& marks,
+                                                         const std::vector<Value>& p) {
+    c.stmt("UPDATE builds SET results = ?, complete_at = ?, state_string = ? WHERE "
+           "complete_at IS NULL AND id IN (" + marks + ")")
+        .bind(results, now, state_string)
+        .bind_all(p)
+        .exec();
+  });
+}
 
 std::unique_ptr<Builds> internal::make_sql_builds(Context& ctx) {
   return std::make_unique<SqlBuilds>(ctx);

@@ -79,6 +79,29 @@ class Builds {
   // Throws NotFound for an unknown build.
   virtual Future<void> finish_build(int64_t buildid, int results) = 0;
 
+  // The fenced end of a build that completes its request (see docs/reliability.md): in one
+  // transaction, finishes the build (results, state_string, complete_at = now; any step or log
+  // left unfinished is closed, steps as CANCELLED), completes its build request with the same
+  // results, and completes the buildset with the worst of its requests' results once this was
+  // its last incomplete request. Allowed only while the build is unfinished, belongs to
+  // `masterid`, and its request is incomplete and claimed by `masterid`; otherwise throws
+  // NotClaimedError and changes nothing: a master that was taken over (its builds were ended as
+  // RETRY and its claims released) can never record a success. Repeating a call that succeeded
+  // (same build, master and results) is a no-op. Throws NotFound for an unknown build,
+  // InvalidArgument for a state string that is not UTF-8.
+  virtual Future<void> complete_build(int64_t buildid, int64_t masterid, int results,
+                                      std::string state_string) = 0;
+  // The end of builds that do not complete their request (cancelled, or interrupted by a lost
+  // database): in one transaction, every unfinished build of `masterid` for this request is
+  // finished with `results` and `state_string`, with its unfinished steps (same results) and
+  // logs, and `masterid`'s claim on the request, if the request is incomplete, is released so
+  // that it is built again (a claim of another master is left alone). Returns how many builds
+  // it finished (0 when a peer's take-over already had). Idempotent.
+  // Throws NotFound for an unknown request, InvalidArgument for a state string that is not
+  // UTF-8.
+  virtual Future<int> abandon_builds(int64_t buildrequestid, int64_t masterid, int results,
+                                     std::string state_string) = 0;
+
   // The build's properties; {} for an unknown build.
   virtual Future<Properties> get_build_properties(int64_t buildid) = 0;
 

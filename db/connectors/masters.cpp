@@ -64,8 +64,20 @@ class SqlMasters final : public Masters {
              "(SELECT id FROM buildrequests WHERE complete = 0)")
           .bind(masterid)
           .exec();
+      // Its unfinished builds end here, in the transaction that releases their claims, so that
+      // no interleaving with the peers rebuilding those requests can give one of them the
+      // request's result: the build the peers record is the only success.
+      std::vector<int64_t> builds;
+      for (const Row& r :
+           c.stmt("SELECT id FROM builds WHERE masterid = ? AND complete_at IS NULL ORDER BY id")
+               .bind(masterid)
+               .all()) {
+        builds.push_back(r.get<int64_t>(0));
+      }
+      internal::end_unfinished_builds(c, builds, results::kRetry, results::kRetry,
+                                      "retry: its master went inactive", now);
       return changed;
-    });
+    }, Unknown::kRetry);
   }
 
   Future<std::optional<Master>> get_master(int64_t masterid) override {

@@ -31,8 +31,12 @@ class Masters {
   virtual Future<int64_t> find_master_id(std::string name) = 0;
 
   // Marks the master active (updating last_active to now) or inactive; returns whether the
-  // active flag changed. Deactivation deletes the master's links (builders, schedulers, change
-  // sources, connected workers) and releases its claims on unfinished build requests.
+  // active flag changed. Deactivation is a take-over, all in one transaction: it deletes the
+  // master's links (builders, schedulers, change sources, connected workers), releases its claims
+  // on unfinished build requests, and ends its unfinished builds as RETRY (state string
+  // "retry: its master went inactive"), with their unfinished steps (RETRY) and logs, so that no
+  // build of a master that stopped stays running and none of them can later be completed.
+  // Running it again on an inactive master finishes what is left and returns false.
   // Throws NotFound for an unknown master id.
   virtual Future<bool> set_master_state(int64_t masterid, bool active) = 0;
 

@@ -46,6 +46,12 @@ struct Context {
   int64_t now() const { return clock().time_since_epoch().count(); }
 };
 
+// Inside a write transaction: finishes these builds where still unfinished (results,
+// state_string, complete_at = now), with their unfinished steps (step_results) and logs.
+// Defined in builds.cpp; the take-over in masters.cpp uses it too.
+void end_unfinished_builds(Connection& c, const std::vector<int64_t>& buildids, int results,
+                           int step_results, const std::string& state_string, int64_t now);
+
 std::unique_ptr<Masters> make_sql_masters(Context& ctx);
 std::unique_ptr<Builders> make_sql_builders(Context& ctx);
 std::unique_ptr<Workers> make_sql_workers(Context& ctx);

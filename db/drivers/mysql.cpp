@@ -230,7 +230,8 @@ class MysqlConnection final : public Connection {
     // Checked before connecting: a misspelt option is an error, not silently ignored.
     static const std::set<std::string> kKnown = {"max_connections",   "connect_timeout",
                                                  "read_timeout",      "write_timeout",
-                                                 "lock_wait_timeout", "unix_socket"};
+                                                 "lock_wait_timeout", "unix_socket",
+                                                 "retry_budget"};
     for (const auto& [name, value] : url.options) {
       if (!kKnown.count(name)) {
         std::string known;

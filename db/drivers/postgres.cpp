@@ -180,7 +180,8 @@ class PostgresConnection final : public Connection {
     static const std::set<std::string> kKnown = {
         "max_connections", "connect_timeout",      "application_name",
         "sslmode",         "sslrootcert",          "sslcert",
-        "sslkey",          "target_session_attrs", "keepalives_idle"};
+        "sslkey",          "target_session_attrs", "keepalives_idle",
+        "retry_budget"};
     for (const auto& [name, value] : url.options) {
       if (!kKnown.count(name)) {
         std::string known;

@@ -34,8 +34,10 @@ namespace {
     case SQLITE_PERM:
     case SQLITE_READONLY:
       throw ConnectionFailed(msg);
-    case SQLITE_IOERR:
     case SQLITE_FULL:
+      // Space may come back (logs rotated, a file deleted): worth retrying within the budget.
+      throw ConnectionFailed(msg, /*transient=*/true);
+    case SQLITE_IOERR:
       throw ConnectionFailed(msg, /*transient=*/false);
     case SQLITE_TOOBIG:
     case SQLITE_RANGE:
@@ -89,9 +91,11 @@ class SqliteConnection final : public Connection {
       throw InvalidUrl("invalid database URL: synchronous must be FULL, NORMAL or OFF");
     }
     for (const auto& [name, value] : url.options) {
-      if (name != "busy_timeout_ms" && name != "synchronous" && name != "max_connections") {
+      if (name != "busy_timeout_ms" && name != "synchronous" && name != "max_connections" &&
+          name != "retry_budget") {
         throw InvalidUrl("invalid database URL: unknown SQLite option '" + name +
-                         "' (known: busy_timeout_ms, synchronous, max_connections)");
+                         "' (known: busy_timeout_ms, synchronous, max_connections, "
+                         "retry_budget)");
       }
     }
     std::string path = url.memory ? std::string(":memory:") : url.database;
