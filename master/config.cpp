@@ -203,10 +203,12 @@ class Parser {
       config_.grace_period = duration(word, value);
     } else if (word == "step_timeout") {
       config_.step_timeout = duration(word, value);
+    } else if (word == "db_retry_budget") {
+      config_.db_retry_budget = duration(word, value);
     } else {
       fail(
           fmt::format("unknown key '{}' in [master] (known: name, database, checkin_interval, "
-                      "expiry, poll_interval, grace_period, step_timeout)",
+                      "expiry, poll_interval, grace_period, step_timeout, db_retry_budget)",
                       word));
     }
   }
@@ -473,6 +475,10 @@ poll_interval = 2s
 grace_period = 60s
 # A step that runs longer than this is killed and fails (a builder may set its own).
 step_timeout = 20m
+# How long one database call keeps retrying while the database is unreachable. A build whose
+# writes fail for longer ends as retry and its request is built again; the master itself keeps
+# running and finishes its bookkeeping once the database is back (docs/reliability.md).
+db_retry_budget = 10s
 
 # Workers run builds on this machine, each in its own work directory
 # (DIR/builds/BUILDER/NUMBER); `slots` is how many builds a worker runs at once.

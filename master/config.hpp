@@ -3,7 +3,7 @@
 // ("config.ini:12: ...") and say what to write instead.
 //
 //   [master]                 name, database, checkin_interval, expiry, poll_interval,
-//                            grace_period, step_timeout
+//                            grace_period, step_timeout, db_retry_budget
 //   [worker NAME]            slots = N, builders = a, b (optional)
 //   [builder NAME]           workers = a, b; description = ...; step_timeout = 10m;
 //                            step NAME = shell command (ordered); env NAME = value
@@ -63,6 +63,9 @@ struct MasterConfig {
   Duration poll_interval = std::chrono::seconds(2);
   Duration grace_period = std::chrono::seconds(60);
   Duration step_timeout = std::chrono::minutes(20);
+  // How long one database call keeps retrying an unreachable or busy database before the
+  // master treats it as failed (the URL's ?retry_budget= overrides it).
+  Duration db_retry_budget = std::chrono::seconds(10);
   std::vector<WorkerConfig> workers;
   std::vector<BuilderConfig> builders;
 

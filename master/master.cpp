@@ -27,13 +27,7 @@ using asio::use_awaitable;
 using Clock = std::chrono::steady_clock;
 namespace results = db::results;
 
-int worst_result(int a, int b) {
-  for (int r : {results::kCancelled, results::kRetry, results::kException, results::kFailure,
-                results::kWarnings, results::kSuccess, results::kSkipped}) {
-    if (a == r || b == r) return r;
-  }
-  return std::max(a, b);
-}
+int worst_result(int a, int b) { return results::worst(a, b); }
 
 awaitable<bool> Event::wait_until(Clock::time_point deadline) {
   if (!set_) {
@@ -235,15 +229,17 @@ awaitable<void> Master::register_master() {
   masterid_ = co_await await(db_.masters().find_master_id(config_.name));
   // A previous run under this name that ended without stopping (killed, crashed) may have left
   // claims, links and unfinished builds: release them the way a peer would have.
+  // Deactivation is the same take-over a peer performs, in one transaction: claims released,
+  // unfinished builds ended as RETRY.
   bool was_active = co_await await(db_.masters().set_master_state(masterid_, false));
   if (was_active) {
     spdlog::warn(
         "master {} (id {}) was still marked active: its previous run did not stop "
-        "cleanly; releasing what it held",
+        "cleanly; its claims were released and its unfinished builds ended as retry",
         config_.name, masterid_);
   }
-  co_await finish_orphaned_builds(masterid_, "retry: the master was restarted");
   co_await await(db_.masters().set_master_state(masterid_, true));
+  connected_since_ = std::chrono::system_clock::now();
   co_await configure_links();
   std::vector<std::string> names;
   for (const auto& b : builders_) names.push_back(b.config->name);
@@ -294,14 +290,22 @@ awaitable<void> Master::checkin_loop() {
     try {
       co_await checkin();
     } catch (const std::exception& e) {
-      spdlog::warn("check-in failed: {}; trying again in {}", e.what(),
-                   format_duration(config_.checkin_interval));
+      if (!checkin_failed_) {
+        spdlog::warn("check-in failed: {}; trying again every {}", e.what(),
+                     format_duration(config_.checkin_interval));
+      }
+      checkin_failed_ = true;
     }
   }
 }
 
 awaitable<void> Master::checkin() {
   bool reactivated = co_await await(db_.masters().set_master_state(masterid_, true));
+  if (checkin_failed_) {
+    checkin_failed_ = false;
+    connected_since_ = std::chrono::system_clock::now();
+    spdlog::info("check-in works again; peers are judged from {} on", format_duration(config_.expiry));
+  }
   if (reactivated) {
     // A peer found our check-in too old and took over: our claims are gone and the requests
     // may already run elsewhere. Our builds must not complete them.
@@ -319,54 +323,61 @@ awaitable<void> Master::checkin() {
 awaitable<void> Master::expire_peers() {
   auto masters = co_await await(db_.masters().get_masters());
   auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+  auto back = std::chrono::floor<std::chrono::seconds>(connected_since_);
   for (const auto& m : masters) {
     if (m.id == masterid_ || !m.active) continue;
     auto silent = now - m.last_active;
-    if (silent <= config_.expiry) continue;
-    // Exactly one caller sees the flag change: that one takes the master over.
+    if (silent <= config_.expiry || now - back <= config_.expiry) continue;
+    // Exactly one caller sees the flag change. The take-over itself (claims released,
+    // unfinished builds ended as RETRY) is that one transaction.
     bool took = co_await await(db_.masters().set_master_state(m.id, false));
     if (!took) continue;
     spdlog::warn(
         "master {} (id {}) has not checked in for {} s (expiry {}): marked it inactive; "
-        "its build requests are released and its unfinished builds end as retry",
+        "its build requests were released and its unfinished builds ended as retry",
         m.name, m.id, silent.count(), format_duration(config_.expiry));
-    co_await finish_orphaned_builds(m.id, "retry: master " + m.name + " stopped checking in");
     wake_.notify();
   }
 }
 
-// The unfinished builds of an inactive master: those whose request it had already completed get
-// that result (it died between the two writes); the others end as RETRY, and their requests,
-// released by the deactivation, are built again. Buildsets it left incomplete are completed.
-awaitable<void> Master::finish_orphaned_builds(int64_t masterid, std::string reason) {
-  db::BuildFilter filter;
-  filter.complete = false;
-  filter.spec.where("masterid", masterid);
-  auto builds = co_await await(db_.builds().get_builds(filter));
-  std::set<int64_t> buildsets;
-  for (const auto& b : builds) {
-    auto request = co_await await(db_.buildrequests().get_build_request(b.buildrequestid));
-    for (const auto& step : co_await await(db_.steps().get_steps(b.id))) {
-      if (step.complete_at) continue;
-      for (const auto& log : co_await await(db_.logs().get_logs(step.id))) {
-        if (!log.complete) co_await await(db_.logs().finish_log(log.id));
-      }
-      co_await await(db_.steps().finish_step(step.id, results::kRetry, false));
+// ----------------------------------------------------------------------------- durable writes
+
+template <class T>
+awaitable<T> Master::persist(std::string what, std::function<Future<T>()> call) {
+  auto backoff = std::chrono::milliseconds(100);
+  asio::steady_timer timer(io_);
+  for (int failures = 0;; ++failures) {
+    std::string error;
+    try {
+      co_return co_await await(call());
+    } catch (const db::Error& e) {
+      // Only the database being away is waited out; a refusal (NotFound, NotClaimedError, ...)
+      // is an answer.
+      if (!e.transient() && e.category() != db::ErrorCategory::kConnection) throw;
+      error = e.what();
     }
-    if (request && request->complete) {
-      int r = request->results.value_or(results::kSuccess);
-      co_await await(db_.builds().finish_build(b.id, r));
-      buildsets.insert(request->buildsetid);
-    } else {
-      co_await await(db_.builds().set_build_state_string(b.id, reason));
-      co_await await(db_.builds().finish_build(b.id, results::kRetry));
+    if (grace_over_ && stop_requested_) {
+      throw db::ConnectionFailed(fmt::format("gave up {} at the second stop signal: {}", what,
+                                             error));
     }
-    spdlog::info("build {} (number {} of builder {}) of master {} finished as {}", b.id, b.number,
-                 b.builderid, masterid,
-                 results::name(request && request->complete ? request->results.value_or(0)
-                                                            : results::kRetry));
+    if (failures == 0 || failures % 10 == 0) {
+      spdlog::warn("{} failed ({} time(s)): {}; trying again until the database takes it", what,
+                   failures + 1, error);
+    }
+    timer.expires_after(backoff);
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+    backoff = std::min<std::chrono::milliseconds>(backoff * 2, std::chrono::seconds(2));
   }
-  for (int64_t bsid : buildsets) co_await maybe_complete_buildset(bsid);
+}
+
+// A claim whose outcome this master does not know (the claim call failed on the connection) or
+// that it will not build: released for good, however long the database takes to come back, so
+// that no request stays claimed by a live master that is not building it.
+awaitable<void> Master::release_claim(int64_t brid) {
+  co_await persist<void>(fmt::format("releasing the claim on request {}", brid), [this, brid] {
+    return db_.buildrequests().unclaim_build_requests(one(brid), masterid_);
+  });
 }
 
 // ----------------------------------------------------------------------------- claiming
@@ -435,12 +446,17 @@ awaitable<bool> Master::poll() {
   bool progress = false;
   for (auto& r : requests) {
     if (stopping_) break;
+    // A build of this request is still ending here (this master was expired and its claim
+    // released meanwhile): its clean-up must not meet a new claim of ours.
+    if (running_.count(r.buildrequestid)) continue;
     auto it = builder_by_id_.find(r.builderid);
     if (it == builder_by_id_.end()) continue;
     WorkerSlot* worker = pick_worker(*it->second);
     if (!worker) continue;
     ++worker->busy;  // reserved while the claim is in flight
     bool claimed = false;
+    bool unknown = false;
+    std::string error;
     try {
       co_await await(db_.buildrequests().claim_build_requests(one(r.buildrequestid), masterid_));
       claimed = true;
@@ -448,14 +464,29 @@ awaitable<bool> Master::poll() {
       progress = true;  // another master was faster: normal
     } catch (const db::NotFound&) {
       // Deleted meanwhile.
+    } catch (const db::Error& e) {
+      // The database went away: the claim may have been made before it did.
+      unknown = e.transient() || e.category() == db::ErrorCategory::kConnection;
+      if (!unknown) {
+        --worker->busy;
+        throw;
+      }
+      error = e.what();
     } catch (...) {
       --worker->busy;
       throw;
     }
+    if (unknown) {
+      spdlog::warn("claiming request {} failed: {}; releasing it in case the claim was made",
+                   r.buildrequestid, error);
+      co_await release_claim(r.buildrequestid);
+      --worker->busy;
+      throw db::ConnectionFailed("claiming build requests failed: " + error);
+    }
     --worker->busy;  // start_build takes the slot for good
     if (!claimed) continue;
     if (stopping_) {
-      co_await await(db_.buildrequests().unclaim_build_requests(one(r.buildrequestid), masterid_));
+      co_await release_claim(r.buildrequestid);
       break;
     }
     start_build(std::move(r), *it->second, *worker);
@@ -501,24 +532,18 @@ void Master::start_build(db::BuildRequest request, BuilderState& builder, Worker
         spdlog::error("build {} could not be recorded: {}; releasing its request", label(*build),
                       x.what());
       }
-      // The database failed us (beyond the pool's retries). Best effort, so that the request is
-      // not held by a live master forever: release it and end the build; what fails here is
-      // cleaned up when this master restarts or a peer expires it.
-      auto log_failure = [](const char* what) {
-        return [what](Future<void> f) {
-          try {
-            f.get();
-          } catch (const std::exception& x) {
-            spdlog::error("{} failed: {}", what, x.what());
-          }
-        };
-      };
-      ym::then_on(db_.buildrequests().unclaim_build_requests(one(brid), masterid_),
-                  io_.get_executor(), log_failure("releasing the request"));
-      if (build->buildid != 0) {
-        ym::then_on(db_.builds().finish_build(build->buildid, results::kException),
-                    io_.get_executor(), log_failure("finishing the build"));
-      }
+      // Only a refusal that retrying cannot cure, or a second stop signal while the database
+      // was away, gets here. One more try, so that the request is not held by a live master;
+      // what fails now is cleaned up when this master restarts or a peer takes it over.
+      ym::then_on(db_.builds().abandon_builds(brid, masterid_, results::kRetry,
+                                              "retry: the master could not record the build"),
+                  io_.get_executor(), [](Future<int> f) {
+                    try {
+                      f.get();
+                    } catch (const std::exception& x) {
+                      spdlog::error("releasing the request failed: {}", x.what());
+                    }
+                  });
     }
     --build->worker->busy;
     running_.erase(brid);
@@ -530,15 +555,15 @@ void Master::start_build(db::BuildRequest request, BuilderState& builder, Worker
 awaitable<void> Master::run_build(std::shared_ptr<Build> build) {
   const auto& br = build->request;
   const BuilderConfig& bc = *build->builder->config;
-  auto added = co_await await(db_.builds().add_build(build->builder->id, br.buildrequestid,
-                                                     build->worker->id, masterid_, "starting"));
-  build->buildid = added.id;
-  build->number = added.number;
-  spdlog::info("build {} started (build id {}, request {}, worker {})", label(*build), added.id,
-               br.buildrequestid, build->worker->name);
   int results = results::kSuccess;
   std::string summary;
   try {
+    auto added = co_await await(db_.builds().add_build(build->builder->id, br.buildrequestid,
+                                                       build->worker->id, masterid_, "starting"));
+    build->buildid = added.id;
+    build->number = added.number;
+    spdlog::info("build {} started (build id {}, request {}, worker {})", label(*build), added.id,
+                 br.buildrequestid, build->worker->name);
     auto workdir = config_.basedir / "builds" / bc.name / std::to_string(build->number);
     std::filesystem::create_directories(workdir);
 
@@ -595,7 +620,7 @@ awaitable<void> Master::run_build(std::shared_ptr<Build> build) {
     co_await await(db_.builds().set_build_state_string(build->buildid, "building"));
     std::string failed_step;
     for (const auto& step : bc.steps) {
-      if (build->stop != Stop::kNone) break;
+      if (build->stop != Stop::kNone || build->db_error) break;
       if (results == results::kFailure || results == results::kException) {
         auto skipped = co_await await(db_.steps().add_step(build->buildid, step.name, "skipped"));
         co_await await(db_.steps().finish_step(skipped.id, results::kSkipped, false));
@@ -607,9 +632,17 @@ awaitable<void> Master::run_build(std::shared_ptr<Build> build) {
     }
     summary = failed_step.empty() ? std::string(results::name(results))
                                   : fmt::format("{}: step {}", results::name(results), failed_step);
+  } catch (const db::Error& e) {
+    if (e.transient() || e.category() == db::ErrorCategory::kConnection) {
+      // The database was away for longer than the retry budget: nothing is wrong with the
+      // build itself, so it ends as RETRY and its request is built again.
+      build->db_error = e.what();
+    } else {
+      spdlog::error("build {}: {}", label(*build), e.what());
+      results = results::kException;
+      summary = std::string("exception: ") + e.what();
+    }
   } catch (const std::exception& e) {
-    // The database refused part of the build's record: end it as an exception rather than
-    // leaving it running forever.
     spdlog::error("build {}: {}", label(*build), e.what());
     results = results::kException;
     summary = std::string("exception: ") + e.what();
@@ -635,6 +668,28 @@ awaitable<Master::StepResult> Master::run_step(std::shared_ptr<Build> build, con
   if (build->stop != Stop::kNone) build->process->cancel();
   auto outcome = co_await await(std::move(finished));
   build->process.reset();
+  std::string log_error;
+  if (outcome.log_error) {
+    try {
+      std::rethrow_exception(outcome.log_error);
+    } catch (const std::exception& e) {
+      log_error = e.what();
+    }
+    // The writer stopped at its first failed append, so the log holds a prefix of the output;
+    // it says which lines are missing, counted from what the database holds.
+    auto stored = co_await persist<std::optional<db::Log>>(
+        "reading the log of step " + step.name, [this, logid] { return db_.logs().get_log(logid); });
+    int64_t have = stored ? stored->num_lines : 0;
+    if (have < writer->lines()) {
+      std::string note =
+          fmt::format("[yardmaster] output lines {} to {} of this step were not stored: {}\n",
+                      have + 1, writer->lines(), log_error);
+      co_await persist<std::optional<db::LineRange>>(
+          "noting the gap in the log of step " + step.name,
+          [this, logid, note] { return db_.logs().append_log(logid, note); });
+    }
+    build->db_error = "output not fully stored: " + log_error;
+  }
   co_await await(db_.logs().finish_log(logid));
   if (writer->appends() > 4) {
     try {
@@ -661,13 +716,7 @@ awaitable<Master::StepResult> Master::run_step(std::shared_ptr<Build> build, con
     int code = outcome.exit_code.value_or(-1);
     r = {code == 0 ? results::kSuccess : results::kFailure, fmt::format("exit code {}", code)};
   }
-  if (outcome.log_error && r.results == results::kSuccess) {
-    try {
-      std::rethrow_exception(outcome.log_error);
-    } catch (const std::exception& e) {
-      r = {results::kException, std::string("output not fully stored: ") + e.what()};
-    }
-  }
+  if (!log_error.empty()) r = {results::kRetry, "output not fully stored: " + log_error};
   co_await await(db_.steps().set_step_state_string(added.id, r.state));
   co_await await(db_.steps().finish_step(added.id, r.results, false));
   spdlog::log(r.results == results::kSuccess ? spdlog::level::debug : spdlog::level::info,
@@ -679,59 +728,46 @@ awaitable<Master::StepResult> Master::run_step(std::shared_ptr<Build> build, con
 awaitable<void> Master::finish_build(std::shared_ptr<Build> build, int results,
                                      std::string summary) {
   const int64_t brid = build->request.buildrequestid;
+  const int64_t buildid = build->buildid;
   auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - build->started);
-  if (build->stop != Stop::kNone) {
-    // Shut down after the grace period, or our claims were released by a peer: the request is
-    // not complete, and goes back to the queue (a no-op if it is no longer ours).
-    const char* why = build->stop == Stop::kCancel ? "cancelled: the master stopped"
-                                                   : "cancelled: this master lost its claims";
-    co_await await(db_.builds().set_build_state_string(build->buildid, why));
-    co_await await(db_.builds().finish_build(build->buildid, results::kCancelled));
-    co_await await(db_.buildrequests().unclaim_build_requests(one(brid), masterid_));
-    spdlog::warn("build {} {}; request {} released", label(*build), why, brid);
+  if (build->stop != Stop::kNone || build->db_error) {
+    // Not a result for the request: the build ends (cancelled, or retry after the database
+    // failed it) and the request goes back to the queue. By request, not by build id: should
+    // add_build's reply have been lost, its build is found and ended too. A no-op for a build a
+    // peer's take-over already ended.
+    int r = build->db_error ? results::kRetry : results::kCancelled;
+    std::string why = build->db_error ? "retry: " + *build->db_error
+                      : build->stop == Stop::kCancel ? "cancelled: the master stopped"
+                                                      : "cancelled: this master lost its claims";
+    co_await persist<int>(fmt::format("ending build {}", label(*build)), [this, brid, r, why] {
+      return db_.builds().abandon_builds(brid, masterid_, r, why);
+    });
+    spdlog::warn("build {} ended: {}; request {} released", label(*build), why, brid);
     co_return;
   }
-  // The request is completed before the build is finished: should this master die in between,
-  // the peer that takes over finishes the build with the request's result instead of building
-  // the request a second time.
+  // The fence: success (or any result) is recorded together with the request's completion, and
+  // only while this master still holds the claim and the build is unfinished.
   bool lost = false;
   try {
-    co_await await(db_.buildrequests().complete_build_requests(one(brid), masterid_, results));
+    co_await persist<void>(fmt::format("completing build {}", label(*build)),
+                           [this, buildid, results, summary] {
+                             return db_.builds().complete_build(buildid, masterid_, results,
+                                                                summary);
+                           });
   } catch (const db::NotClaimedError&) {
     lost = true;
   }
   if (lost) {
     spdlog::error(
         "build {}: the claim on request {} was lost (a peer expired this master?); the "
-        "build ends as retry and the request is built again elsewhere",
+        "build ends as retry and the request is built elsewhere",
         label(*build), brid);
-    co_await await(db_.builds().set_build_state_string(build->buildid, "retry: claim lost"));
-    co_await await(db_.builds().finish_build(build->buildid, results::kRetry));
+    co_await persist<int>(fmt::format("ending build {}", label(*build)), [this, brid] {
+      return db_.builds().abandon_builds(brid, masterid_, results::kRetry, "retry: claim lost");
+    });
     co_return;
   }
-  co_await await(db_.builds().set_build_state_string(build->buildid, summary));
-  co_await await(db_.builds().finish_build(build->buildid, results));
   spdlog::info("build {} finished: {} in {}", label(*build), summary, seconds_text(took));
-  co_await maybe_complete_buildset(build->request.buildsetid);
-}
-
-// Completes the buildset once all its requests are complete, with the worst of their results.
-// Two masters finishing the last two requests may both get here; the second gets NotFound.
-awaitable<void> Master::maybe_complete_buildset(int64_t bsid) {
-  db::BuildRequestFilter filter;
-  filter.bsid = bsid;
-  auto requests = co_await await(db_.buildrequests().get_build_requests(filter));
-  int worst = results::kSuccess;
-  for (const auto& r : requests) {
-    if (!r.complete) co_return;
-    worst = worst_result(worst, r.results.value_or(results::kSuccess));
-  }
-  try {
-    co_await await(db_.buildsets().complete_buildset(bsid, worst));
-    spdlog::info("buildset {} complete: {}", bsid, results::name(worst));
-  } catch (const db::NotFound&) {
-    // Completed by a peer meanwhile.
-  }
 }
 
 void Master::cancel_builds(Stop why) {

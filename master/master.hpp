@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -92,6 +93,9 @@ class Master {
     std::chrono::steady_clock::time_point started;
     std::shared_ptr<Process> process;
     Stop stop = Stop::kNone;
+    // The database failed one of the build's writes beyond the retry budget: the build ends as
+    // RETRY and its request is built again.
+    std::optional<std::string> db_error;
   };
   struct StepResult {
     int results = 0;
@@ -104,7 +108,6 @@ class Master {
   boost::asio::awaitable<void> checkin_loop();
   boost::asio::awaitable<void> checkin();
   boost::asio::awaitable<void> expire_peers();
-  boost::asio::awaitable<void> finish_orphaned_builds(int64_t masterid, std::string reason);
   boost::asio::awaitable<void> claim_loop();
   boost::asio::awaitable<bool> poll();
   boost::asio::awaitable<bool> nothing_left();
@@ -115,7 +118,14 @@ class Master {
                                               const std::filesystem::path& workdir);
   boost::asio::awaitable<void> finish_build(std::shared_ptr<Build> build, int results,
                                             std::string summary);
-  boost::asio::awaitable<void> maybe_complete_buildset(int64_t bsid);
+  // Runs call() until the database takes it: a connection or transient failure (an outage
+  // longer than the pool's retry budget) is retried with backoff, for as long as it lasts;
+  // other errors reach the caller. Used for what a master must never leave half-written: the
+  // end of a build and the release of a claim. A second stop signal makes it give up (the
+  // next start, or a peer's take-over, then cleans up).
+  template <class T>
+  boost::asio::awaitable<T> persist(std::string what, std::function<Future<T>()> call);
+  boost::asio::awaitable<void> release_claim(int64_t brid);
   void cancel_builds(Stop why);
   void wait_for_signals();
   WorkerSlot* pick_worker(BuilderState& builder);
@@ -136,6 +146,11 @@ class Master {
   Event checkin_done_;  // the check-in loop has ended
 
   int64_t masterid_ = 0;
+  // Since when this master's check-ins have succeeded without a break: a master that was cut off
+  // from the database judges no peer until it has been back for an expiry interval, so that an
+  // outage everyone shared does not make the first one back expire the others.
+  std::chrono::system_clock::time_point connected_since_{};
+  bool checkin_failed_ = false;
   std::vector<std::unique_ptr<WorkerSlot>> workers_;
   std::vector<BuilderState> builders_;
   std::map<int64_t, BuilderState*> builder_by_id_;

@@ -130,6 +130,7 @@ void LogWriter::close(std::function<void(std::exception_ptr)> done) {
 }
 
 void LogWriter::schedule() {
+  if (error_) pending_.clear();
   if (in_flight_ || pending_.empty()) return;
   if (closing_ || pending_.size() >= kFlushBytes) {
     flush();
@@ -163,8 +164,11 @@ void LogWriter::flush() {
                 try {
                   f.get();
                 } catch (...) {
-                  // Kept for the step's result; later lines are still tried.
+                  // The pool retried for its whole budget. Later lines are not sent: a log
+                  // holds a prefix of the output, never one with a hole in its middle, and the
+                  // step notes which lines are missing (Master::run_step).
                   if (!self->error_) self->error_ = std::current_exception();
+                  self->pending_.clear();
                 }
                 if (self->resume_ && !self->congested()) {
                   auto resume = std::move(self->resume_);
