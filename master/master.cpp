@@ -343,7 +343,7 @@ awaitable<void> Master::expire_peers() {
 // ----------------------------------------------------------------------------- durable writes
 
 template <class T>
-awaitable<T> Master::persist(std::string what, std::function<Future<T>()> call) {
+awaitable<T> Master::persist(const std::string& what, const std::function<Future<T>()>& call) {
   auto backoff = std::chrono::milliseconds(100);
   asio::steady_timer timer(io_);
   for (int failures = 0;; ++failures) {
@@ -375,9 +375,11 @@ awaitable<T> Master::persist(std::string what, std::function<Future<T>()> call) 
 // that it will not build: released for good, however long the database takes to come back, so
 // that no request stays claimed by a live master that is not building it.
 awaitable<void> Master::release_claim(int64_t brid) {
-  co_await persist<void>(fmt::format("releasing the claim on request {}", brid), [this, brid] {
+  std::string what = fmt::format("releasing the claim on request {}", brid);
+  std::function<Future<void>()> call = [this, brid] {
     return db_.buildrequests().unclaim_build_requests(one(brid), masterid_);
-  });
+  };
+  co_await persist<void>(what, call);
 }
 
 // ----------------------------------------------------------------------------- claiming
@@ -677,16 +679,21 @@ awaitable<Master::StepResult> Master::run_step(std::shared_ptr<Build> build, con
     }
     // The writer stopped at its first failed append, so the log holds a prefix of the output;
     // it says which lines are missing, counted from what the database holds.
-    auto stored = co_await persist<std::optional<db::Log>>(
-        "reading the log of step " + step.name, [this, logid] { return db_.logs().get_log(logid); });
+    std::string what = "reading the log of step " + step.name;
+    std::function<Future<std::optional<db::Log>>()> read = [this, logid] {
+      return db_.logs().get_log(logid);
+    };
+    auto stored = co_await persist<std::optional<db::Log>>(what, read);
     int64_t have = stored ? stored->num_lines : 0;
     if (have < writer->lines()) {
       std::string note =
           fmt::format("[yardmaster] output lines {} to {} of this step were not stored: {}\n",
                       have + 1, writer->lines(), log_error);
-      co_await persist<std::optional<db::LineRange>>(
-          "noting the gap in the log of step " + step.name,
-          [this, logid, note] { return db_.logs().append_log(logid, note); });
+      what = "noting the gap in the log of step " + step.name;
+      std::function<Future<std::optional<db::LineRange>>()> append = [this, logid, note] {
+        return db_.logs().append_log(logid, note);
+      };
+      co_await persist<std::optional<db::LineRange>>(what, append);
     }
     build->db_error = "output not fully stored: " + log_error;
   }
@@ -739,9 +746,11 @@ awaitable<void> Master::finish_build(std::shared_ptr<Build> build, int results,
     std::string why = build->db_error ? "retry: " + *build->db_error
                       : build->stop == Stop::kCancel ? "cancelled: the master stopped"
                                                       : "cancelled: this master lost its claims";
-    co_await persist<int>(fmt::format("ending build {}", label(*build)), [this, brid, r, why] {
+    std::string what = fmt::format("ending build {}", label(*build));
+    std::function<Future<int>()> call = [this, brid, r, why] {
       return db_.builds().abandon_builds(brid, masterid_, r, why);
-    });
+    };
+    co_await persist<int>(what, call);
     spdlog::warn("build {} ended: {}; request {} released", label(*build), why, brid);
     co_return;
   }
@@ -749,11 +758,11 @@ awaitable<void> Master::finish_build(std::shared_ptr<Build> build, int results,
   // only while this master still holds the claim and the build is unfinished.
   bool lost = false;
   try {
-    co_await persist<void>(fmt::format("completing build {}", label(*build)),
-                           [this, buildid, results, summary] {
-                             return db_.builds().complete_build(buildid, masterid_, results,
-                                                                summary);
-                           });
+    std::string what = fmt::format("completing build {}", label(*build));
+    std::function<Future<void>()> call = [this, buildid, results, summary] {
+      return db_.builds().complete_build(buildid, masterid_, results, summary);
+    };
+    co_await persist<void>(what, call);
   } catch (const db::NotClaimedError&) {
     lost = true;
   }
@@ -762,9 +771,11 @@ awaitable<void> Master::finish_build(std::shared_ptr<Build> build, int results,
         "build {}: the claim on request {} was lost (a peer expired this master?); the "
         "build ends as retry and the request is built elsewhere",
         label(*build), brid);
-    co_await persist<int>(fmt::format("ending build {}", label(*build)), [this, brid] {
+    std::string what = fmt::format("ending build {}", label(*build));
+    std::function<Future<int>()> call = [this, brid] {
       return db_.builds().abandon_builds(brid, masterid_, results::kRetry, "retry: claim lost");
-    });
+    };
+    co_await persist<int>(what, call);
     co_return;
   }
   spdlog::info("build {} finished: {} in {}", label(*build), summary, seconds_text(took));

@@ -124,7 +124,10 @@ class Master {
   // end of a build and the release of a claim. A second stop signal makes it give up (the
   // next start, or a peer's take-over, then cleans up).
   template <class T>
-  boost::asio::awaitable<T> persist(std::string what, std::function<Future<T>()> call);
+  // (By reference: GCC 12 destroys a coroutine's by-value class parameters twice; the caller
+  // keeps both alive in named variables across the co_await.)
+  boost::asio::awaitable<T> persist(const std::string& what,
+                                    const std::function<Future<T>()>& call);
   boost::asio::awaitable<void> release_claim(int64_t brid);
   void cancel_builds(Stop why);
   void wait_for_signals();
