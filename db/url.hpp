@@ -4,7 +4,8 @@
 //   sqlite:////abs/path.sqlite     an absolute path
 //   postgresql://user:pass@host:port/db?max_connections=8
 //   mysql://user:pass@host:port/db?connect_timeout=5
-// The password is kept for the driver and never printed: to_string() masks it.
+// The password is kept for the driver and never printed: to_string() masks it, and the
+// mask_* functions below hide it in other text, also for a URL that does not parse.
 #pragma once
 
 #include <map>
@@ -28,7 +29,8 @@ struct Url {
   bool memory = false;  // sqlite:// only
   std::map<std::string, std::string> options;
 
-  // Parses `text`; throws InvalidUrl naming what is wrong (never echoing the password).
+  // Parses `text`; throws InvalidUrl naming what is wrong (never quoting the password, nor text
+  // that could be a misplaced piece of one). user:password ends at the last '@' before the host.
   static Url parse(const std::string& text);
 
   // The URL with its password replaced by "***": safe for logs and output.
@@ -39,8 +41,28 @@ struct Url {
   std::optional<std::string> option(const std::string& name) const;
 };
 
-// Replaces the password of anything that looks like a URL inside `text` with "***".
-// Used on driver messages before they reach an exception or a log line.
+// Replaces `url`'s password in `text` with "***": as written, %-encoded in any way, quoted with
+// backslashes (libpq's conninfo), and its pieces of 4 characters or more between '@', '/', ':',
+// '?', '#' and '&'; then masks every URL in `text` (mask_urls_in). Used on driver messages before
+// they reach an exception or a log line.
 std::string mask_passwords(const std::string& text, const Url& url);
+
+// The same for a URL as given, which need not parse: when Url::parse refuses it, what
+// mask_url_text would hide is masked instead.
+std::string mask_passwords(const std::string& text, const std::string& url_text);
+
+// `text`, given as a database URL, in a form safe to print whether it parses or not: its
+// to_string() when it parses, else mask_url_text(text).
+std::string printable_url(const std::string& text);
+
+// Best effort for a URL that does not parse: whatever could be a password becomes "***". That is
+// everything from the first ':' after "scheme://" (or after the start, when there is no "://")
+// to the last '@'; without an '@', a ":port" that is not a number. The whole span goes, so a
+// %-encoded password goes with it. Text without "://" and without '@' is returned unchanged.
+std::string mask_url_text(const std::string& text);
+
+// Every "scheme://..." token in free text (an error message, a log line), up to a space or a
+// quote, through mask_url_text. Masked URLs (to_string()) come out unchanged.
+std::string mask_urls_in(const std::string& text);
 
 }  // namespace ym::db

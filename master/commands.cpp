@@ -8,6 +8,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
@@ -45,18 +46,22 @@ class UsageError : public std::runtime_error {
 };
 
 // Runs fn, turning errors into a message on stderr and an exit code.
+// Every message goes through mask_urls_in: whatever it quotes, no URL in it shows a password.
 template <class Fn>
 int guarded(Fn fn) {
+  auto report = [](const char* what) {
+    fmt::print(stderr, "error: {}\n", db::mask_urls_in(what));
+  };
   try {
     return fn();
   } catch (const ConfigError& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
+    report(e.what());
   } catch (const db::Error& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
+    report(e.what());
   } catch (const UsageError& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
+    report(e.what());
   } catch (const fs::filesystem_error& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
+    report(e.what());
   }
   return 2;
 }
@@ -75,7 +80,7 @@ Target resolve_target(const std::string& text) {
     throw UsageError(fmt::format(
         "'{}' is neither a master directory (it has no {}) nor a database URL; pass --db "
         "DIR|URL, set YARDMASTER_DB, or create a master with `yardmaster create-master DIR`",
-        text, kConfigFile));
+        db::mask_url_text(text), kConfigFile));  // it may be a URL without its "scheme://"
   }
   auto config = load_config(text);
   return {config.database, std::move(config)};
@@ -227,17 +232,19 @@ int create_master(const std::string& dir, const std::string& database, bool forc
   }
   fs::create_directories(base);
   std::string url = database.empty() ? kDefaultDatabase : database;
-  {
-    std::ofstream out(file);
-    out << default_config(url);
-    if (!out) throw UsageError("cannot write " + file.string());
-  }
-  auto config = load_config(base);
+  // config.ini is written once the database opened: a URL that fails leaves no file holding it.
+  std::string text = default_config(url);
+  auto config = parse_config(text, base);
   db::DbOptions options;
   options.pool_size = 1;
   auto db = db::Db::open(config.database, options);  // creates the schema of a new database
   std::string where = db->describe();
   db->shutdown();
+  {
+    std::ofstream out(file);
+    out << text;
+    if (!out) throw UsageError("cannot write " + file.string());
+  }
   fmt::print("created {}\n", file.string());
   fmt::print("database: {} (schema version {})\n", where, migrate::current_version());
   fmt::print("\nnext:\n");
@@ -274,10 +281,32 @@ int lock_directory(const fs::path& base) {
   return fd;  // kept open (and locked) until exit
 }
 
+// Log lines go through mask_urls_in before the pattern: a message that quotes a URL (a driver's,
+// a peer's) never shows its password, whichever code logged it.
+class MaskingFormatter final : public spdlog::formatter {
+ public:
+  explicit MaskingFormatter(std::unique_ptr<spdlog::formatter> inner) : inner_(std::move(inner)) {}
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    std::string masked = db::mask_urls_in(std::string(msg.payload.data(), msg.payload.size()));
+    spdlog::details::log_msg copy = msg;
+    copy.payload = masked;
+    inner_->format(copy, dest);
+    msg.color_range_start = copy.color_range_start;  // where the sink colours the level
+    msg.color_range_end = copy.color_range_end;
+  }
+  std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<MaskingFormatter>(inner_->clone());
+  }
+
+ private:
+  std::unique_ptr<spdlog::formatter> inner_;
+};
+
 void setup_logging(const std::string& level) {
   auto logger = spdlog::stderr_color_mt("yardmaster");
   spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-8l%$ %v");
+  logger->set_formatter(std::make_unique<MaskingFormatter>(
+      std::make_unique<spdlog::pattern_formatter>("%Y-%m-%d %H:%M:%S.%e %^%-8l%$ %v")));
   static const std::map<std::string, spdlog::level::level_enum> levels{
       {"trace", spdlog::level::trace}, {"debug", spdlog::level::debug},
       {"info", spdlog::level::info},   {"warn", spdlog::level::warn},

@@ -17,14 +17,23 @@ namespace {
 
 using migrate::SchemaState;
 
-// Runs fn, turning our typed errors into a message on stderr and exit code 2.
+// Runs fn, turning errors into a message on stderr and exit code 2. The message goes through
+// mask_passwords for each URL the command was given, parsed or not: no error text, ours or a
+// driver's, can show a password.
 template <class Fn>
-int guarded(Fn fn) {
+int guarded(std::initializer_list<std::string> urls, Fn fn) {
+  auto report = [&](const char* what) {
+    std::string message = what;
+    for (const auto& url : urls) message = db::mask_passwords(message, url);
+    fmt::print(stderr, "error: {}\n", message);
+    return 2;
+  };
   try {
     return fn();
   } catch (const db::Error& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
-    return 2;
+    return report(e.what());
+  } catch (const std::exception& e) {  // a file that cannot be written, say
+    return report(e.what());
   }
 }
 
@@ -32,7 +41,7 @@ int status(const std::vector<std::string>& urls) {
   int rc = 0;
   fmt::print("{:<52} {:>10} {:>8}  {}\n", "DATABASE", "DB SCHEMA", "PROGRAM", "STATE");
   for (const auto& text : urls) {
-    std::string where = text;
+    std::string where = db::printable_url(text);  // also when it does not parse
     try {
       auto url = db::Url::parse(text);
       where = url.to_string();
@@ -49,8 +58,9 @@ int status(const std::vector<std::string>& urls) {
         fmt::print("    back it up, then run: yardmaster db upgrade '{}'\n", where);
       }
       if (st.state != SchemaState::kUpToDate) rc = std::max(rc, 1);
-    } catch (const db::Error& e) {
-      fmt::print("{:<52} {:>10} {:>8}  error: {}\n", where, "-", migrate::current_version(), e.what());
+    } catch (const std::exception& e) {  // db::Error, and anything else a driver throws
+      fmt::print("{:<52} {:>10} {:>8}  error: {}\n", where, "-", migrate::current_version(),
+                 db::mask_passwords(e.what(), text));
       rc = 2;
     }
   }
@@ -178,7 +188,7 @@ void add_db_commands(CLI::App& app, int& exit_code) {
   up->add_option("--backup", ua->backup, "write a portable dump to FILE before upgrading");
   up->add_option("--to", ua->to, "stop after this schema version");
   up->callback([ua, &exit_code] {
-    exit_code = guarded([&] { return upgrade(ua->url, ua->yes, ua->backup, ua->to); });
+    exit_code = guarded({ua->url}, [&] { return upgrade(ua->url, ua->yes, ua->backup, ua->to); });
   });
 
   auto* du = db->add_subcommand("dump", "write a consistent snapshot of a database to a file");
@@ -190,7 +200,9 @@ void add_db_commands(CLI::App& app, int& exit_code) {
   du->add_option("FILE", da->file, "output file")->required();
   du->add_option("--format", da->format,
                  "sql (SQLite script, the default for SQLite) or portable (any backend)");
-  du->callback([da, &exit_code] { exit_code = guarded([&] { return dump(da->url, da->file, da->format); }); });
+  du->callback([da, &exit_code] {
+    exit_code = guarded({da->url}, [&] { return dump(da->url, da->file, da->format); });
+  });
 
   auto* re = db->add_subcommand("restore", "load a portable dump into an empty database");
   struct RestoreArgs {
@@ -199,7 +211,9 @@ void add_db_commands(CLI::App& app, int& exit_code) {
   auto ra = std::make_shared<RestoreArgs>();
   re->add_option("FILE", ra->file, "portable dump file")->required();
   re->add_option("URL", ra->url, "empty target database URL")->required();
-  re->callback([ra, &exit_code] { exit_code = guarded([&] { return restore(ra->file, ra->url); }); });
+  re->callback([ra, &exit_code] {
+    exit_code = guarded({ra->url}, [&] { return restore(ra->file, ra->url); });
+  });
 
   auto* co = db->add_subcommand("copy", "copy a whole installation into an empty database");
   struct CopyArgs {
@@ -208,7 +222,9 @@ void add_db_commands(CLI::App& app, int& exit_code) {
   auto ca = std::make_shared<CopyArgs>();
   co->add_option("FROM_URL", ca->from, "source database URL")->required();
   co->add_option("TO_URL", ca->to, "empty target database URL")->required();
-  co->callback([ca, &exit_code] { exit_code = guarded([&] { return copy(ca->from, ca->to); }); });
+  co->callback([ca, &exit_code] {
+    exit_code = guarded({ca->from, ca->to}, [&] { return copy(ca->from, ca->to); });
+  });
 }
 
 }  // namespace ym::master
