@@ -91,8 +91,10 @@ std::string default_target() {
   return env && *env ? env : ".";
 }
 
-std::unique_ptr<db::Db> open_db(const std::string& url, int pool_size) {
+std::unique_ptr<db::Db> open_db(const std::string& url, int pool_size,
+                                std::optional<Duration> retry_budget = std::nullopt) {
   db::DbOptions options;
+  if (retry_budget) options.pool.retry_budget = *retry_budget;
   options.create_if_empty = false;  // only create-master creates a database
   options.pool_size = pool_size;
   options.compress_finished_logs = true;  // a finished step's log takes about a fifth of its text
@@ -336,7 +338,7 @@ int run_master(const std::string& dir, bool until_idle, const std::string& level
                config.basedir.string());
   std::unique_ptr<db::Db> db;
   try {
-    db = open_db(config.database, 4);
+    db = open_db(config.database, 4, config.db_retry_budget);
   } catch (const db::SchemaOutOfDate& e) {
     // The message names the command that upgrades it.
     throw UsageError(std::string(e.what()) + "\nthe master did not start");
