@@ -137,10 +137,15 @@ class SqlSteps final : public Steps {
     } catch (const Error&) {
       return make_exceptional_future<void>(std::current_exception());
     }
-    return ctx_.pool.transaction([stepid, state_string](Connection& c) {
-      require_step(c, stepid);
-      c.stmt("UPDATE steps SET state_string = ? WHERE id = ?").bind(state_string, stepid).exec();
-    });
+    // Idempotent: a repeat after a lost COMMIT reply sets the same text again.
+    return ctx_.pool.transaction(
+        [stepid, state_string](Connection& c) {
+          require_step(c, stepid);
+          c.stmt("UPDATE steps SET state_string = ? WHERE id = ?")
+              .bind(state_string, stepid)
+              .exec();
+        },
+        Unknown::kRetry);
   }
 
   Future<void> finish_step(int64_t stepid, int results, bool hidden) override {
@@ -156,39 +161,50 @@ class SqlSteps final : public Steps {
     } catch (const Error&) {
       return make_exceptional_future<void>(std::current_exception());
     }
-    return ctx_.pool.transaction([stepid, name, url](Connection& c) {
-      // Lock the row before reading the list, so that concurrent add_url calls on one step
-      // append one after the other instead of overwriting each other's URL.
-      c.stmt("UPDATE steps SET urls_json = urls_json WHERE id = ?").bind(stepid).exec();
-      auto stored =
-          c.stmt("SELECT urls_json FROM steps WHERE id = ?").bind(stepid).scalar<std::string>();
-      if (!stored) throw NotFound("no step with id " + std::to_string(stepid));
-      auto urls = internal::parse_step_urls(*stored);
-      StepUrl added{name, url};
-      if (std::find(urls.begin(), urls.end(), added) != urls.end()) return;
-      urls.push_back(added);
-      c.stmt("UPDATE steps SET urls_json = ? WHERE id = ?")
-          .bind(internal::dump_step_urls(urls), stepid)
-          .exec();
-    });
+    // Idempotent (a URL already in the list is not added again), so a repeat after a lost COMMIT
+    // reply finds its URL there and leaves the list alone.
+    return ctx_.pool.transaction(
+        [stepid, name, url](Connection& c) {
+          // Lock the row before reading the list, so that concurrent add_url calls on one step
+          // append one after the other instead of overwriting each other's URL.
+          c.stmt("UPDATE steps SET urls_json = urls_json WHERE id = ?").bind(stepid).exec();
+          auto stored =
+              c.stmt("SELECT urls_json FROM steps WHERE id = ?").bind(stepid).scalar<std::string>();
+          if (!stored) throw NotFound("no step with id " + std::to_string(stepid));
+          auto urls = internal::parse_step_urls(*stored);
+          StepUrl added{name, url};
+          if (std::find(urls.begin(), urls.end(), added) != urls.end()) return;
+          urls.push_back(added);
+          c.stmt("UPDATE steps SET urls_json = ? WHERE id = ?")
+              .bind(internal::dump_step_urls(urls), stepid)
+              .exec();
+        },
+        Unknown::kRetry);
   }
 
  private:
   // Runs `sql` (an UPDATE of the step `stepid`); NotFound when there is no such step. Where an
   // UPDATE counts the rows it matched, that count says so in the same statement (one round trip
   // outside a transaction); MySQL counts only rows it changed, so there a SELECT asks first.
+  // The values (the time included) are fixed before the call is queued, so the update is
+  // idempotent: a repeat after a lost reply (Unknown::kRetry) writes the same row again, and
+  // still matches it.
   Future<void> update_step(int64_t stepid, const char* sql, std::vector<Value> params) {
     if (ctx_.pool.dialect().update_counts_matched) {
-      return ctx_.pool.write_one([stepid, sql, params](Connection& c) {
-        if (c.stmt(sql).bind_all(params).exec() == 0) {
-          throw NotFound("no step with id " + std::to_string(stepid));
-        }
-      });
+      return ctx_.pool.write_one(
+          [stepid, sql, params](Connection& c) {
+            if (c.stmt(sql).bind_all(params).exec() == 0) {
+              throw NotFound("no step with id " + std::to_string(stepid));
+            }
+          },
+          Unknown::kRetry);
     }
-    return ctx_.pool.transaction([stepid, sql, params](Connection& c) {
-      require_step(c, stepid);
-      c.stmt(sql).bind_all(params).exec();
-    });
+    return ctx_.pool.transaction(
+        [stepid, sql, params](Connection& c) {
+          require_step(c, stepid);
+          c.stmt(sql).bind_all(params).exec();
+        },
+        Unknown::kRetry);
   }
 
   Future<std::optional<Step>> one(std::string where, std::vector<Value> params) {
