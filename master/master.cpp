@@ -670,6 +670,16 @@ awaitable<Master::StepResult> Master::run_step(std::shared_ptr<Build> build, con
   if (build->stop != Stop::kNone) build->process->cancel();
   auto outcome = co_await await(std::move(finished));
   build->process.reset();
+  // A master can be taken over only after a silence longer than `expiry - checkin_interval`
+  // since this step began (it checked in before). A step that ran that long may belong to a
+  // build the take-over has ended: its end is then not this master's to write.
+  if (outcome.elapsed >= config_.expiry - config_.checkin_interval) {
+    auto now_build = co_await await(db_.builds().get_build(build->buildid));
+    if (!now_build || now_build->complete_at) {
+      if (build->stop == Stop::kNone) build->stop = Stop::kLost;
+      co_return StepResult{results::kCancelled, "cancelled: this master lost its claims"};
+    }
+  }
   std::string log_error;
   if (outcome.log_error) {
     try {

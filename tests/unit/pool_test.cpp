@@ -2,6 +2,7 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <atomic>
 #include <condition_variable>
 #include <filesystem>
 #include <thread>
@@ -73,6 +74,56 @@ TEST(Pool, RetriesStopAtTheTimeBudget) {
   EXPECT_THROW(pool.run(select_one).get(), TransientError);
   EXPECT_LT(pool.stats().retries, 1000u);
   pool.faults().reset();
+}
+
+TEST(Pool, AnUnreachableDatabaseIsRetriedForTheWholeBudgetNotACountOfAttempts) {
+  // The server "refuses connections" 40 times in a row after the pool's connection broke: far
+  // more attempts than a fixed count of 10 would allow, well within a time budget.
+  auto base = sqlite_file_factory("refused");
+  auto opened = std::make_shared<std::atomic<int>>(0);
+  ConnectionFactory factory = [base, opened]() -> std::unique_ptr<Connection> {
+    int n = ++*opened;
+    if (n >= 2 && n <= 41) throw ConnectionFailed("connection refused (simulated)");
+    return base();
+  };
+  auto o = fast_retries(1);
+  o.retry_budget = std::chrono::seconds(60);
+  Pool pool(factory, o);
+  pool.faults().drop_next_connections(1);
+  EXPECT_EQ(pool.run(select_one).get(), 1);
+  EXPECT_EQ(opened->load(), 42);
+}
+
+TEST(Pool, ALostCommitReplyFailsACallThatCannotCheckAndRepeatsOneThatCan) {
+  Pool pool(sqlite_file_factory("lostreply"), fast_retries());
+  pool.run([](Connection& c) { c.execute_script("CREATE TABLE t (x INTEGER)"); }).get();
+  auto count = [&pool] {
+    return pool.run([](Connection& c) { return *c.stmt("SELECT COUNT(*) FROM t").scalar<int>(); })
+        .get();
+  };
+  // Committed, but the caller cannot know: it is told so, and nothing is written twice.
+  pool.faults().lose_next_commit_replies(1);
+  auto blind = pool.transaction([](Connection& c) { c.stmt("INSERT INTO t (x) VALUES (1)").exec(); });
+  EXPECT_THROW(blind.get(), CommitOutcomeUnknown);
+  EXPECT_EQ(count(), 1);
+  // A call that checks runs again, told that its first attempt may have committed.
+  std::vector<bool> seen;
+  pool.faults().lose_next_commit_replies(1);
+  pool.transaction(
+          [&seen](Connection& c) {
+            seen.push_back(Pool::commit_outcome_unknown());
+            if (Pool::commit_outcome_unknown() &&
+                *c.stmt("SELECT COUNT(*) FROM t WHERE x = 2").scalar<int>() > 0) {
+              return;
+            }
+            c.stmt("INSERT INTO t (x) VALUES (2)").exec();
+          },
+          Unknown::kRetry)
+      .get();
+  EXPECT_EQ(seen, (std::vector<bool>{false, true}));
+  EXPECT_EQ(count(), 2);
+  // Outside such a repeat the flag is false.
+  EXPECT_FALSE(pool.run([](Connection&) { return Pool::commit_outcome_unknown(); }).get());
 }
 
 TEST(Pool, ADroppedConnectionIsReopened) {
