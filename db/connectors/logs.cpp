@@ -4,6 +4,10 @@
 
 #include <zstd.h>
 
+#include <algorithm>
+#include <mutex>
+#include <unordered_map>
+
 #include <boost/asio/thread_pool.hpp>
 
 #include "db/connectors/logs_util.hpp"
@@ -93,43 +97,53 @@ void append_lines(std::string_view text, int64_t chunk_first, int64_t first, int
   }
 }
 
+std::optional<ChunkMerge> merge_run(const CompressionRun& run,
+                                    const std::vector<std::string_view>& texts) {
+  std::string raw;
+  raw.reserve(run.bytes() + texts.size());
+  size_t stored = 0;  // bytes as stored now
+  for (std::string_view t : texts) {
+    stored += t.size();
+    raw.append(t);
+    if (!raw.empty() && raw.back() != '\n') raw.push_back('\n');  // a test-inserted chunk
+  }
+  ChunkMerge m;
+  m.first_line = run.firsts().front();
+  m.last_line = run.lasts().back();
+  m.replaced = run.firsts();
+  m.replaced_last = run.lasts();
+  std::string packed = compress_chunk(raw);
+  if (packed.size() < stored) {
+    m.saved = static_cast<int64_t>(stored) - static_cast<int64_t>(packed.size());
+    m.content = std::move(packed);
+    m.compressed = true;
+    return m;
+  }
+  if (texts.size() > 1) {
+    m.saved = static_cast<int64_t>(stored) - static_cast<int64_t>(raw.size());
+    m.content = std::move(raw);
+    return m;
+  }
+  return std::nullopt;
+}
+
 std::vector<ChunkMerge> plan_compression(const std::vector<StoredChunk>& chunks) {
   std::vector<ChunkMerge> plan;
-  size_t i = 0;
-  while (i < chunks.size()) {
-    // A run of chunks with consecutive line ranges, up to kCompressedChunkBytes of text.
-    size_t j = i + 1;
-    size_t raw_size = chunks[i].content.size();
-    while (j < chunks.size() && chunks[j].first_line == chunks[j - 1].last_line + 1 &&
-           raw_size + chunks[j].content.size() <= kCompressedChunkBytes) {
-      raw_size += chunks[j].content.size();
-      ++j;
-    }
-    ChunkMerge m;
-    m.first_line = chunks[i].first_line;
-    m.last_line = chunks[j - 1].last_line;
-    std::string raw;
-    raw.reserve(raw_size);
-    for (size_t k = i; k < j; ++k) {
-      m.replaced.push_back(chunks[k].first_line);
-      m.replaced_last.push_back(chunks[k].last_line);
-      raw.append(chunks[k].content);
-      if (!raw.empty() && raw.back() != '\n') raw.push_back('\n');
-    }
-    std::string packed = compress_chunk(raw);
-    if (packed.size() < raw_size) {
-      m.saved = static_cast<int64_t>(raw_size) - static_cast<int64_t>(packed.size());
-      m.content = std::move(packed);
-      m.compressed = true;
-      plan.push_back(std::move(m));
-    } else if (j - i > 1) {
-      // Incompressible, but fewer rows still make reads cheaper.
-      m.saved = static_cast<int64_t>(raw_size) - static_cast<int64_t>(raw.size());
-      m.content = std::move(raw);
-      plan.push_back(std::move(m));
-    }
-    i = j;
+  CompressionRun run;
+  std::vector<std::string_view> texts;
+  auto close = [&] {
+    if (run.empty()) return;
+    if (auto m = merge_run(run, texts)) plan.push_back(std::move(*m));
+    run = CompressionRun{};
+    texts.clear();
+  };
+  for (const StoredChunk& c : chunks) {
+    ChunkSpan span{c.first_line, c.last_line, c.content.size()};
+    if (!run.accepts(span)) close();
+    run.add(span);
+    texts.push_back(c.content);
   }
+  close();
   return plan;
 }
 
@@ -142,6 +156,13 @@ constexpr const char* kSelect =
     "SELECT id, name, slug, stepid, complete, num_lines, type FROM logs";
 // Logs marked deleted per transaction by delete_old_log_chunks.
 constexpr int64_t kDeleteBatch = 100;
+// Chunks whose place and size compress_log lists per query (a few dozen bytes each).
+constexpr int64_t kSpanPage = 1024;
+// Times one append statement may find that the log moved on (a concurrent append got there
+// first) before the whole call is retried with a backoff.
+constexpr int kAppendRaces = 16;
+// Logs whose next line number NextLines remembers; past this it forgets them all.
+constexpr size_t kMaxLineHints = 4096;
 
 Log read_log(const Row& r) {
   return Log{r.get<int64_t>(0), r.get<std::string>(1), r.get<std::string>(2), r.get<int64_t>(3),
@@ -160,6 +181,80 @@ std::string chunk_text(const Row& r) {
   if (!content) return {};
   return r.get<bool>(3) ? internal::decompress_chunk(content->bytes) : std::move(content->bytes);
 }
+
+// Lines first..last of the log, read from only the chunks that overlap the range (index
+// logchunks_last_line and the unique (logid, first_line)); one statement, so a concurrent
+// compress_log is seen wholly or not.
+std::string read_lines(Connection& c, int64_t logid, int64_t first, int64_t last) {
+  std::string out;
+  for (const Row& r : c.stmt("SELECT first_line, last_line, content, compressed "
+                             "FROM logchunks WHERE logid = ? AND first_line <= ? "
+                             "AND last_line >= ? ORDER BY first_line")
+                          .bind(logid, last, first)
+                          .all()) {
+    internal::append_lines(chunk_text(r), r.get<int64_t>(0), first, last, out);
+  }
+  return out;
+}
+
+// The next line number of the logs this Db appended to lately, so that a server append can name
+// the line its text goes to before it sends it (see append_log). A stale hint costs one re-read.
+class NextLines {
+ public:
+  std::optional<int64_t> get(int64_t logid) {
+    std::lock_guard lock(mu_);
+    auto it = next_.find(logid);
+    if (it == next_.end()) return std::nullopt;
+    return it->second;
+  }
+  void set(int64_t logid, int64_t next) {
+    std::lock_guard lock(mu_);
+    if (next_.size() >= kMaxLineHints && !next_.count(logid)) next_.clear();
+    next_[logid] = next;
+  }
+  void erase(int64_t logid) {
+    std::lock_guard lock(mu_);
+    next_.erase(logid);
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<int64_t, int64_t> next_;
+};
+
+// What the attempts of one append_log call (they run one after another) know of each other: the
+// first line number of every write that one of them sent. When a reply to a write was lost, the
+// text may be stored at one of these places, and nowhere else.
+struct AppendAttempts {
+  std::shared_ptr<const std::vector<internal::ChunkText>> chunks;
+  int64_t added = 0;
+  std::vector<int64_t> sent;
+
+  // Records a write about to be sent; false when an earlier one was sent to the same place.
+  bool sending(int64_t first) {
+    if (std::find(sent.begin(), sent.end(), first) != sent.end()) return false;
+    sent.push_back(first);
+    return true;
+  }
+
+  // After a lost reply: the lines of the write that went through, if one did (the lines at one
+  // of the places sent, exactly this text, whether compressed since or not).
+  std::optional<LineRange> find_stored(Connection& c, int64_t logid) const {
+    if (sent.empty()) return std::nullopt;
+    auto lines = c.stmt("SELECT num_lines FROM logs WHERE id = ?").bind(logid).scalar<int64_t>();
+    if (!lines) return std::nullopt;
+    std::string text;
+    for (const auto& chunk : *chunks) text += chunk.text;
+    for (auto it = sent.rbegin(); it != sent.rend(); ++it) {
+      int64_t first = *it;
+      if (first + added > *lines) continue;
+      if (read_lines(c, logid, first, first + added - 1) == text) {
+        return LineRange{first, first + added - 1};
+      }
+    }
+    return std::nullopt;
+  }
+};
 
 class SqlLogs final : public Logs {
  public:
@@ -190,17 +285,7 @@ class SqlLogs final : public Logs {
     first_line = std::max<int64_t>(first_line, 0);  // no line comes before line 0
     if (last_line < first_line) return make_ready_future(std::string());
     return ctx_.pool.run([logid, first_line, last_line](Connection& c) {
-      // Only the chunks that overlap the range (index logchunks_last_line and the unique
-      // (logid, first_line)); one statement, so a concurrent compress_log is seen wholly or not.
-      std::string out;
-      for (const Row& r : c.stmt("SELECT first_line, last_line, content, compressed "
-                                 "FROM logchunks WHERE logid = ? AND first_line <= ? "
-                                 "AND last_line >= ? ORDER BY first_line")
-                              .bind(logid, last_line, first_line)
-                              .all()) {
-        internal::append_lines(chunk_text(r), r.get<int64_t>(0), first_line, last_line, out);
-      }
-      return out;
+      return read_lines(c, logid, first_line, last_line);
     });
   }
 
@@ -213,7 +298,8 @@ class SqlLogs final : public Logs {
     } catch (const Error&) {
       return make_exceptional_future<int64_t>(std::current_exception());
     }
-    return ctx_.pool.transaction([stepid, name, slug, type](Connection& c) {
+    auto hints = use_hints() ? hints_ : nullptr;
+    return ctx_.pool.transaction([stepid, name, slug, type, hints](Connection& c) {
       if (!c.stmt("SELECT 1 FROM steps WHERE id = ?").bind(stepid).one()) {
         throw NotFound("no step with id " + std::to_string(stepid));
       }
@@ -225,18 +311,26 @@ class SqlLogs final : public Logs {
         throw taken();
       }
       try {
-        return c
-            .stmt(
-                "INSERT INTO logs (name, slug, stepid, complete, num_lines, type) "
-                "VALUES (?, ?, ?, 0, 0, ?)")
-            .bind(name, slug, stepid, type)
-            .insert();
+        int64_t id = c.stmt(
+                          "INSERT INTO logs (name, slug, stepid, complete, num_lines, type) "
+                          "VALUES (?, ?, ?, 0, 0, ?)")
+                         .bind(name, slug, stepid, type)
+                         .insert();
+        // Its first append then needs no read (a rolled-back insert leaves a harmless hint).
+        if (hints) hints->set(id, 0);
+        return id;
       } catch (const UniqueViolation&) {
         throw taken();  // a concurrent add_log of the same slug won
       }
     });
   }
 
+  // A reply lost after the write was committed must neither double the lines nor drop them: the
+  // call is submitted with Unknown::kRetry, and an attempt that follows a lost reply first looks
+  // for the text where an earlier attempt sent it (AppendAttempts), returning that range when it
+  // is there. For that, every write names its first line before it is sent: in the transaction
+  // the reservation tells it before COMMIT; the one-statement form reserves the line it names
+  // (num_lines = expected) and does nothing when the log has moved on.
   Future<std::optional<LineRange>> append_log(int64_t logid, std::string content) override {
     // Cleaning and cutting (the costly part) happen here, on the caller's thread.
     std::vector<internal::ChunkText> chunks;
@@ -245,59 +339,72 @@ class SqlLogs final : public Logs {
     } catch (const Error&) {
       return make_exceptional_future<std::optional<LineRange>>(std::current_exception());
     }
-    auto shared = std::make_shared<const std::vector<internal::ChunkText>>(std::move(chunks));
-    int64_t added = 0;
-    for (const auto& chunk : *shared) added += chunk.lines;
-    if (shared->size() == 1 && !ctx_.pool.dialect().single_writer && ctx_.pool.dialect().writable_cte) {
+    auto attempts = std::make_shared<AppendAttempts>();
+    attempts->chunks = std::make_shared<const std::vector<internal::ChunkText>>(std::move(chunks));
+    for (const auto& chunk : *attempts->chunks) attempts->added += chunk.lines;
+    if (attempts->chunks->size() == 1 && use_hints()) {
       // The usual append (one chunk) as one statement: one round trip, atomic by itself.
-      return ctx_.pool.write_one([logid, shared, added](Connection& c) -> std::optional<LineRange> {
-        auto first = c.stmt(
-                          "WITH reserved AS (UPDATE logs SET num_lines = num_lines + ? WHERE id = ? "
-                          "RETURNING num_lines) "
-                          "INSERT INTO logchunks (logid, first_line, last_line, content, compressed) "
-                          "SELECT ?, num_lines - ?, num_lines - 1, ?, 0 FROM reserved RETURNING first_line")
-                         .bind(added, logid, logid, added, Blob{shared->front().text})
-                         .scalar<int64_t>();
-        if (!first) return std::nullopt;
-        return LineRange{*first, *first + added - 1};
-      });
+      return ctx_.pool.write_one(
+          [logid, attempts, hints = hints_](Connection& c) {
+            return append_one(c, logid, *attempts, *hints);
+          },
+          Unknown::kRetry);
     }
-    return ctx_.pool.transaction([logid, shared, added](Connection& c) -> std::optional<LineRange> {
-      // Reserve the line numbers first: the UPDATE locks the log's row, so that appends to one
-      // log queue up here instead of colliding on the line numbers.
-      std::optional<int64_t> end;
-      if (c.dialect().update_returning) {
-        end = c.stmt("UPDATE logs SET num_lines = num_lines + ? WHERE id = ? RETURNING num_lines")
-                  .bind(added, logid)
-                  .scalar<int64_t>();
-      } else {
-        auto before = c.stmt("SELECT num_lines FROM logs WHERE id = ? FOR UPDATE")
-                          .bind(logid)
-                          .scalar<int64_t>();
-        if (before) {
-          c.stmt("UPDATE logs SET num_lines = ? WHERE id = ?").bind(*before + added, logid).exec();
-          end = *before + added;
-        }
-      }
-      if (!end) return std::nullopt;
-      int64_t first = *end - added;
-      int64_t next = first;
-      for (const auto& chunk : *shared) {
-        c.stmt(
-             "INSERT INTO logchunks (logid, first_line, last_line, content, compressed) "
-             "VALUES (?, ?, ?, ?, 0)")
-            .bind(logid, next, next + chunk.lines - 1, Blob{chunk.text})
-            .exec();
-        next += chunk.lines;
-      }
-      return LineRange{first, next - 1};
-    });
+    auto hints = use_hints() ? hints_ : nullptr;
+    return ctx_.pool.transaction(
+        [logid, attempts, hints](Connection& c) -> std::optional<LineRange> {
+          const int64_t added = attempts->added;
+          if (Pool::commit_outcome_unknown() && !attempts->sent.empty()) {
+            // Lock the log's row first: a commit of ours that the server is still finishing is
+            // then visible to the look that follows, instead of landing after a second copy.
+            c.stmt("UPDATE logs SET num_lines = num_lines WHERE id = ?").bind(logid).exec();
+            if (auto stored = attempts->find_stored(c, logid)) return stored;
+          }
+          // Reserve the line numbers first: the UPDATE locks the log's row, so that appends to
+          // one log queue up here instead of colliding on the line numbers.
+          std::optional<int64_t> end;
+          if (c.dialect().update_returning) {
+            end = c.stmt("UPDATE logs SET num_lines = num_lines + ? WHERE id = ? "
+                         "RETURNING num_lines")
+                      .bind(added, logid)
+                      .scalar<int64_t>();
+          } else {
+            auto before = c.stmt("SELECT num_lines FROM logs WHERE id = ? FOR UPDATE")
+                              .bind(logid)
+                              .scalar<int64_t>();
+            if (before) {
+              c.stmt("UPDATE logs SET num_lines = ? WHERE id = ?")
+                  .bind(*before + added, logid)
+                  .exec();
+              end = *before + added;
+            }
+          }
+          if (!end) return std::nullopt;
+          int64_t first = *end - added;
+          attempts->sending(first);  // known before COMMIT, whatever becomes of its reply
+          int64_t next = first;
+          for (const auto& chunk : *attempts->chunks) {
+            c.stmt(
+                 "INSERT INTO logchunks (logid, first_line, last_line, content, compressed) "
+                 "VALUES (?, ?, ?, ?, 0)")
+                .bind(logid, next, next + chunk.lines - 1, Blob{chunk.text})
+                .exec();
+            next += chunk.lines;
+          }
+          if (hints) hints->set(logid, next);  // stale if rolled back: costs one re-read
+          return LineRange{first, next - 1};
+        },
+        Unknown::kRetry);
   }
 
+  // An idempotent update: a repeat after a lost reply sets the same flag again.
   Future<void> finish_log(int64_t logid) override {
-    auto done = ctx_.pool.write_one([logid](Connection& c) {
-      c.stmt("UPDATE logs SET complete = 1 WHERE id = ?").bind(logid).exec();
-    });
+    hints_->erase(logid);
+    auto done = ctx_.pool.write_one(
+        [logid](Connection& c) {
+          c.stmt("UPDATE logs SET complete = 1 WHERE id = ?").bind(logid).exec();
+        },
+        Unknown::kRetry);
     if (!ctx_.compress_finished_logs) return done;
     // The caller learns the result at once; the compression follows in the background (Db's
     // shutdown waits for it). Until it commits, the log reads the same from its plain chunks.
@@ -309,31 +416,10 @@ class SqlLogs final : public Logs {
 
   Future<int64_t> compress_log(int64_t logid) override {
     Pool& pool = ctx_.pool;
-    // 1. Read the uncompressed chunks on a database thread.
-    auto read = pool.read([logid](Connection& c) {
-      std::vector<internal::StoredChunk> chunks;
-      for (const Row& r : c.stmt("SELECT first_line, last_line, content FROM logchunks "
-                                 "WHERE logid = ? AND compressed = 0 ORDER BY first_line")
-                              .bind(logid)
-                              .all()) {
-        auto content = r.get<std::optional<Blob>>(2);
-        chunks.push_back({r.get<int64_t>(0), r.get<int64_t>(1), content ? content->bytes : ""});
-      }
-      return chunks;
-    });
-    // 2. Compress on our own thread, so that the database threads stay free for queries.
-    return then_on(
-        std::move(read), compressor_.get_executor(),
-        [&pool, logid](Future<std::vector<internal::StoredChunk>> f) -> int64_t {
-          auto plan = std::make_shared<const std::vector<internal::ChunkMerge>>(
-              internal::plan_compression(f.get()));
-          if (plan->empty()) return 0;
-          // 3. Swap the chunks in one transaction each run, so that a reader sees
-          // either the old chunks or the new one, never a gap.
-          return pool
-              .transaction([logid, plan](Connection& c) { return replace_chunks(c, logid, *plan); })
-              .get();
-        });
+    // On our own thread, which waits for one database call at a time: the database threads stay
+    // free for queries, and only one run of chunks is in memory at once, whatever the log's size.
+    return then_on(make_ready_future(), compressor_.get_executor(),
+                   [&pool, logid](Future<void>) { return compress_runs(pool, logid); });
   }
 
   Future<int64_t> delete_old_log_chunks(Timestamp older_than) override {
@@ -344,12 +430,59 @@ class SqlLogs final : public Logs {
   }
 
  private:
+  // Hints need a one-statement append (PostgreSQL); elsewhere appends read num_lines anyway.
+  bool use_hints() const {
+    return !ctx_.pool.dialect().single_writer && ctx_.pool.dialect().writable_cte;
+  }
+
   Future<std::optional<Log>> one(std::string where, std::vector<Value> params) {
     return ctx_.pool.run([where, params](Connection& c) -> std::optional<Log> {
       auto row = c.stmt(std::string(kSelect) + where).bind_all(params).one();
       if (!row) return std::nullopt;
       return read_log(*row);
     });
+  }
+
+  // One attempt of a one-chunk append in one statement (a write_one lambda, so in autocommit): it
+  // reserves the lines only when the log's num_lines is still the expected one, so the place of
+  // the text is known before the statement is sent, and a lost reply can be checked.
+  static std::optional<LineRange> append_one(Connection& c, int64_t logid,
+                                             AppendAttempts& attempts, NextLines& hints) {
+    const int64_t added = attempts.added;
+    for (int race = 0; race < kAppendRaces; ++race) {
+      // After a lost reply; and again after a statement that did nothing, since a lost write of
+      // ours may have committed meanwhile (the server finishes it after the connection is gone).
+      if (Pool::commit_outcome_unknown()) {
+        if (auto stored = attempts.find_stored(c, logid)) {
+          hints.set(logid, stored->last + 1);
+          return stored;
+        }
+      }
+      std::optional<int64_t> expected = hints.get(logid);
+      if (!expected) {
+        expected = c.stmt("SELECT num_lines FROM logs WHERE id = ?").bind(logid).scalar<int64_t>();
+        if (!expected) return std::nullopt;  // no such log
+      }
+      bool fresh = attempts.sending(*expected);
+      auto first =
+          c.stmt("WITH reserved AS (UPDATE logs SET num_lines = num_lines + ? "
+                 "WHERE id = ? AND num_lines = ? RETURNING num_lines) "
+                 "INSERT INTO logchunks (logid, first_line, last_line, content, compressed) "
+                 "SELECT ?, num_lines - ?, num_lines - 1, ?, 0 FROM reserved RETURNING first_line")
+              .bind(added, logid, *expected, logid, added, Blob{attempts.chunks->front().text})
+              .scalar<int64_t>();
+      if (first) {
+        hints.set(logid, *first + added);
+        return LineRange{*first, *first + added - 1};
+      }
+      // The hint was stale, another append got there first, or the log does not exist. This
+      // statement certainly wrote nothing (its reply came), so its place is no candidate for a
+      // later look, unless an earlier write whose reply was lost went to the same place.
+      if (fresh) attempts.sent.pop_back();
+      hints.erase(logid);
+    }
+    throw TransientError("log " + std::to_string(logid) +
+                         " kept moving on under concurrent appends");
   }
 
   void compress_in_background(int64_t logid) {
@@ -364,61 +497,166 @@ class SqlLogs final : public Logs {
     });
   }
 
-  // Applies the runs of `plan` whose chunks are still exactly as they were read; a run that
-  // changed meanwhile (another compress_log, delete_old_log_chunks) is left alone.
-  static int64_t replace_chunks(Connection& c, int64_t logid,
-                                const std::vector<internal::ChunkMerge>& plan) {
+  // compress_log on the compressor thread: lists the log's uncompressed chunks a page at a time
+  // (place and size only), gathers them into runs and replaces each run in a transaction of its
+  // own, so that memory holds one run (about kCompressedChunkBytes) and a reader sees, run by run,
+  // either the old chunks or the new one. A failure or crash part way leaves the runs done so far
+  // compressed and the rest plain; a later call carries on.
+  static int64_t compress_runs(Pool& pool, int64_t logid) {
     int64_t saved = 0;
-    for (const auto& m : plan) {
-      std::vector<int64_t> firsts, lasts;
-      bool unchanged = true;
-      for (const Row& r : c.stmt("SELECT first_line, last_line, compressed FROM logchunks "
-                                 "WHERE logid = ? AND first_line >= ? AND first_line <= ? "
-                                 "ORDER BY first_line")
-                              .bind(logid, m.first_line, m.last_line)
-                              .all()) {
-        firsts.push_back(r.get<int64_t>(0));
-        lasts.push_back(r.get<int64_t>(1));
-        if (r.get<bool>(2)) unchanged = false;
+    int64_t after = -1;  // the chunks listed so far start at or before this line
+    internal::CompressionRun run;
+    for (;;) {
+      auto page = pool.run([logid, after](Connection& c) {
+                        std::vector<internal::ChunkSpan> spans;
+                        for (const Row& r :
+                             c.stmt("SELECT first_line, last_line, "
+                                    "COALESCE(LENGTH(content), 0) FROM logchunks "
+                                    "WHERE logid = ? AND compressed = 0 AND first_line > ? "
+                                    "ORDER BY first_line LIMIT ?")
+                                 .bind(logid, after, kSpanPage)
+                                 .all()) {
+                          spans.push_back({r.get<int64_t>(0), r.get<int64_t>(1),
+                                           static_cast<size_t>(r.get<int64_t>(2))});
+                        }
+                        return spans;
+                      })
+                      .get();
+      for (const auto& span : page) {
+        if (!run.accepts(span)) {
+          saved += compress_run(pool, logid, run);
+          run = internal::CompressionRun{};
+        }
+        run.add(span);
       }
-      if (!unchanged || firsts != m.replaced || lasts != m.replaced_last) continue;
-      c.stmt("DELETE FROM logchunks WHERE logid = ? AND first_line >= ? AND first_line <= ?")
-          .bind(logid, m.first_line, m.last_line)
-          .exec();
-      c.stmt(
-           "INSERT INTO logchunks (logid, first_line, last_line, content, compressed) "
-           "VALUES (?, ?, ?, ?, ?)")
-          .bind(logid, m.first_line, m.last_line, Blob{m.content}, m.compressed)
-          .exec();
-      saved += m.saved;
+      if (static_cast<int64_t>(page.size()) < kSpanPage) break;
+      after = page.back().first_line;
     }
+    if (!run.empty()) saved += compress_run(pool, logid, run);
     return saved;
   }
 
+  // Reads one run's text, merges it (off the database threads) and swaps it in. A run whose
+  // chunks changed since they were listed (another compress_log, delete_old_log_chunks) is left
+  // alone.
+  static int64_t compress_run(Pool& pool, int64_t logid, const internal::CompressionRun& run) {
+    auto texts = pool.run([logid, firsts = run.firsts(), lasts = run.lasts()](Connection& c)
+                              -> std::optional<std::vector<std::string>> {
+                       std::vector<std::string> out;
+                       size_t i = 0;
+                       for (const Row& r : c.stmt("SELECT first_line, last_line, compressed, "
+                                                  "content FROM logchunks WHERE logid = ? "
+                                                  "AND first_line >= ? AND first_line <= ? "
+                                                  "ORDER BY first_line")
+                                               .bind(logid, firsts.front(), firsts.back())
+                                               .all()) {
+                         if (i >= firsts.size() || r.get<int64_t>(0) != firsts[i] ||
+                             r.get<int64_t>(1) != lasts[i] || r.get<bool>(2)) {
+                           return std::nullopt;
+                         }
+                         auto content = r.get<std::optional<Blob>>(3);
+                         out.push_back(content ? std::move(content->bytes) : std::string());
+                         ++i;
+                       }
+                       if (i != firsts.size()) return std::nullopt;
+                       return out;
+                     })
+                     .get();
+    if (!texts) return 0;
+    std::optional<internal::ChunkMerge> merge;
+    {
+      std::vector<std::string_view> views(texts->begin(), texts->end());
+      merge = internal::merge_run(run, views);
+    }
+    texts.reset();  // the run's text, before the write
+    if (!merge) return 0;
+    auto m = std::make_shared<const internal::ChunkMerge>(std::move(*merge));
+    return pool
+        .transaction([logid, m](Connection& c) { return replace_run(c, logid, *m); },
+                     Unknown::kRetry)
+        .get();
+  }
+
+  // Swaps in one merged run if its chunks are still exactly as they were read. After a lost
+  // reply (Unknown::kRetry) the swap may already be done: then the run is one chunk that holds
+  // exactly the merged content, and its savings are counted once; anything else is left alone as
+  // a run that changed, so a lost reply never doubles or drops a line.
+  static int64_t replace_run(Connection& c, int64_t logid, const internal::ChunkMerge& m) {
+    std::vector<int64_t> firsts, lasts;
+    bool plain = true;
+    for (const Row& r : c.stmt("SELECT first_line, last_line, compressed FROM logchunks "
+                               "WHERE logid = ? AND first_line >= ? AND first_line <= ? "
+                               "ORDER BY first_line")
+                            .bind(logid, m.first_line, m.last_line)
+                            .all()) {
+      firsts.push_back(r.get<int64_t>(0));
+      lasts.push_back(r.get<int64_t>(1));
+      if (r.get<bool>(2)) plain = false;
+    }
+    if (Pool::commit_outcome_unknown() && firsts.size() == 1 && firsts[0] == m.first_line &&
+        lasts[0] == m.last_line && (plain != m.compressed)) {
+      auto stored = c.stmt("SELECT content FROM logchunks WHERE logid = ? AND first_line = ?")
+                        .bind(logid, m.first_line)
+                        .scalar<Blob>();
+      if (stored && stored->bytes == m.content) return m.saved;
+    }
+    if (!plain || firsts != m.replaced || lasts != m.replaced_last) return 0;
+    c.stmt("DELETE FROM logchunks WHERE logid = ? AND first_line >= ? AND first_line <= ?")
+        .bind(logid, m.first_line, m.last_line)
+        .exec();
+    c.stmt(
+         "INSERT INTO logchunks (logid, first_line, last_line, content, compressed) "
+         "VALUES (?, ?, ?, ?, ?)")
+        .bind(logid, m.first_line, m.last_line, Blob{m.content}, m.compressed)
+        .exec();
+    return m.saved;
+  }
+
   // One bounded transaction per batch of logs, chained until a batch comes back short, so that
-  // other writers get the database between batches.
+  // other writers get the database between batches. After a lost reply, a batch whose logs are
+  // all marked deleted went through: it is counted, not chosen again.
   static void delete_batches(Pool& pool, int64_t older_than, int64_t done,
                              std::shared_ptr<Promise<int64_t>> promise) {
-    pool.transaction([older_than](Connection& c) {
-          std::vector<int64_t> ids;
-          for (const Row& r :
-               c.stmt("SELECT l.id FROM logs l JOIN steps s ON s.id = l.stepid "
-                      "WHERE s.started_at < ? AND l.type <> ? "
-                      "ORDER BY l.id LIMIT ?")
-                   .bind(older_than, std::string(1, log_types::kDeleted), kDeleteBatch)
-                   .all()) {
-            ids.push_back(r.get<int64_t>(0));
-          }
-          internal::for_each_batch(
-              c.dialect(), ids, 1, [&](const std::string& marks, const std::vector<Value>& p) {
-                c.stmt("DELETE FROM logchunks WHERE logid IN (" + marks + ")").bind_all(p).exec();
-                c.stmt("UPDATE logs SET type = ? WHERE id IN (" + marks + ")")
-                    .bind(std::string(1, log_types::kDeleted))
-                    .bind_all(p)
-                    .exec();
-              });
-          return static_cast<int64_t>(ids.size());
-        })
+    auto chosen = std::make_shared<std::vector<int64_t>>();
+    pool.transaction(
+            [older_than, chosen](Connection& c) {
+              const std::string deleted(1, log_types::kDeleted);
+              if (Pool::commit_outcome_unknown() && !chosen->empty()) {
+                int64_t marked = 0;
+                internal::for_each_batch(
+                    c.dialect(), *chosen, 1,
+                    [&](const std::string& marks, const std::vector<Value>& p) {
+                      marked += *c.stmt("SELECT COUNT(*) FROM logs WHERE type = ? AND id IN (" +
+                                        marks + ")")
+                                     .bind(deleted)
+                                     .bind_all(p)
+                                     .scalar<int64_t>();
+                    });
+                if (marked == static_cast<int64_t>(chosen->size())) return marked;
+              }
+              std::vector<int64_t> ids;
+              for (const Row& r :
+                   c.stmt("SELECT l.id FROM logs l JOIN steps s ON s.id = l.stepid "
+                          "WHERE s.started_at < ? AND l.type <> ? "
+                          "ORDER BY l.id LIMIT ?")
+                       .bind(older_than, deleted, kDeleteBatch)
+                       .all()) {
+                ids.push_back(r.get<int64_t>(0));
+              }
+              internal::for_each_batch(
+                  c.dialect(), ids, 1, [&](const std::string& marks, const std::vector<Value>& p) {
+                    c.stmt("DELETE FROM logchunks WHERE logid IN (" + marks + ")")
+                        .bind_all(p)
+                        .exec();
+                    c.stmt("UPDATE logs SET type = ? WHERE id IN (" + marks + ")")
+                        .bind(deleted)
+                        .bind_all(p)
+                        .exec();
+                  });
+              *chosen = ids;
+              return static_cast<int64_t>(ids.size());
+            },
+            Unknown::kRetry)
         .then(boost::launch::sync, [&pool, older_than, done, promise](Future<int64_t> f) {
           int64_t n = 0;
           try {
@@ -436,6 +674,7 @@ class SqlLogs final : public Logs {
   }
 
   internal::Context& ctx_;
+  std::shared_ptr<NextLines> hints_ = std::make_shared<NextLines>();
   boost::asio::thread_pool compressor_{1};
 };
 

@@ -70,14 +70,19 @@ class Logs {
   // the first and last line numbers stored, or nullopt when the log does not exist (the append is
   // silently ignored, as the reference specifies). A line over kMaxLogLineBytes is cut at a UTF-8
   // character boundary; invalid UTF-8 is stored with U+FFFD replacement characters.
+  // When the connection is lost while the append commits, it is retried after a look at what was
+  // committed: its lines are stored exactly once, and the range returned is where they are.
   virtual Future<std::optional<LineRange>> append_log(int64_t logid, std::string content) = 0;
 
-  // Marks the log complete. Unknown logs are ignored.
+  // Marks the log complete. Unknown logs are ignored. Idempotent, so retried after a lost reply.
   virtual Future<void> finish_log(int64_t logid) = 0;
 
   // Merges the log's small chunks into larger zstd-compressed ones. Compression runs off the
-  // database threads, and readers never see a line missing while it runs. Returns the number of
-  // stored bytes saved (0 when there was nothing to do, e.g. a second call, or an unknown log).
+  // database threads, run by run (about 1 MiB of text each, each run swapped in a transaction of
+  // its own), so its memory is bounded whatever the log's size, and readers never see a line
+  // missing or twice while it runs. Returns the number of stored bytes saved (0 when there was
+  // nothing to do, e.g. a second call, or an unknown log). Interrupted part way, it leaves every
+  // line readable once (the runs done compressed, the rest plain) and a later call finishes.
   virtual Future<int64_t> compress_log(int64_t logid) = 0;
 
   // Deletes the chunks of logs whose step started before `older_than`, keeping num_lines and

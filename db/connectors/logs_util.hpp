@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,8 +13,11 @@ namespace ym::db::internal {
 
 // An append is stored in chunks of about this much text (a chunk holds at least one line).
 inline constexpr size_t kLogChunkBytes = 64 * 1024;
-// compress_log merges consecutive chunks into compressed chunks of up to this much text.
+// compress_log merges consecutive chunks into compressed chunks of up to this much text,
 inline constexpr size_t kCompressedChunkBytes = 1024 * 1024;
+// and of at most this many chunks, so that the rows of one run stay few even in a log appended a
+// line at a time (one chunk per line): compress_log holds one run in memory at a time.
+inline constexpr size_t kCompressedChunkMaxChunks = 4096;
 
 // Lines ready to store: `text` is `lines` lines, each ending in "\n".
 struct ChunkText {
@@ -42,6 +46,40 @@ struct StoredChunk {
   std::string content;
 };
 
+// Where a stored, uncompressed chunk is and how long its text is: all that compress_log needs to
+// choose its runs, so that it can choose them without reading the text.
+struct ChunkSpan {
+  int64_t first_line = 0;
+  int64_t last_line = 0;
+  size_t bytes = 0;
+};
+
+// The run of chunks compress_log is gathering: consecutive line ranges, up to
+// kCompressedChunkBytes of text and kCompressedChunkMaxChunks chunks. Fed the log's uncompressed
+// chunks in ascending order, it closes a run (accepts() false) exactly where plan_compression
+// does, whether the chunks come from memory (the fake) or a page at a time from SQL.
+class CompressionRun {
+ public:
+  bool empty() const { return firsts_.empty(); }
+  bool accepts(const ChunkSpan& c) const {
+    return empty() || (c.first_line == lasts_.back() + 1 &&
+                       bytes_ + c.bytes <= kCompressedChunkBytes &&
+                       firsts_.size() < kCompressedChunkMaxChunks);
+  }
+  void add(const ChunkSpan& c) {
+    firsts_.push_back(c.first_line);
+    lasts_.push_back(c.last_line);
+    bytes_ += c.bytes;
+  }
+  const std::vector<int64_t>& firsts() const { return firsts_; }
+  const std::vector<int64_t>& lasts() const { return lasts_; }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  std::vector<int64_t> firsts_, lasts_;
+  size_t bytes_ = 0;
+};
+
 // One replacement compress_log makes: the chunks first_line..last_line listed in `replaced` (by
 // first line) become one chunk holding `content`.
 struct ChunkMerge {
@@ -54,10 +92,16 @@ struct ChunkMerge {
   int64_t saved = 0;  // stored bytes before minus after
 };
 
-// Plans compress_log over a log's uncompressed chunks (ascending by first_line): consecutive
-// chunks are merged up to kCompressedChunkBytes of text and compressed when that makes them
-// smaller. A lone chunk that does not shrink is left alone, so that a second call finds nothing
-// to do. Runs off the database threads.
+// The replacement of one run, given the stored text of each of its chunks in order: one
+// compressed chunk when zstd makes the run smaller, one plain chunk when a run of several chunks
+// does not shrink (fewer rows still make reads cheaper), nullopt for a lone chunk that does not
+// shrink (so that a second compress_log finds nothing to do). Runs off the database threads.
+std::optional<ChunkMerge> merge_run(const CompressionRun& run,
+                                    const std::vector<std::string_view>& texts);
+
+// Plans compress_log over a log's uncompressed chunks (ascending by first_line), all in memory:
+// the runs of CompressionRun, each merged by merge_run. For the fake, which holds the log in
+// memory anyway; the SQL connector plans run by run.
 std::vector<ChunkMerge> plan_compression(const std::vector<StoredChunk>& chunks);
 
 }  // namespace ym::db::internal

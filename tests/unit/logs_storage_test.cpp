@@ -4,10 +4,20 @@
 // really merges and compresses, and that the fake lays chunks out exactly as SQL does.
 #include <gtest/gtest.h>
 
-#include <algorithm>
-#include <filesystem>
-#include <random>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <random>
+#include <sstream>
+
+#include "db/connectors/logs_util.hpp"
 #include "db/db.hpp"
 #include "db/drivers/driver.hpp"
 #include "fake/fake_db.hpp"
@@ -179,6 +189,191 @@ TEST_F(SqliteLogs, CompressLogCapsTheTextOfAMergedChunk) {
   EXPECT_EQ(db_->logs().get_log_lines(30, 0, lines_total).get(), all);
   EXPECT_EQ(db_->logs().compress_log(30).get(), 0);
   EXPECT_EQ(sql_layout(), l);
+}
+
+
+// ------------------------------------------------------------------ bounded memory
+// compress_log holds one run of chunks at a time, so a process compressing a log much larger than
+// its memory stays small. Proven in a child process, whose peak RSS (VmHWM) is its own: it
+// appends a log of YM_LOG_BOUND_MB (default 256) MiB, generated a MiB at a time, compresses it
+// and reads it back, checking the lines through a running hash rather than holding them.
+
+// A field of /proc/self/status, in KiB (-1 when missing).
+int64_t status_kib(const std::string& field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field + ":", 0) == 0) {
+      return std::strtoll(line.c_str() + field.size() + 1, nullptr, 10);
+    }
+  }
+  return -1;
+}
+
+// FNV-1a, 64 bits: a running hash of everything appended or read.
+struct RunningHash {
+  uint64_t h = 1469598103934665603ull;
+  void add(std::string_view s) {
+    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  }
+};
+
+// About 1 MiB of numbered, compressible lines from line `first` on; `next` becomes the line after.
+std::string mebibyte_of_lines(int64_t first, int64_t& next) {
+  std::string out;
+  out.reserve((1 << 20) + 256);
+  int64_t i = first;
+  while (out.size() < (1 << 20)) {
+    out += "line " + std::to_string(i) + ": [" + std::to_string(i % 97) +
+           "/97] compiling src/module_" + std::to_string(i % 1013) + ".cpp -O2 -Wall\n";
+    ++i;
+  }
+  next = i;
+  return out;
+}
+
+// The child's work; returns "key=value" lines for the parent to check (and, for the record only,
+// how long each phase took).
+std::string compress_large_log(const std::string& url, int64_t mebibytes) {
+  std::ostringstream report;
+  auto t0 = std::chrono::steady_clock::now();
+  auto ms_since = [](std::chrono::steady_clock::time_point& t) {
+    auto now = std::chrono::steady_clock::now();
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - t).count();
+    t = now;
+    return ms;
+  };
+  // Count the peak from here, not the parent's ("5": reset VmHWM to the current RSS).
+  { std::ofstream("/proc/self/clear_refs") << "5"; }
+  int64_t rss_start = status_kib("VmRSS");
+  report << "rss_start_kib=" << rss_start << "\nhwm_start_kib=" << status_kib("VmHWM") << "\n";
+  auto db = db::Db::open(url);
+  db->insert_test_data(base()).get();
+  RunningHash appended;
+  int64_t lines = 0;
+  for (int64_t m = 0; m < mebibytes; ++m) {
+    int64_t next = 0;
+    std::string part = mebibyte_of_lines(lines, next);
+    auto range = db->logs().append_log(30, part).get();
+    if (!range || range->first != lines || range->last != next - 1) {
+      throw std::runtime_error("append " + std::to_string(m) + " stored the wrong lines");
+    }
+    appended.add(part);
+    lines = next;
+  }
+  report << "hwm_appended_kib=" << status_kib("VmHWM") << "\nappend_ms=" << ms_since(t0) << "\n";
+  int64_t saved = db->logs().compress_log(30).get();
+  report << "hwm_compressed_kib=" << status_kib("VmHWM") << "\ncompress_ms=" << ms_since(t0)
+         << "\n";
+  RunningHash read;
+  int64_t read_lines = 0;
+  const int64_t kRange = 20000;  // about 1 MiB of these lines per read
+  for (int64_t f = 0; f < lines; f += kRange) {
+    std::string text = db->logs().get_log_lines(30, f, f + kRange - 1).get();
+    read_lines += std::count(text.begin(), text.end(), '\n');
+    read.add(text);
+  }
+  // A read past the end returns nothing more.
+  read_lines += static_cast<int64_t>(db->logs().get_log_lines(30, lines, lines + 10).get().size());
+  auto log = db->logs().get_log(30).get();
+  report << "read_ms=" << ms_since(t0) << "\n";
+  db->shutdown();
+  report << "hwm_end_kib=" << status_kib("VmHWM") << "\n"
+         << "saved=" << saved << "\nlines=" << lines << "\nread_lines=" << read_lines
+         << "\nnum_lines=" << (log ? log->num_lines : -1)
+         << "\nhash_equal=" << (appended.h == read.h ? 1 : 0) << "\n";
+  return report.str();
+}
+
+std::map<std::string, int64_t> parse_report(const std::string& text) {
+  std::map<std::string, int64_t> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    size_t eq = line.find('=');
+    if (eq != std::string::npos) {
+      out[line.substr(0, eq)] = std::strtoll(line.c_str() + eq + 1, nullptr, 10);
+    }
+  }
+  return out;
+}
+
+TEST(LogsBoundedMemory, CompressingALogFarLargerThanTheBoundStaysWithinIt) {
+  const char* env = std::getenv("YM_LOG_BOUND_MB");
+  const int64_t mebibytes = env ? std::max<int64_t>(1, std::atoll(env)) : 256;
+  const int64_t kBoundKib = 64 * 1024;  // far below the log: a process that held it would fail
+  fs::path dir = fs::temp_directory_path() / ("ym-logs-bound-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  struct Cleanup {  // the file is as large as the log: never left behind
+    fs::path dir;
+    ~Cleanup() {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  } cleanup{dir};
+  fs::path file = dir / "big.sqlite";
+  std::string url = "sqlite:///" + file.string() + "?synchronous=OFF";
+
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    std::string out;
+    int code = 0;
+    try {
+      out = compress_large_log(url, mebibytes);
+    } catch (const std::exception& e) {
+      out = std::string("error: ") + e.what() + "\n";
+      code = 1;
+    }
+    size_t done = 0;
+    while (done < out.size()) {
+      ssize_t n = ::write(fds[1], out.data() + done, out.size() - done);
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+    ::close(fds[1]);
+    ::_exit(code);
+  }
+  ::close(fds[1]);
+  std::string text;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) {
+    text.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fds[0]);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child: " << text;
+  auto r = parse_report(text);
+  RecordProperty("report", text);
+  std::cout << text;
+
+  // Every line back exactly once, in order.
+  EXPECT_EQ(r["hash_equal"], 1) << text;
+  EXPECT_EQ(r["read_lines"], r["lines"]) << text;
+  EXPECT_EQ(r["num_lines"], r["lines"]) << text;
+  EXPECT_GT(r["saved"], mebibytes * (1 << 20) / 2) << text;
+  // The peak, counted from the child's start, stayed far below the log's size. (A compress_log
+  // that read the whole log would pass its size; so would one that kept the appended text.)
+  ASSERT_LT(r["hwm_start_kib"] - r["rss_start_kib"], 8 * 1024)
+      << "the peak (VmHWM) could not be reset to the child's start: " << text;
+  EXPECT_LT(r["hwm_end_kib"] - r["rss_start_kib"], kBoundKib) << text;
+  EXPECT_LT(kBoundKib, mebibytes * 1024 / 2);
+
+  // Below the interface: the log is now compressed chunks of at most 1 MiB of text each.
+  {
+    auto conn = db::open_connection(db::Url::parse("sqlite:///" + file.string()));
+    auto row = conn->stmt("SELECT COUNT(*), COALESCE(SUM(compressed), 0) FROM logchunks "
+                          "WHERE logid = 30")
+                   .one();
+    int64_t rows = row->get<int64_t>(0);
+    EXPECT_EQ(row->get<int64_t>(1), rows) << "every chunk compressed";
+    EXPECT_GE(rows, mebibytes);  // 1 MiB of text per merged chunk at most
+    EXPECT_LE(rows, 2 * mebibytes);
+  }
 }
 
 }  // namespace
