@@ -97,7 +97,7 @@ void BM_GetLogLinesFromAMillionLineLog(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * 1000);
   // Peak RSS of the whole process so far. It includes building and compressing the
-  // 1,000,000-line log (compress_log holds the log's plain chunks while it plans), so it bounds
+  // 1,000,000-line log (compress_log holds one run of about 1 MiB at a time), so it bounds
   // get_log_lines's memory from above only.
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
