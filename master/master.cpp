@@ -168,6 +168,10 @@ void Master::request_stop(const std::string& why) {
     spdlog::warn("{} again: cancelling the running builds now", why);
   }
   grace_over_ = true;
+  // Output that waits for the database (see may_write) is not waited for any more.
+  for (auto& [brid, build] : running_) {
+    if (build->writer && !may_write()) build->writer->discard();
+  }
   idle_.notify();
 }
 
@@ -240,6 +244,7 @@ awaitable<void> Master::register_master() {
   }
   co_await await(db_.masters().set_master_state(masterid_, true));
   connected_since_ = std::chrono::system_clock::now();
+  last_checkin_ok_ = Clock::now();
   co_await configure_links();
   std::vector<std::string> names;
   for (const auto& b : builders_) names.push_back(b.config->name);
@@ -299,8 +304,22 @@ awaitable<void> Master::checkin_loop() {
   }
 }
 
+bool Master::may_write() const {
+  return Clock::now() - last_checkin_ok_ < config_.expiry - config_.checkin_interval;
+}
+
 awaitable<void> Master::checkin() {
   bool reactivated = co_await await(db_.masters().set_master_state(masterid_, true));
+  if (reactivated) {
+    // Before the gate opens: the output still waiting belongs to builds a peer has ended.
+    for (auto& [brid, build] : running_) {
+      if (build->writer) build->writer->discard();
+    }
+  }
+  last_checkin_ok_ = Clock::now();
+  for (auto& [brid, build] : running_) {
+    if (build->writer) build->writer->gate_opened();
+  }
   if (checkin_failed_) {
     checkin_failed_ = false;
     connected_since_ = std::chrono::system_clock::now();
@@ -658,6 +677,10 @@ awaitable<Master::StepResult> Master::run_step(std::shared_ptr<Build> build, con
   auto added = co_await await(db_.steps().add_step(build->buildid, step.name, "running"));
   int64_t logid = co_await await(db_.logs().add_log(added.id, "stdio", "stdio", "s"));
   auto writer = std::make_shared<LogWriter>(io_, db_.logs(), logid);
+  writer->set_gate([this] { return may_write(); });
+  // A build cancelled because this master lost its claims writes no more output.
+  if (build->stop == Stop::kLost) writer->discard();
+  build->writer = writer;
   ProcessSpec spec{step.command, workdir, env, config_.timeout_of(*build->builder->config)};
   // The outcome travels through a promise so that the coroutine waits on it like on any database
   // call (custom asio initiations holding this much state trip GCC 12's coroutine support).
@@ -670,6 +693,7 @@ awaitable<Master::StepResult> Master::run_step(std::shared_ptr<Build> build, con
   if (build->stop != Stop::kNone) build->process->cancel();
   auto outcome = co_await await(std::move(finished));
   build->process.reset();
+  build->writer.reset();
   // A master can be taken over only after a silence longer than `expiry - checkin_interval`
   // since this step began (it checked in before). A step that ran that long may belong to a
   // build the take-over has ended: its end is then not this master's to write.

@@ -96,6 +96,7 @@ class Master {
     // The database failed one of the build's writes beyond the retry budget: the build ends as
     // RETRY and its request is built again.
     std::optional<std::string> db_error;
+    std::shared_ptr<LogWriter> writer;  // of the running step
   };
   struct StepResult {
     int results = 0;
@@ -154,6 +155,10 @@ class Master {
   // outage everyone shared does not make the first one back expire the others.
   std::chrono::system_clock::time_point connected_since_{};
   bool checkin_failed_ = false;
+  std::chrono::steady_clock::time_point last_checkin_ok_{};  // the last check-in that worked
+  // False once the last good check-in is so old that a peer may have taken this master over:
+  // build output then waits until a check-in tells (see LogWriter::set_gate).
+  bool may_write() const;
   std::vector<std::unique_ptr<WorkerSlot>> workers_;
   std::vector<BuilderState> builders_;
   std::map<int64_t, BuilderState*> builder_by_id_;

@@ -117,7 +117,7 @@ void LogWriter::when_drained(std::function<void()> resume) {
 void LogWriter::close(std::function<void(std::exception_ptr)> done) {
   closing_ = true;
   done_ = std::move(done);
-  if (!partial_.empty() || dropping_) {
+  if (!discarding_ && (!partial_.empty() || dropping_)) {
     pending_ += partial_;
     pending_ += '\n';
     partial_.clear();
@@ -129,9 +129,23 @@ void LogWriter::close(std::function<void(std::exception_ptr)> done) {
   maybe_done();
 }
 
+void LogWriter::discard() {
+  discarding_ = true;
+  pending_.clear();
+  partial_.clear();
+  timer_.cancel();
+  if (resume_) {
+    auto resume = std::move(resume_);
+    resume_ = nullptr;
+    resume();
+  }
+  maybe_done();
+}
+
 void LogWriter::schedule() {
-  if (error_) pending_.clear();
+  if (error_ || discarding_) pending_.clear();
   if (in_flight_ || pending_.empty()) return;
+  if (may_write_ && !may_write_()) return;  // gate_opened() calls again
   if (closing_ || pending_.size() >= kFlushBytes) {
     flush();
     return;
@@ -142,7 +156,9 @@ void LogWriter::schedule() {
   timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
     self->timer_armed_ = false;
     if (ec) return;
-    if (!self->in_flight_ && !self->pending_.empty()) self->flush();
+    if (self->in_flight_ || self->pending_.empty()) return;
+    if (self->may_write_ && !self->may_write_()) return;  // gate_opened() sends them
+    self->flush();
   });
 }
 

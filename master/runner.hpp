@@ -56,6 +56,14 @@ class LogWriter : public std::enable_shared_from_this<LogWriter> {
 
   LogWriter(boost::asio::io_context& io, db::Logs& logs, int64_t logid);
 
+  // The fence for output: while `may_write()` is false (the master has not been able to check in
+  // for so long that a peer may have taken it over), appends wait, and the reader pauses once
+  // too much is pending; `gate_opened()` sends them. `discard()` (the master was taken over)
+  // drops what is pending and everything written later: the log is no longer this master's.
+  void set_gate(std::function<bool()> may_write) { may_write_ = std::move(may_write); }
+  void gate_opened() { schedule(); }
+  void discard();
+
   // Adds output; complete lines are queued for the database.
   void write(const char* data, size_t n);
   // True when the producer should stop reading until `when_drained` calls back.
@@ -84,6 +92,8 @@ class LogWriter : public std::enable_shared_from_this<LogWriter> {
   bool closing_ = false;
   boost::asio::steady_timer timer_;
   std::function<void()> resume_;
+  std::function<bool()> may_write_;
+  bool discarding_ = false;
   std::function<void(std::exception_ptr)> done_;
   std::exception_ptr error_;
   int64_t lines_ = 0;
