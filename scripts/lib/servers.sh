@@ -22,6 +22,9 @@
 # YM_SERVERS_DURABLE=1 (what scripts/bench uses) keeps each server's default commit durability
 # (fsync on, InnoDB flushing its log at every commit) and puts the data on disk, not on /dev/shm,
 # so that figures compare with SQLite at synchronous=FULL.
+# YM_SERVERS_CRASH_SAFE=1 (what tests/faults uses) keeps fsync off but makes every commit survive
+# a crash of the server process (pg_ctl stop -m immediate, kill -9 of mariadbd), though not of the
+# machine: PostgreSQL keeps synchronous_commit on, InnoDB hands its log to the OS at each commit.
 
 ym_pg_bin=${YM_PG_BIN:-/usr/lib/postgresql/15/bin}
 ym_servers_dir=""
@@ -64,6 +67,7 @@ ym_random_password() {
 # and the restart tests ever run, so the two cannot drift apart.
 ym_write_postgres_ctl() {
   local dir=$1 port=$2 ctl=$1/ctl fast="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  [ "${YM_SERVERS_CRASH_SAFE:-0}" = 1 ] && fast="-c fsync=off -c full_page_writes=off"
   [ "${YM_SERVERS_DURABLE:-0}" = 1 ] && fast=""
   cat >"$ctl" <<EOF
 #!/usr/bin/env bash
@@ -90,6 +94,7 @@ EOF
 
 ym_write_mysql_ctl() {
   local dir=$1 port=$2 ctl=$1/ctl fast="--innodb-flush-log-at-trx-commit=0 --innodb-doublewrite=0"
+  [ "${YM_SERVERS_CRASH_SAFE:-0}" = 1 ] && fast="--innodb-flush-log-at-trx-commit=2 --innodb-doublewrite=0"
   [ "${YM_SERVERS_DURABLE:-0}" = 1 ] && fast=""
   cat >"$ctl" <<EOF
 #!/usr/bin/env bash
