@@ -1,8 +1,11 @@
 // The `yardmaster` master process, end to end: real master processes running real shell steps
 // against real databases (SQLite always; PostgreSQL and MariaDB when YM_TEST_POSTGRES_URL /
 // YM_TEST_MYSQL_URL name a server), plus the configuration parser in-process.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -89,7 +92,7 @@ std::unique_ptr<Child> start_master(const fs::path& dir, const std::string& args
 
 // The pid of the master running in `dir` (it writes it into its lock file).
 pid_t master_pid(const fs::path& dir) {
-  for (int i = 0; i < 200; ++i) {
+  for (int i = 0; i < 1200; ++i) {
     std::string text = read_file(dir / "master.lock");
     if (!text.empty() && text.back() == '\n') return static_cast<pid_t>(std::stol(text));
     std::this_thread::sleep_for(50ms);
@@ -107,6 +110,27 @@ bool eventually(const std::function<bool()>& ready, std::chrono::seconds limit) 
   }
   return ready();
 }
+
+// An exclusive lock on a file, held from construction until release(). Steps that start with
+// `flock -s FILE true` wait for it: a test keeps builds running until it lets them go, instead of
+// hoping that they are still running when it looks. Close-on-exec: no child inherits it.
+class Gate {
+ public:
+  explicit Gate(const fs::path& file) {
+    fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0 || ::flock(fd_, LOCK_EX) != 0) ADD_FAILURE() << "cannot lock " << file;
+  }
+  ~Gate() { release(); }
+  Gate(const Gate&) = delete;
+  Gate& operator=(const Gate&) = delete;
+  void release() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
 
 std::string seq(int from, int to) {
   std::string out;
@@ -474,11 +498,10 @@ step after = echo never
   ASSERT_TRUE(
       eventually([&] { return db->steps().get_step_by_name(1, "wait").get().has_value(); }, 30s))
       << read_file(dir / "master.log");
-  auto start = std::chrono::steady_clock::now();
   ASSERT_EQ(kill(master_pid(dir), SIGTERM), 0);
+  // The grace period, then SIGTERM to the step: a master that waited for the 600 s step instead
+  // would be killed by start_master's time limit (exit 124), and its step not be cancelled.
   EXPECT_EQ(master->wait(), 0) << read_file(dir / "master.log");
-  // The grace period, then SIGTERM to the step: far less than the step's 600 s.
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 30s);
   auto build = db->builds().get_build(1).get();
   ASSERT_TRUE(build);
   EXPECT_EQ(build->results, results::kCancelled);
@@ -512,10 +535,9 @@ workers = w
 step leave = sleep 300 & echo $! > ../leave.pid; echo "left one sleeping"
 )");
   ASSERT_EQ(run({kYardmaster, "submit", dir.string(), "-b", "hangs", "-b", "leaves"}).first, 0);
-  auto start = std::chrono::steady_clock::now();
+  // A master that waited for the 300 s steps would be killed by the time limit (exit 124).
   auto master = start_master(dir, "--until-idle", 60s);
   ASSERT_EQ(master->wait(), 0) << read_file(dir / "master.log");
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 30s);
 
   auto db = db::Db::open("sqlite:///" + (dir / "state.sqlite").string());
   auto hangs =
@@ -543,7 +565,7 @@ step leave = sleep 300 & echo $! > ../leave.pid; echo "left one sleeping"
   for (const char* file : {"hang.pid", "leave.pid"}) {
     std::string pid = read_file(dir / "builds" / (file[0] == 'h' ? "hangs" : "leaves") / file);
     ASSERT_FALSE(pid.empty()) << file;
-    EXPECT_TRUE(eventually([&] { return gone(static_cast<pid_t>(std::stol(pid))); }, 5s))
+    EXPECT_TRUE(eventually([&] { return gone(static_cast<pid_t>(std::stol(pid))); }, 30s))
         << file << ": still running";
   }
 }
@@ -589,30 +611,27 @@ class MasterProcesses : public testing::TestWithParam<Shared> {
     }
   }
 
-  // A master directory sharing the database: three builders, two workers of two slots.
+  // A master directory sharing the database: three builders, two workers of two slots. Each
+  // work step first passes the Gate of its worker (gates_/WORKER), open unless a test holds it.
   fs::path make_master(Scratch& s, int i) {
     fs::path dir = s.path("m" + std::to_string(i));
     std::string w = "m" + std::to_string(i);
-    write_file(dir / "config.ini",
-               "[master]\ndatabase = " + url_ +
-                   "\ncheckin_interval = 1s\nexpiry = 4s\npoll_interval = 300ms"
-                   "\ngrace_period = 5s\n"
-                   "[worker " +
-                   w + "-a]\nslots = 2\n[worker " + w +
-                   "-b]\nslots = 2\n"
-                   "[builder b1]\nworkers = " +
-                   w + "-a, " + w +
-                   "-b\n"
-                   "step work = echo \"request $YM_BUILDREQUEST_ID\"; sleep 0.1\n"
-                   "[builder b2]\nworkers = " +
-                   w + "-a, " + w +
-                   "-b\n"
-                   "step work = echo \"request $YM_BUILDREQUEST_ID\"; sleep 0.1\n"
-                   "[builder b3]\nworkers = " +
-                   w +
-                   "-b\n"
-                   "step work = echo \"request $YM_BUILDREQUEST_ID\"; sleep 0.1\n"
-                   "step check = test -n \"$YM_BUILD_ID\"\n");
+    gates_ = s.path("gates");
+    fs::create_directories(gates_);
+    const std::string work = "step work = flock -s '" + gates_.string() +
+                             "'/\"$YM_WORKER\" true; echo \"request $YM_BUILDREQUEST_ID\"; "
+                             "sleep 0.1\n";
+    write_file(dir / "config.ini", "[master]\ndatabase = " + url_ +
+                                       "\ncheckin_interval = 1s\nexpiry = 4s\npoll_interval = 300ms"
+                                       "\ngrace_period = 5s\n"
+                                       "[worker " +
+                                       w + "-a]\nslots = 2\n[worker " + w +
+                                       "-b]\nslots = 2\n"
+                                       "[builder b1]\nworkers = " +
+                                       w + "-a, " + w + "-b\n" + work +
+                                       "[builder b2]\nworkers = " + w + "-a, " + w + "-b\n" + work +
+                                       "[builder b3]\nworkers = " + w + "-b\n" + work +
+                                       "step check = test -n \"$YM_BUILD_ID\"\n");
     return dir;
   }
 
@@ -627,6 +646,37 @@ class MasterProcesses : public testing::TestWithParam<Shared> {
       bs.builderids = builders;
       db_->buildsets().add_buildset(bs).get();
     }
+  }
+
+  // The master id of each directory's master (those registered so far), by index in `dirs`.
+  std::map<size_t, int64_t> master_ids(const std::vector<fs::path>& dirs) {
+    std::map<size_t, int64_t> ids;
+    for (const auto& m : db_->masters().get_masters().get()) {
+      for (size_t i = 0; i < dirs.size(); ++i) {
+        if (m.name.size() >= dirs[i].string().size() &&
+            m.name.compare(m.name.size() - dirs[i].string().size(), std::string::npos,
+                           dirs[i].string()) == 0) {
+          ids[i] = m.id;
+        }
+      }
+    }
+    return ids;
+  }
+
+  // Builds of `masterid` with an id above `above`: unfinished ones, or successful ones.
+  int64_t builds_of(int64_t masterid, bool unfinished, int64_t above = 0) {
+    int64_t n = 0;
+    for (const auto& b : db_->builds().get_builds().get()) {
+      if (b.masterid != masterid || b.id <= above) continue;
+      if (unfinished ? !b.complete_at : b.results == results::kSuccess) ++n;
+    }
+    return n;
+  }
+
+  int64_t last_build_id() {
+    int64_t last = 0;
+    for (const auto& b : db_->builds().get_builds().get()) last = std::max(last, b.id);
+    return last;
   }
 
   int64_t complete_requests() {
@@ -660,6 +710,7 @@ class MasterProcesses : public testing::TestWithParam<Shared> {
 
   std::string url_;
   fs::path sqlite_file_;
+  fs::path gates_;
   std::unique_ptr<db::Db> db_;
 };
 
@@ -667,9 +718,28 @@ TEST_P(MasterProcesses, ThreeMastersBuildEveryRequestExactlyOnce) {
   Scratch s;
   std::vector<fs::path> dirs;
   for (int i = 0; i < 3; ++i) dirs.push_back(make_master(s, i));
+  // Every master takes part: no build gets past its gate until each master runs one.
+  std::vector<std::unique_ptr<Gate>> gates;
+  for (int i = 0; i < 3; ++i) {
+    for (const char* w : {"-a", "-b"}) {
+      gates.push_back(std::make_unique<Gate>(gates_ / ("m" + std::to_string(i) + w)));
+    }
+  }
   submit_300();
   std::vector<std::unique_ptr<Child>> masters;
   for (const auto& d : dirs) masters.push_back(start_master(d, "--until-idle"));
+  EXPECT_TRUE(eventually(
+      [&] {
+        auto ids = master_ids(dirs);
+        if (ids.size() != dirs.size()) return false;
+        for (const auto& [i, id] : ids) {
+          if (builds_of(id, /*unfinished=*/true) == 0) return false;
+        }
+        return true;
+      },
+      120s))
+      << "every master runs a build";
+  gates.clear();
   for (size_t i = 0; i < masters.size(); ++i) {
     EXPECT_EQ(masters[i]->wait(), 0) << read_file(dirs[i] / "master.log");
   }
@@ -686,11 +756,30 @@ TEST_P(MasterProcesses, AKilledMasterIsExpiredByAPeerAndItsRequestsAreRebuilt) {
   submit_300();
   std::vector<std::unique_ptr<Child>> masters;
   for (const auto& d : dirs) masters.push_back(start_master(d, "--until-idle"));
-  // Mid-run: some requests done, the victim busy with others.
-  ASSERT_TRUE(eventually([&] { return complete_requests() >= 60; }, 120s));
+  // Mid-run: some requests done, every master with a successful build.
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto ids = master_ids(dirs);
+        if (complete_requests() < 60 || ids.size() != dirs.size()) return false;
+        for (const auto& [i, id] : ids) {
+          if (builds_of(id, /*unfinished=*/false) == 0) return false;
+        }
+        return true;
+      },
+      120s));
+  // Then the victim's builds stop at their gates: one that starts after the gates closed is
+  // certainly running when the victim is killed (none finishes on its own in the meantime).
+  const int64_t victim_id = master_ids(dirs).at(0);
+  Gate gate_a(gates_ / "m0-a"), gate_b(gates_ / "m0-b");
+  const int64_t before_gates = last_build_id();
+  ASSERT_TRUE(eventually([&] { return builds_of(victim_id, true, before_gates) > 0; }, 120s))
+      << "the victim starts a build after its gates closed";
   pid_t victim = master_pid(dirs[0]);
   ASSERT_EQ(kill(victim, SIGKILL), 0);
   EXPECT_EQ(masters[0]->wait(), 128 + SIGKILL);
+  // Its steps waiting at the gates go on, and end on the pipe of a dead master.
+  gate_a.release();
+  gate_b.release();
   auto killed_at = std::chrono::steady_clock::now();
   for (size_t i = 1; i < masters.size(); ++i) {
     EXPECT_EQ(masters[i]->wait(), 0) << read_file(dirs[i] / "master.log");
@@ -704,15 +793,11 @@ TEST_P(MasterProcesses, AKilledMasterIsExpiredByAPeerAndItsRequestsAreRebuilt) {
 
   // Exactly one survivor expired the victim, which is inactive, its unfinished builds retried.
   std::string victim_name;
-  int64_t victim_id = 0;
   for (const auto& m : db_->masters().get_masters().get()) {
-    if (m.name.find(dirs[0].string()) != std::string::npos) {
-      victim_name = m.name;
-      victim_id = m.id;
-    }
+    if (m.id == victim_id) victim_name = m.name;
     EXPECT_FALSE(m.active) << m.name;
   }
-  ASSERT_NE(victim_id, 0);
+  ASSERT_FALSE(victim_name.empty());
   int expired_by = 0;
   for (size_t i = 1; i < dirs.size(); ++i) {
     std::string log = read_file(dirs[i] / "master.log");
@@ -726,7 +811,7 @@ TEST_P(MasterProcesses, AKilledMasterIsExpiredByAPeerAndItsRequestsAreRebuilt) {
   for (const auto& b : db_->builds().get_builds().get()) {
     if (b.masterid == victim_id && b.results == results::kRetry) ++retried;
   }
-  EXPECT_GE(retried, 1) << "the victim was killed mid-build: those builds end as retry";
+  EXPECT_GE(retried, 1) << "the victim was killed with a build held at its gate: it ends as retry";
   EXPECT_EQ(per_master.size(), 3u);
 }
 
