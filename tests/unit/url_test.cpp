@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "db/db.hpp"
 #include "db/errors.hpp"
 #include "db/url.hpp"
 
@@ -232,6 +233,20 @@ TEST(Url, MaskPasswordsCoversEncodedQuotedAndPartialForms) {
       mask_passwords("bad: TOP@SECRET and TOP%40SECRET", "postgresql://ym:TOP%40SECRET@h:99999/db"),
       "bad: *** and ***");
   EXPECT_EQ(mask_passwords("bad: TOPSECRET", "postgresql://ym:TOPSECRET@h/db"), "bad: ***");
+}
+
+}  // namespace
+}  // namespace ym::db
+
+namespace ym::db {
+namespace {
+
+TEST(UrlOptions, RetryBudgetIsSecondsAndCheckedBeforeAnythingOpens) {
+  EXPECT_NO_THROW(Db::open("sqlite://?retry_budget=30")->shutdown());
+  EXPECT_NO_THROW(Db::open("sqlite://?retry_budget=0")->shutdown());
+  EXPECT_THROW(Db::open("sqlite://?retry_budget=-1"), InvalidUrl);
+  EXPECT_THROW(Db::open("sqlite://?retry_budget=86401"), InvalidUrl);
+  EXPECT_THROW(Db::open("sqlite://?retry_budget=10s"), InvalidUrl);
 }
 
 }  // namespace
