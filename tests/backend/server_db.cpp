@@ -23,17 +23,6 @@ const char* env_name(Backend b) {
   return b == Backend::kPostgres ? "YM_TEST_POSTGRES_URL" : "YM_TEST_MYSQL_URL";
 }
 
-// The URL text with its database replaced (Url::to_string masks the password, so the
-// environment's text is edited instead).
-std::string with_database(const std::string& url, const std::string& database) {
-  size_t scheme = url.find("://");
-  size_t slash = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
-  size_t query = url.find('?', slash == std::string::npos ? 0 : slash);
-  std::string out = url.substr(0, slash) + "/" + database;
-  if (query != std::string::npos) out += url.substr(query);
-  return out;
-}
-
 // Changes with the schema, so that a slot database made for another model is never reused.
 std::string fingerprint(const db::Dialect& d) {
   std::string all = std::to_string(migrate::current_version());
@@ -142,6 +131,17 @@ void wipe(db::Connection& c, Backend b) {
 }
 
 }  // namespace
+
+// The URL text with its database replaced (Url::to_string masks the password, so the
+// environment's text is edited instead).
+std::string with_database(const std::string& url, const std::string& database) {
+  size_t scheme = url.find("://");
+  size_t slash = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+  size_t query = url.find('?', slash == std::string::npos ? 0 : slash);
+  std::string out = url.substr(0, slash) + "/" + database;
+  if (query != std::string::npos) out += url.substr(query);
+  return out;
+}
 
 std::optional<std::string> server_url(Backend b) {
   const char* v = std::getenv(env_name(b));

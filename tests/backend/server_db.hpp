@@ -28,6 +28,10 @@ std::string empty_database_url(db::Backend backend, const std::string& suffix);
 // The command (from YM_TEST_POSTGRES_CTL / YM_TEST_MYSQL_CTL) that takes "stop" or "start".
 std::optional<std::string> server_ctl(db::Backend backend);
 
+// `url` (a server URL as the environment gives it) with its database replaced; the text is
+// edited rather than parsed and printed again, since Url::to_string masks the password.
+std::string with_database(const std::string& url, const std::string& database);
+
 // True when CI=true: a backend that is not configured there is a failure, never a skip.
 bool running_in_ci();
 

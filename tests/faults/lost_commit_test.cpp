@@ -40,6 +40,7 @@
 #include "db/testdata.hpp"
 #include "db/types.hpp"
 #include "db/url.hpp"
+#include "backend/server_db.hpp"
 #include "faults/commit_proxy.hpp"
 #include "faults/harness.hpp"
 
@@ -54,41 +55,25 @@ using db::Value;
 constexpr int64_t kNow = 1'700'000'000;  // every Db here runs on this fixed clock
 
 // ------------------------------------------------------------------ databases
-const char* env_name(Backend b) {
-  return b == Backend::kPostgres ? "YM_TEST_POSTGRES_URL" : "YM_TEST_MYSQL_URL";
-}
-
 // Why the server of `b` cannot be used (its URL is not set), or nullopt.
 std::optional<std::string> missing_server(Backend b) {
-  const char* v = std::getenv(env_name(b));
-  if (v && *v) return std::nullopt;
-  return std::string(env_name(b)) + " is not set: scripts/test starts a server and sets it";
-}
-
-std::string server_url(Backend b) { return std::getenv(env_name(b)); }
-
-// The URL text with its database replaced (the password stays as written, never parsed out).
-std::string with_database(const std::string& url, const std::string& database) {
-  size_t scheme = url.find("://");
-  size_t slash = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
-  size_t query = url.find('?', slash == std::string::npos ? 0 : slash);
-  std::string out = url.substr(0, slash) + "/" + database;
-  if (query != std::string::npos) out += url.substr(query);
-  return out;
+  if (test::server_url(b)) return std::nullopt;
+  return std::string(b == Backend::kPostgres ? "YM_TEST_POSTGRES_URL" : "YM_TEST_MYSQL_URL") +
+         " is not set: scripts/test starts a server and sets it";
 }
 
 // A database of this test's own on the server, holding the current schema; dropped at the end.
 class ServerDatabase {
  public:
   explicit ServerDatabase(Backend b) : backend_(b) {
-    admin_ = db::open_connection(db::Url::parse(server_url(b)));
+    admin_ = db::open_connection(db::Url::parse(*test::server_url(b)));
     static std::atomic<int> seq{0};
     name_ = "ym_lc_" + std::to_string(::getpid()) + "_" + std::to_string(seq++);
     drop();
     admin_->execute_script(
         "CREATE DATABASE " + admin_->dialect().quote(name_) +
         (b == Backend::kMysql ? " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin" : ""));
-    url_ = with_database(server_url(b), name_);
+    url_ = with_database(*test::server_url(b), name_);
   }
   ~ServerDatabase() {
     try {
