@@ -76,7 +76,7 @@ class Cache final : public CacheBase {
     } catch (...) {
       loaded = make_exceptional_future<Ptr>(std::current_exception());
     }
-    loaded.then(boost::launch::sync, [this, key, flight, no_cache](Future<Ptr> f) {
+    loaded.then([this, key, flight, no_cache](Future<Ptr> f) {
       complete(key, flight, std::move(f), no_cache);
     });
     return result;
@@ -146,7 +146,7 @@ class Cache final : public CacheBase {
     }
     for (auto& w : waiters) {
       if (error) {
-        w->set_exception(to_boost_exception(error));
+        w->set_exception(error);
       } else {
         w->set_value(value);
       }

@@ -79,6 +79,7 @@ class SqlDb final : public Db {
   std::vector<CacheStats> cache_stats() const override { return caches_.stats(); }
   PoolStats pool_stats() const override { return pool_.stats(); }
   FaultInjector* faults() override { return &pool_.faults(); }
+  Pool* sql_pool() override { return &pool_; }
 
   void shutdown() override {
     ctx_.background.drain();

@@ -3,7 +3,8 @@
 // implements the same interface in memory. Code that uses the database depends only on Db.
 //
 // Thread safety: every connector method may be called from any thread; results arrive as futures
-// completed on a database thread (use ym::then_on to continue on your own executor).
+// completed on a database thread, or, given an asio completion token as the last argument
+// (see db/async.hpp), on the token's executor.
 #pragma once
 
 #include <functional>
@@ -94,6 +95,50 @@ class Db {
 
   // Completes or fails every pending call, then releases connections. Idempotent.
   virtual void shutdown() = 0;
+
+  // ---- Your own SQL (Buildbot's db.pool.do): fn(Connection&) runs on a database thread, with
+  // the pool's retries, and its result or error arrives in the future. Write SQL with `?`
+  // placeholders and bind every value (conn.stmt(sql).bind(...)); conn.dialect() says what
+  // differs between backends. Nothing fn returns may refer to the connection. On the fake,
+  // which has no SQL, these fail with InvalidArgument. See docs/library.md.
+  //
+  // Autocommit: each statement commits on its own.
+  template <class Fn>
+  auto run(Fn fn) {
+    return on_pool<Fn>([&](Pool& p) { return p.run(std::move(fn)); });
+  }
+  // A read transaction: one consistent snapshot.
+  template <class Fn>
+  auto read(Fn fn) {
+    return on_pool<Fn>([&](Pool& p) { return p.read(std::move(fn)); });
+  }
+  // A write transaction, committed when fn returns and rolled back when it throws. fn may run
+  // more than once (transient errors are retried) and must have no other side effects. If the
+  // connection is lost during COMMIT the call fails with CommitOutcomeUnknown, unless you pass
+  // Unknown::kRetry and fn checks Pool::commit_outcome_unknown() and what is already there.
+  template <class Fn>
+  auto transaction(Fn fn, Unknown unknown = Unknown::kFail) {
+    return on_pool<Fn>([&](Pool& p) { return p.transaction(std::move(fn), unknown); });
+  }
+  YM_ASYNC(run)
+  YM_ASYNC(read)
+  YM_ASYNC(transaction)
+
+ protected:
+  // The SQL pool, or nullptr (the fake).
+  virtual Pool* sql_pool() { return nullptr; }
+
+ private:
+  template <class Fn, class Submit>
+  auto on_pool(Submit submit) -> Future<std::invoke_result_t<Fn&, Connection&>> {
+    using R = std::invoke_result_t<Fn&, Connection&>;
+    Pool* pool = sql_pool();
+    if (!pool) {
+      return make_error_future<R>(
+          InvalidArgument("custom SQL needs a real database: the fake has no SQL"));
+    }
+    return submit(*pool);
+  }
 };
 
 }  // namespace ym::db

@@ -13,6 +13,7 @@ const char* to_string(ErrorCategory c) {
     case ErrorCategory::kSchema: return "schema";
     case ErrorCategory::kInternal: return "internal";
     case ErrorCategory::kShutdown: return "shutdown";
+    case ErrorCategory::kCancelled: return "cancelled";
   }
   return "unknown";
 }

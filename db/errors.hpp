@@ -19,12 +19,11 @@ enum class ErrorCategory {
   kSchema,         // schema version does not match this program
   kInternal,       // a bug or an unexpected driver answer
   kShutdown,       // the pool stopped before the call could run
+  kCancelled,      // the caller cancelled the call before it ran
 };
 
 const char* to_string(ErrorCategory c);
 
-// Derives from std::exception directly (not std::runtime_error): boost::future copies
-// std::runtime_error-derived exceptions as plain runtime_errors, which would lose our types.
 class Error : public std::exception {
  public:
   Error(ErrorCategory category, std::string message, bool transient = false,
@@ -77,6 +76,8 @@ YM_DEFINE_ERROR(SchemaTooNew, kSchema);
 YM_DEFINE_ERROR(NotADatabase, kSchema);
 // The pool stopped.
 YM_DEFINE_ERROR(PoolShutDown, kShutdown);
+// The caller cancelled the call (ym::Canceller) before it began to run: nothing was done.
+YM_DEFINE_ERROR(Cancelled, kCancelled);
 YM_DEFINE_ERROR(InternalError, kInternal);
 
 #undef YM_DEFINE_ERROR

@@ -28,6 +28,10 @@ Pool::Pool(ConnectionFactory factory, PoolOptions options)
 Pool::~Pool() { shutdown(); }
 
 void Pool::enqueue(Task task) {
+  if (task.cancelled()) {
+    task.on_failure(std::make_exception_ptr(Cancelled("the call was cancelled before it ran")));
+    return;
+  }
   {
     std::lock_guard lock(mu_);
     if (!stopping_) {
@@ -53,7 +57,7 @@ void Pool::shutdown() {
       // Joining ourselves is impossible and destroying the pool under a running call is
       // undefined: refuse instead of aborting the process.
       throw InvalidArgument("a database pool cannot be shut down from one of its own threads "
-                            "(e.g. inside a boost::launch::sync continuation); use then_on");
+                            "(e.g. inside a Future::then continuation); use then_on");
     }
   }
   std::deque<Task> abandoned;
@@ -115,6 +119,20 @@ void Pool::worker_loop(Worker& w, bool writer, bool reader) {
       } else {
         break;  // stopping and nothing left for this thread
       }
+    }
+    // A call cancelled while it waited in the queue never runs.
+    auto cancel = [](Task& t) {
+      t.on_failure(std::make_exception_ptr(Cancelled("the call was cancelled before it ran")));
+    };
+    if (!group.empty()) {
+      std::erase_if(group, [&](Task& t) {
+        if (!t.cancelled()) return false;
+        cancel(t);
+        return true;
+      });
+    } else if (have_task && task.cancelled()) {
+      cancel(task);
+      have_task = false;
     }
     if (!group.empty()) {
       last_group = group.size();

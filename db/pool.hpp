@@ -30,6 +30,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -150,6 +151,8 @@ class Pool {
     std::function<void(Connection&)> body;   // runs one attempt; throws on failure
     std::function<void()> on_success;        // fulfils the promise with the stored result
     std::function<void(std::exception_ptr)> on_failure;
+    std::optional<Canceller> canceller;  // the caller's, when it made the call in a CancelScope
+    bool cancelled() const { return canceller && canceller->cancelled(); }
   };
   struct Worker {
     std::thread thread;
@@ -172,7 +175,8 @@ class Pool {
       task.body = [fn = std::move(fn), slot](Connection& c) mutable { slot->emplace(fn(c)); };
       task.on_success = [promise, slot] { promise->set_value(std::move(**slot)); };
     }
-    task.on_failure = [promise](std::exception_ptr e) { promise->set_exception(to_boost_exception(e)); };
+    task.on_failure = [promise](std::exception_ptr e) { promise->set_exception(std::move(e)); };
+    if (const Canceller* c = Canceller::current()) task.canceller = *c;
     enqueue(std::move(task));
     return future;
   }

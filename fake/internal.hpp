@@ -19,6 +19,9 @@ struct FakeDb::Access {
     std::lock_guard lock(db.mu_);
     try {
       if (db.shut_down_) throw db::PoolShutDown("the fake database is shut down");
+      if (const Canceller* c = Canceller::current(); c && c->cancelled()) {
+        throw db::Cancelled("the call was cancelled before it ran");
+      }
       if (db.fail_next_ > 0) {
         --db.fail_next_;
         std::rethrow_exception(db.fail_error_);
@@ -30,7 +33,7 @@ struct FakeDb::Access {
         p.set_value(fn(db.store_));
       }
     } catch (...) {
-      p.set_exception(boost::current_exception());
+      p.set_exception(std::current_exception());
     }
     return p.get_future();
   }

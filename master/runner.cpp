@@ -10,7 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "db/future.hpp"
+#include "db/async.hpp"
 
 namespace ym::master {
 

@@ -43,13 +43,13 @@ class SqlBuilders final : public Builders {
     // nothing must not be joined by (or join) one that would create the row.
     if (!auto_create) {
       auto ids = ids_;
-      return query().then(boost::launch::sync, [ids, name](Future<std::shared_ptr<const int64_t>> f) {
+      return query().then([ids, name](Future<std::shared_ptr<const int64_t>> f) {
         auto p = f.get();
         if (p) ids->put(name, p);
         return p ? std::optional<int64_t>(*p) : std::nullopt;
       });
     }
-    return ids_->get(name, query).then(boost::launch::sync, std::move(to_optional));
+    return ids_->get(name, query).then(std::move(to_optional));
   }
 
   Future<void> add_builder_master(int64_t builderid, int64_t masterid) override {

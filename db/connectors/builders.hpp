@@ -49,6 +49,14 @@ class Builders {
   // Sets the free-form description; throws NotFound for an unknown builder.
   virtual Future<void> update_builder_info(int64_t builderid,
                                            std::optional<std::string> description) = 0;
+
+  // The completion-token forms: name(args..., token) (see <yardmaster/async.hpp>).
+  YM_ASYNC(find_builder_id)
+  YM_ASYNC(add_builder_master)
+  YM_ASYNC(remove_builder_master)
+  YM_ASYNC(get_builder)
+  YM_ASYNC(get_builders)
+  YM_ASYNC(update_builder_info)
 };
 
 }  // namespace ym::db

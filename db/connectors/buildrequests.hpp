@@ -92,6 +92,13 @@ class BuildRequests {
   virtual Future<void> complete_build_requests(std::vector<int64_t> brids, int64_t masterid,
                                                int results,
                                                std::optional<Timestamp> complete_at = {}) = 0;
+
+  // The completion-token forms: name(args..., token) (see <yardmaster/async.hpp>).
+  YM_ASYNC(get_build_request)
+  YM_ASYNC(get_build_requests)
+  YM_ASYNC(claim_build_requests)
+  YM_ASYNC(unclaim_build_requests)
+  YM_ASYNC(complete_build_requests)
 };
 
 }  // namespace ym::db

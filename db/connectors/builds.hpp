@@ -110,6 +110,19 @@ class Builds {
   // ValueTooLong for a name or source too long for its column.
   virtual Future<void> set_build_property(int64_t buildid, std::string name, nlohmann::json value,
                                           std::string source) = 0;
+
+  // The completion-token forms: name(args..., token) (see <yardmaster/async.hpp>).
+  YM_ASYNC(get_build)
+  YM_ASYNC(get_build_by_number)
+  YM_ASYNC(get_builds)
+  YM_ASYNC(get_prev_successful_build)
+  YM_ASYNC(add_build)
+  YM_ASYNC(set_build_state_string)
+  YM_ASYNC(finish_build)
+  YM_ASYNC(complete_build)
+  YM_ASYNC(abandon_builds)
+  YM_ASYNC(get_build_properties)
+  YM_ASYNC(set_build_property)
 };
 
 }  // namespace ym::db

@@ -89,6 +89,14 @@ class Buildsets {
   // The buildset's properties; {} for an unknown buildset. Throws InvalidArgument when a stored
   // value is not the JSON `[value, source]`.
   virtual Future<Properties> get_buildset_properties(int64_t bsid) = 0;
+
+  // The completion-token forms: name(args..., token) (see <yardmaster/async.hpp>).
+  YM_ASYNC(add_buildset)
+  YM_ASYNC(complete_buildset)
+  YM_ASYNC(get_buildset)
+  YM_ASYNC(get_buildsets)
+  YM_ASYNC(get_recent_buildsets)
+  YM_ASYNC(get_buildset_properties)
 };
 
 }  // namespace ym::db

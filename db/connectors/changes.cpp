@@ -268,7 +268,7 @@ class SqlChanges final : public Changes {
               });
             },
             no_cache)
-        .then(boost::launch::sync, [](Future<std::shared_ptr<const Change>> f) {
+        .then([](Future<std::shared_ptr<const Change>> f) {
           auto p = f.get();
           return p ? std::optional<Change>(*p) : std::nullopt;
         });

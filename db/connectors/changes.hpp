@@ -103,6 +103,18 @@ class Changes {
 
   // The change that created this source stamp (the latest, if several), or nullopt.
   virtual Future<std::optional<Change>> get_change_from_ssid(int64_t sourcestampid) = 0;
+
+  // The completion-token forms: name(args..., token) (see <yardmaster/async.hpp>).
+  YM_ASYNC(add_change)
+  YM_ASYNC(get_change)
+  YM_ASYNC(get_change_uids)
+  YM_ASYNC(get_recent_changes)
+  YM_ASYNC(get_changes)
+  YM_ASYNC(get_changes_count)
+  YM_ASYNC(get_latest_change_id)
+  YM_ASYNC(get_parent_change_id)
+  YM_ASYNC(get_changes_for_build)
+  YM_ASYNC(get_change_from_ssid)
 };
 
 }  // namespace ym::db

@@ -41,6 +41,12 @@ class ChangeSources {
   // its links, so this does not last). `masterid`: only those linked to that master.
   virtual Future<std::vector<ChangeSource>> get_change_sources(
       std::optional<bool> active = {}, std::optional<int64_t> masterid = {}) = 0;
+
+  // The completion-token forms: name(args..., token) (see <yardmaster/async.hpp>).
+  YM_ASYNC(find_change_source_id)
+  YM_ASYNC(set_change_source_master)
+  YM_ASYNC(get_change_source)
+  YM_ASYNC(get_change_sources)
 };
 
 }  // namespace ym::db

@@ -10,6 +10,8 @@
 
 #include <boost/asio/thread_pool.hpp>
 
+#include "db/async.hpp"
+
 #include "db/connectors/logs_util.hpp"
 #include "db/connectors/sql.hpp"
 
@@ -408,7 +410,7 @@ class SqlLogs final : public Logs {
     if (!ctx_.compress_finished_logs) return done;
     // The caller learns the result at once; the compression follows in the background (Db's
     // shutdown waits for it). Until it commits, the log reads the same from its plain chunks.
-    return done.then(boost::launch::sync, [this, logid](Future<void> f) {
+    return done.then([this, logid](Future<void> f) {
       f.get();
       compress_in_background(logid);
     });
@@ -657,12 +659,12 @@ class SqlLogs final : public Logs {
               return static_cast<int64_t>(ids.size());
             },
             Unknown::kRetry)
-        .then(boost::launch::sync, [&pool, older_than, done, promise](Future<int64_t> f) {
+        .then([&pool, older_than, done, promise](Future<int64_t> f) {
           int64_t n = 0;
           try {
             n = f.get();
           } catch (...) {
-            promise->set_exception(boost::current_exception());
+            promise->set_exception(std::current_exception());
             return;
           }
           if (n < kDeleteBatch) {

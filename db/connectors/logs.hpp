@@ -89,6 +89,17 @@ class Logs {
   // setting type 'd'. Works in bounded batches so that other writers are never blocked long.
   // Returns the number of logs affected.
   virtual Future<int64_t> delete_old_log_chunks(Timestamp older_than) = 0;
+
+  // The completion-token forms: name(args..., token) (see <yardmaster/async.hpp>).
+  YM_ASYNC(get_log)
+  YM_ASYNC(get_log_by_slug)
+  YM_ASYNC(get_logs)
+  YM_ASYNC(get_log_lines)
+  YM_ASYNC(add_log)
+  YM_ASYNC(append_log)
+  YM_ASYNC(finish_log)
+  YM_ASYNC(compress_log)
+  YM_ASYNC(delete_old_log_chunks)
 };
 
 }  // namespace ym::db

@@ -49,6 +49,13 @@ class Masters {
   // Sets every master's last_active to the epoch so that housekeeping at the next start-up
   // treats them all as expired (for upgrade tools only).
   virtual Future<void> set_all_masters_active_long_time_ago() = 0;
+
+  // The completion-token forms: name(args..., token) (see <yardmaster/async.hpp>).
+  YM_ASYNC(find_master_id)
+  YM_ASYNC(set_master_state)
+  YM_ASYNC(get_master)
+  YM_ASYNC(get_masters)
+  YM_ASYNC(set_all_masters_active_long_time_ago)
 };
 
 }  // namespace ym::db

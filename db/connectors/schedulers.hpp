@@ -60,6 +60,16 @@ class Schedulers {
   // Schedulers ordered by id, filtered as ChangeSources::get_change_sources.
   virtual Future<std::vector<Scheduler>> get_schedulers(std::optional<bool> active = {},
                                                         std::optional<int64_t> masterid = {}) = 0;
+
+  // The completion-token forms: name(args..., token) (see <yardmaster/async.hpp>).
+  YM_ASYNC(classify_changes)
+  YM_ASYNC(flush_change_classifications)
+  YM_ASYNC(get_change_classifications)
+  YM_ASYNC(find_scheduler_id)
+  YM_ASYNC(set_scheduler_master)
+  YM_ASYNC(enable)
+  YM_ASYNC(get_scheduler)
+  YM_ASYNC(get_schedulers)
 };
 
 }  // namespace ym::db

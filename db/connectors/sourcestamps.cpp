@@ -90,7 +90,7 @@ class SqlSourceStamps final : public SourceStamps {
               });
             },
             no_cache)
-        .then(boost::launch::sync, [](Future<std::shared_ptr<const SourceStamp>> f) {
+        .then([](Future<std::shared_ptr<const SourceStamp>> f) {
           auto p = f.get();
           return p ? std::optional<SourceStamp>(*p) : std::nullopt;
         });

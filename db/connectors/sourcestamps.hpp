@@ -69,6 +69,12 @@ class SourceStamps {
 
   // The stamps of the build's buildset, ordered by ssid; empty for an unknown build.
   virtual Future<std::vector<SourceStamp>> get_source_stamps_for_build(int64_t buildid) = 0;
+
+  // The completion-token forms: name(args..., token) (see <yardmaster/async.hpp>).
+  YM_ASYNC(find_source_stamp_id)
+  YM_ASYNC(get_source_stamp)
+  YM_ASYNC(get_source_stamps)
+  YM_ASYNC(get_source_stamps_for_build)
 };
 
 }  // namespace ym::db

@@ -63,7 +63,7 @@ class SqlState final : public State {
                       "INSERT INTO objects (name, class_name) VALUES (?, ?)", p));
                 });
               })
-        .then(boost::launch::sync,
+        .then(
               [](Future<std::shared_ptr<const int64_t>> f) { return *f.get(); });
   }
 

@@ -39,6 +39,12 @@ class State {
   // create() runs on a database thread.
   virtual Future<nlohmann::json> atomic_create_state(int64_t objectid, std::string name,
                                                      std::function<nlohmann::json()> create) = 0;
+
+  // The completion-token forms: name(args..., token) (see <yardmaster/async.hpp>).
+  YM_ASYNC(get_object_id)
+  YM_ASYNC(get_state)
+  YM_ASYNC(set_state)
+  YM_ASYNC(atomic_create_state)
 };
 
 }  // namespace ym::db

@@ -74,6 +74,17 @@ class Steps {
   // Concurrent calls on one step all land. NotFound for an unknown step, InvalidArgument for a
   // name or url that is not UTF-8.
   virtual Future<void> add_url(int64_t stepid, std::string name, std::string url) = 0;
+
+  // The completion-token forms: name(args..., token) (see <yardmaster/async.hpp>).
+  YM_ASYNC(get_step)
+  YM_ASYNC(get_step_by_number)
+  YM_ASYNC(get_step_by_name)
+  YM_ASYNC(get_steps)
+  YM_ASYNC(add_step)
+  YM_ASYNC(start_step)
+  YM_ASYNC(set_step_state_string)
+  YM_ASYNC(finish_step)
+  YM_ASYNC(add_url)
 };
 
 }  // namespace ym::db

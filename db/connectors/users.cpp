@@ -68,7 +68,7 @@ class SqlUsers final : public Users {
               });
             },
             no_cache)
-        .then(boost::launch::sync, [](Future<std::shared_ptr<const User>> f) {
+        .then([](Future<std::shared_ptr<const User>> f) {
           auto p = f.get();
           return p ? std::optional<User>(*p) : std::nullopt;
         });
@@ -190,7 +190,7 @@ class SqlUsers final : public Users {
   // before the write cannot store the old row after it.
   Future<void> invalidate_after(Future<void> done, int64_t uid) {
     auto cache = cache_;
-    return done.then(boost::launch::sync, [cache, uid](Future<void> f) {
+    return done.then([cache, uid](Future<void> f) {
       cache->invalidate(uid);
       f.get();
     });

@@ -63,6 +63,15 @@ class Users {
 
   // The uid with this identifier, or nullopt.
   virtual Future<std::optional<int64_t>> identifier_to_uid(std::string identifier) = 0;
+
+  // The completion-token forms: name(args..., token) (see <yardmaster/async.hpp>).
+  YM_ASYNC(find_user_by_attr)
+  YM_ASYNC(get_user)
+  YM_ASYNC(get_user_by_username)
+  YM_ASYNC(get_users)
+  YM_ASYNC(update_user)
+  YM_ASYNC(remove_user)
+  YM_ASYNC(identifier_to_uid)
 };
 
 }  // namespace ym::db

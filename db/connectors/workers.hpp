@@ -77,6 +77,16 @@ class Workers {
 
   // Sets the paused / graceful-shutdown flags; NotFound for an unknown worker.
   virtual Future<void> set_worker_state(int64_t workerid, bool paused, bool graceful) = 0;
+
+  // The completion-token forms: name(args..., token) (see <yardmaster/async.hpp>).
+  YM_ASYNC(find_worker_id)
+  YM_ASYNC(get_workers)
+  YM_ASYNC(get_worker)
+  YM_ASYNC(worker_connected)
+  YM_ASYNC(worker_disconnected)
+  YM_ASYNC(worker_configured)
+  YM_ASYNC(deconfigure_all_workers_for_master)
+  YM_ASYNC(set_worker_state)
 };
 
 }  // namespace ym::db

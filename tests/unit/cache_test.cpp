@@ -61,7 +61,7 @@ TEST(Cache, ErrorsReachEveryWaiterAndAreNotCached) {
   ManualLoader loader;
   auto f1 = c.get(5, loader.make());
   auto f2 = c.get(5, loader.make());
-  loader.pending[0]->set_exception(to_boost_exception(std::make_exception_ptr(std::runtime_error("db down"))));
+  loader.pending[0]->set_exception(std::make_exception_ptr(std::runtime_error("db down")));
   EXPECT_THROW(f1.get(), std::runtime_error);
   EXPECT_THROW(f2.get(), std::runtime_error);
   int calls = 0;

@@ -2,6 +2,8 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+
+#include "db/async.hpp"
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
