@@ -21,7 +21,7 @@ struct ToSql {
   }
   SqlRow operator()(const Worker& r) const {
     return {"workers",
-            {{"id", r.id}, {"name", r.name}, {"info", r.info.dump()},
+            {{"id", r.id}, {"name", r.name}, {"info", r.info->dump()},
              {"paused", to_value(r.paused)}, {"graceful", to_value(r.graceful)}}};
   }
   SqlRow operator()(const ConfiguredWorker& r) const {

@@ -4,12 +4,14 @@
 #pragma once
 
 #include <cstdint>
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <utility>
 #include <variant>
 #include <vector>
+
+#include "db/json.hpp"
 
 #include "db/value.hpp"
 
@@ -34,7 +36,7 @@ struct BuilderMaster {
 struct Worker {
   int64_t id = 0;
   std::string name = "some-worker";
-  nlohmann::json info = nlohmann::json::object();
+  Json info = Json::object();
   bool paused = false;
   bool graceful = false;
 };

@@ -3,9 +3,11 @@
 
 #include <map>
 #include <optional>
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <utility>
+
+#include "db/json.hpp"
 
 namespace ym::db {
 
@@ -26,7 +28,7 @@ int worst(int a, int b);
 
 // A property value and where it came from ("Change", "Scheduler", "bench", ...).
 struct Property {
-  nlohmann::json value;
+  Json value;
   std::string source;
   bool operator==(const Property&) const = default;
 };

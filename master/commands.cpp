@@ -535,7 +535,7 @@ int show_build(const std::string& target_text, const std::string& which, bool as
   if (!props.empty()) {
     fmt::print("  properties:\n");
     for (const auto& [name, prop] : props) {
-      std::string v = prop.value.is_string() ? prop.value.get<std::string>() : prop.value.dump();
+      std::string v = prop.value->is_string() ? prop.value->get<std::string>() : prop.value->dump();
       fmt::print("    {} = {}  ({})\n", name, v, prop.source);
     }
   }

@@ -4,12 +4,13 @@
 #pragma once
 
 #include <cstdint>
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "db/future.hpp"
+#include "db/json.hpp"
 
 namespace ym::db {
 
@@ -24,7 +25,7 @@ struct WorkerConfig {
 struct Worker {
   int64_t id = 0;
   std::string name;
-  nlohmann::json workerinfo = nlohmann::json::object();
+  Json workerinfo = Json::object();
   std::vector<int64_t> connected_to;        // master ids, ascending
   std::vector<WorkerConfig> configured_on;  // ascending by (builderid, masterid)
   bool paused = false;

@@ -21,6 +21,8 @@ case "$how" in
     flags=$(PKG_CONFIG_PATH="$pcdir" pkg-config --cflags --libs yardmaster-fake yardmaster)
     libdir=$(PKG_CONFIG_PATH="$pcdir" pkg-config --variable=libdir yardmaster)
     # shellcheck disable=SC2086
+    g++ -std=c++20 -fsyntax-only "$here/light.cpp" $(PKG_CONFIG_PATH="$pcdir" pkg-config --cflags yardmaster)
+    # shellcheck disable=SC2086
     g++ -std=c++20 -O1 "$here/consumer.cpp" -o "$work/consumer" $flags -Wl,-rpath,"$libdir"
     bin="$work/consumer"
     ;;

@@ -303,8 +303,8 @@ TEST_P(BuildsContract, RacingSetBuildPropertyKeepsOneWrittenValue) {
   race(8, [&](int i) { db_->builds().set_build_property(1, "p", i, "t").get(); });
   auto props = db_->builds().get_build_properties(1).get();
   ASSERT_EQ(props.size(), 1u);
-  ASSERT_TRUE(props.at("p").value.is_number_integer());
-  int v = props.at("p").value.get<int>();
+  ASSERT_TRUE(props.at("p").value->is_number_integer());
+  int v = props.at("p").value->get<int>();
   EXPECT_GE(v, 0);
   EXPECT_LT(v, 8);
 }

@@ -38,7 +38,7 @@ TEST_P(BuildsetsContract, AddBuildsetStoresBuildsetPropertiesStampsAndRequests) 
   NewBuildset nb;
   nb.sourcestamps = {int64_t{234}, spec("new")};
   nb.reason = "because";
-  nb.properties = {{"answer", {42, "Scheduler"}}, {"list", {{1, "two", nullptr}, "Force"}}};
+  nb.properties = {{"answer", {42, "Scheduler"}}, {"list", {nlohmann::json{1, "two", nullptr}, "Force"}}};
   nb.builderids = {3, 1};
   nb.external_idstring = "ext-1";
   nb.priority = 7;
@@ -249,8 +249,8 @@ TEST_P(BuildsetsContract, PropertyValuesOfEveryJsonTypeRoundTrip) {
                    {"int", {-12, "c"}},
                    {"float", {2.5, "d"}},
                    {"string", {"caf\xC3\xA9", "e"}},
-                   {"array", {{1, {2, 3}}, "f"}},
-                   {"object", {{{"k", {{"nested", false}}}}, "g"}}};
+                   {"array", {nlohmann::json{1, {2, 3}}, "f"}},
+                   {"object", {nlohmann::json{{"k", {{"nested", false}}}}, "g"}}};
   auto added = db_->buildsets().add_buildset(nb).get();
   EXPECT_EQ(db_->buildsets().get_buildset_properties(added.bsid).get(), nb.properties);
 }

@@ -404,7 +404,7 @@ TEST(MasterRun, OneMasterOnSqliteRunsFiftyBuildsetsToCompletion) {
       EXPECT_EQ(step_log(*db, steps[1].id), seq(1, 3000));
       ASSERT_TRUE(props.count("x"));
       EXPECT_EQ(step_log(*db, steps[2].id),
-                "x=" + props["x"].value.get<std::string>() + "\nno newline at the end\n");
+                "x=" + props["x"].value->get<std::string>() + "\nno newline at the end\n");
       EXPECT_EQ(props["branch"].value, "main");
     } else if (name == "beta") {
       ASSERT_EQ(steps.size(), 2u);

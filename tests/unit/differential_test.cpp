@@ -31,7 +31,7 @@ std::string describe(const db::Builder& b) {
   return s + "]";
 }
 std::string describe(const db::Worker& w) {
-  std::string s = std::to_string(w.id) + ":" + w.name + ":" + w.workerinfo.dump() + " conn[";
+  std::string s = std::to_string(w.id) + ":" + w.name + ":" + w.workerinfo->dump() + " conn[";
   for (auto m : w.connected_to) s += std::to_string(m) + ",";
   s += "] conf[";
   for (auto c : w.configured_on) s += std::to_string(c.builderid) + "/" + std::to_string(c.masterid) + ",";
