@@ -19,8 +19,8 @@
 #include <fstream>
 #include <iostream>
 #include <map>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include <fmt/format.h>
@@ -29,6 +29,7 @@
 #include "db/errors.hpp"
 #include "db/migrate/schema.hpp"
 #include "db/url.hpp"
+#include "master/cli.hpp"
 #include "master/config.hpp"
 #include "master/master.hpp"
 
@@ -38,33 +39,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 namespace results = db::results;
-
-// Any failure a person can act on: printed as "error: ..." with exit code 2.
-class UsageError : public std::runtime_error {
- public:
-  explicit UsageError(const std::string& m) : std::runtime_error(m) {}
-};
-
-// Runs fn, turning errors into a message on stderr and an exit code.
-// Every message goes through mask_urls_in: whatever it quotes, no URL in it shows a password.
-template <class Fn>
-int guarded(Fn fn) {
-  auto report = [](const char* what) {
-    fmt::print(stderr, "error: {}\n", db::mask_urls_in(what));
-  };
-  try {
-    return fn();
-  } catch (const ConfigError& e) {
-    report(e.what());
-  } catch (const db::Error& e) {
-    report(e.what());
-  } catch (const UsageError& e) {
-    report(e.what());
-  } catch (const fs::filesystem_error& e) {
-    report(e.what());
-  }
-  return 2;
-}
 
 // ----------------------------------------------------------------------------- helpers
 
@@ -93,6 +67,8 @@ std::string default_target() {
 
 std::unique_ptr<db::Db> open_db(const std::string& url, int pool_size,
                                 std::optional<Duration> retry_budget = std::nullopt) {
+  // Only create-master creates a database: a mistyped path is reported, not made.
+  require_existing_database(url);
   db::DbOptions options;
   if (retry_budget) options.pool.retry_budget = *retry_budget;
   options.create_if_empty = false;  // only create-master creates a database
@@ -129,21 +105,26 @@ std::string result_text(const std::optional<int>& r, bool complete) {
   return r ? results::name(*r) : "-";
 }
 
-// Columns padded to their widest cell, two spaces apart.
+// Columns padded to their widest cell, two spaces apart. The cells of a result column are
+// coloured when `out` is a terminal that takes colour (see use_colour).
 class Table {
  public:
   explicit Table(std::vector<std::string> header) { rows_.push_back(std::move(header)); }
   void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+  void set_result_column(size_t column) { result_column_ = column; }
   void print(std::FILE* out = stdout) const {
+    bool colour = use_colour(out);
     std::vector<size_t> width;
     for (const auto& r : rows_) {
       width.resize(std::max(width.size(), r.size()));
       for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
     }
-    for (const auto& r : rows_) {
+    for (size_t row = 0; row < rows_.size(); ++row) {
+      const auto& r = rows_[row];
       std::string line;
       for (size_t i = 0; i < r.size(); ++i) {
-        line += r[i];
+        // Padded by the cell's own width: colour codes take no room on the screen.
+        line += row > 0 && i == result_column_ ? paint_result(r[i], colour) : r[i];
         if (i + 1 < r.size()) line += std::string(width[i] - r[i].size() + 2, ' ');
       }
       fmt::print(out, "{}\n", line);
@@ -152,6 +133,7 @@ class Table {
 
  private:
   std::vector<std::vector<std::string>> rows_;
+  size_t result_column_ = static_cast<size_t>(-1);
 };
 
 struct Names {
@@ -170,30 +152,53 @@ struct Names {
   }
 };
 
-// A build given as an id ("17") or as BUILDER/NUMBER ("linux-gcc/3").
-db::Build find_build(db::Db& db, const std::string& text) {
-  size_t slash = text.find('/');
-  std::optional<db::Build> b;
-  try {
-    if (slash == std::string::npos) {
-      b = db.builds().get_build(std::stoll(text)).get();
-    } else {
-      auto builder = db.builders().find_builder_id(text.substr(0, slash), false).get();
-      if (!builder) {
-        throw UsageError(
-            fmt::format("no builder '{}' (see `yardmaster builds`)", text.substr(0, slash)));
-      }
-      b = db.builds().get_build_by_number(*builder, std::stoi(text.substr(slash + 1))).get();
-    }
-  } catch (const std::invalid_argument&) {
-    throw UsageError(
+// A build given as an id ("17") or as BUILDER/NUMBER ("linux-gcc/3"); checked before any lookup,
+// so that a malformed one is refused at once, also by `log --follow`.
+struct BuildRef {
+  std::string text;
+  std::optional<int64_t> id;
+  std::string builder;
+  int number = 0;
+};
+
+BuildRef parse_build_ref(const std::string& text) {
+  auto bad = [&] {
+    return UsageError(
         fmt::format("'{}' is not a build: give its id (17) or BUILDER/NUMBER (linux-gcc/3)", text));
-  } catch (const std::out_of_range&) {
-    throw UsageError(
-        fmt::format("'{}' is not a build: give its id (17) or BUILDER/NUMBER (linux-gcc/3)", text));
+  };
+  auto digits = [](const std::string& s) {
+    return !s.empty() && s.size() <= 18 && s.find_first_not_of("0123456789") == std::string::npos;
+  };
+  BuildRef ref;
+  ref.text = text;
+  size_t slash = text.rfind('/');
+  if (slash == std::string::npos) {
+    if (!digits(text)) throw bad();
+    ref.id = std::stoll(text);
+  } else {
+    std::string number = text.substr(slash + 1);
+    ref.builder = text.substr(0, slash);
+    if (ref.builder.empty() || !digits(number) || number.size() > 9) throw bad();
+    ref.number = std::stoi(number);
   }
-  if (!b) throw UsageError(fmt::format("no build {} (see `yardmaster builds`)", text));
-  return *b;
+  return ref;
+}
+
+// The build `ref` names; nullopt when it does not exist (yet), or its builder is not known (yet).
+std::optional<db::Build> lookup_build(db::Db& db, const BuildRef& ref) {
+  if (ref.id) return db.builds().get_build(*ref.id).get();
+  auto builder = db.builders().find_builder_id(ref.builder, false).get();
+  if (!builder) return std::nullopt;
+  return db.builds().get_build_by_number(*builder, ref.number).get();
+}
+
+db::Build find_build(db::Db& db, const std::string& text) {
+  BuildRef ref = parse_build_ref(text);
+  if (auto b = lookup_build(db, ref)) return *b;
+  if (!ref.id && !db.builders().find_builder_id(ref.builder, false).get()) {
+    throw UsageError(fmt::format("no builder '{}' (see `yardmaster builds`)", ref.builder));
+  }
+  throw UsageError(fmt::format("no build {} (see `yardmaster builds`)", text));
 }
 
 // A step given by number ("1") or by name ("compile").
@@ -293,8 +298,11 @@ class MaskingFormatter final : public spdlog::formatter {
     spdlog::details::log_msg copy = msg;
     copy.payload = masked;
     inner_->format(copy, dest);
-    msg.color_range_start = copy.color_range_start;  // where the sink colours the level
-    msg.color_range_end = copy.color_range_end;
+    // Only warnings and errors are coloured (yellow, red). An info line can tell of a step or a
+    // build that failed, and must not show in the colour of success.
+    bool coloured = msg.level >= spdlog::level::warn;
+    msg.color_range_start = coloured ? copy.color_range_start : 0;  // where the sink colours it
+    msg.color_range_end = coloured ? copy.color_range_end : 0;
   }
   std::unique_ptr<spdlog::formatter> clone() const override {
     return std::make_unique<MaskingFormatter>(inner_->clone());
@@ -305,7 +313,8 @@ class MaskingFormatter final : public spdlog::formatter {
 };
 
 void setup_logging(const std::string& level) {
-  auto logger = spdlog::stderr_color_mt("yardmaster");
+  auto logger = spdlog::stderr_color_mt(
+      "yardmaster", use_colour(stderr) ? spdlog::color_mode::always : spdlog::color_mode::never);
   spdlog::set_default_logger(logger);
   logger->set_formatter(std::make_unique<MaskingFormatter>(
       std::make_unique<spdlog::pattern_formatter>("%Y-%m-%d %H:%M:%S.%e %^%-8l%$ %v")));
@@ -473,6 +482,7 @@ int list_builds(const std::string& target_text, const std::string& builder, int 
   }
   Table t(
       {"ID", "BUILDER", "NUMBER", "RESULT", "STARTED", "DURATION", "WORKER", "MASTER", "STATE"});
+  t.set_result_column(3);
   for (const auto& b : builds) {
     int64_t end = b.complete_at ? epoch(*b.complete_at) : now_epoch();
     t.add({std::to_string(b.id), Names::of(names.builders, b.builderid), std::to_string(b.number),
@@ -526,7 +536,8 @@ int show_build(const std::string& target_text, const std::string& which, bool as
   }
   int64_t end = b.complete_at ? epoch(*b.complete_at) : now_epoch();
   fmt::print("build {}: {} #{}  {}  ({})\n", b.id, Names::of(names.builders, b.builderid), b.number,
-             result_text(b.results, b.complete_at.has_value()), b.state_string);
+             paint_result(result_text(b.results, b.complete_at.has_value()), use_colour(stdout)),
+             b.state_string);
   fmt::print("  request {}{}, master {}, worker {}\n", b.buildrequestid,
              request ? fmt::format(" (buildset {})", request->buildsetid) : "",
              Names::of(names.masters, b.masterid), Names::of(names.workers, b.workerid));
@@ -545,6 +556,7 @@ int show_build(const std::string& target_text, const std::string& which, bool as
     return 0;
   }
   Table t({"STEP", "NAME", "RESULT", "DURATION", "LINES", "STATE"});
+  t.set_result_column(2);
   for (const auto& st : steps) {
     auto secs = step_seconds(st);
     t.add({std::to_string(st.number), st.name, result_text(st.results, st.complete_at.has_value()),
@@ -558,15 +570,63 @@ int show_build(const std::string& target_text, const std::string& which, bool as
 
 // ----------------------------------------------------------------------------- log
 
+// `log --follow` waits for what is not there yet (the build, its step, the log) until `timeout`
+// (zero: for ever). Each wait is announced once on stderr, so that stdout holds only the log.
+class Waiter {
+ public:
+  explicit Waiter(Duration timeout)
+      : timeout_(timeout), deadline_(std::chrono::steady_clock::now() + timeout) {}
+
+  // Announces what is awaited (once per distinct message), throws CommandFailed once the time is
+  // up, else sleeps one poll interval.
+  void wait(const std::string& what) {
+    if (what != announced_) {
+      fmt::print(stderr, "waiting for {} ({})...\n", what,
+                 timeout_.count() == 0 ? "no timeout"
+                                       : "up to " + format_duration(timeout_) + ", see --timeout");
+      std::fflush(stderr);
+      announced_ = what;
+    }
+    if (timeout_.count() > 0 && std::chrono::steady_clock::now() >= deadline_) {
+      throw CommandFailed(fmt::format("gave up waiting for {} after {} (--timeout)", what,
+                                      format_duration(timeout_)));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+
+ private:
+  Duration timeout_;
+  std::chrono::steady_clock::time_point deadline_;
+  std::string announced_;
+};
+
+std::optional<db::Log> find_log(db::Db& db, int64_t stepid, const std::string& slug) {
+  std::optional<db::Log> log;
+  for (const auto& l : db.logs().get_logs(stepid).get()) {
+    if (l.slug == slug || l.name == slug) log = l;
+  }
+  return log;
+}
+
 int show_log(const std::string& target_text, const std::string& which, const std::string& step_text,
-             const std::string& log_slug, bool follow) {
+             const std::string& log_slug, bool follow, Duration timeout) {
+  if (timeout.count() < 0) throw UsageError("--timeout must not be negative");
+  BuildRef ref = parse_build_ref(which);
   Target target = resolve_target(target_text);
   auto db = open_db(target.url, 1);
-  auto b = find_build(*db, which);
+  Waiter waiter(timeout);
+  std::optional<db::Build> found = follow ? lookup_build(*db, ref) : find_build(*db, which);
+  // Following a build that has not started yet (its request waits, or no master ran its builder
+  // yet): wait for it.
+  while (!found) {
+    waiter.wait(fmt::format("build {} to start", which));
+    found = lookup_build(*db, ref);
+  }
+  db::Build b = *found;
   auto step = find_step(*db, b.id, step_text);
   // Following a step that has not started yet: wait for it while the build runs.
   while (!step && follow && !b.complete_at) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    waiter.wait(fmt::format("step {} of build {} to start", step_text, b.id));
     b = *db->builds().get_build(b.id).get();
     step = find_step(*db, b.id, step_text);
   }
@@ -579,16 +639,11 @@ int show_log(const std::string& target_text, const std::string& which, const std
         fmt::format("build {} has no step '{}' (steps: {})", b.id, step_text,
                     known.empty() ? "none" : fmt::format("{}", fmt::join(known, ", "))));
   }
-  std::optional<db::Log> log;
-  for (const auto& l : db->logs().get_logs(step->id).get()) {
-    if (l.slug == log_slug || l.name == log_slug) log = l;
-  }
+  std::optional<db::Log> log = find_log(*db, step->id, log_slug);
   while (!log && follow && !step->complete_at) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    waiter.wait(fmt::format("log {} of step {} of build {}", log_slug, step->name, b.id));
     step = db->steps().get_step(step->id).get();
-    for (const auto& l : db->logs().get_logs(step->id).get()) {
-      if (l.slug == log_slug || l.name == log_slug) log = l;
-    }
+    log = find_log(*db, step->id, log_slug);
   }
   if (!log) {
     throw UsageError(
@@ -661,6 +716,8 @@ int list_masters(const std::string& target_text, bool as_json) {
 }  // namespace
 
 void add_master_commands(CLI::App& app, int& exit_code) {
+  const std::string db_help = "master directory or database URL (default: $YARDMASTER_DB or .)";
+
   // create-master
   struct CreateArgs {
     std::string dir, database;
@@ -673,23 +730,31 @@ void add_master_commands(CLI::App& app, int& exit_code) {
   create->add_option("--database", ca->database,
                      "database URL (default: sqlite:///state.sqlite, a file in DIR)");
   create->add_flag("--force", ca->force, "overwrite an existing config.ini");
+  set_example(create, {"create-master ~/ci",
+                       "create-master ~/ci --database 'postgresql://ci:SECRET@db.example/ci'"});
   create->callback([ca, &exit_code] {
-    exit_code = guarded([&] { return create_master(ca->dir, ca->database, ca->force); });
+    exit_code =
+        guarded({ca->database}, [&] { return create_master(ca->dir, ca->database, ca->force); });
   });
 
   // run
   struct RunArgs {
     std::string dir, level = "info";
-    bool until_idle = false;
+    bool until_idle = false, quiet = false;
   };
   auto ra = std::make_shared<RunArgs>();
   auto* run = app.add_subcommand("run", "run the master in DIR until SIGTERM/SIGINT");
   run->add_option("DIR", ra->dir, "the master's directory (with config.ini)")->required();
   run->add_flag("--until-idle", ra->until_idle,
                 "exit once no build request of this master's builders is left");
-  run->add_option("--log-level", ra->level, "trace, debug, info (default), warn, error");
+  auto* level = run->add_option("--log-level", ra->level,
+                                "trace, debug, info (default), warn, error, critical");
+  run->add_flag("--quiet,-q", ra->quiet, "log only warnings and errors (--log-level warn)")
+      ->excludes(level);
+  set_example(run, {"run ~/ci", "run ~/ci --until-idle --quiet"});
   run->callback([ra, &exit_code] {
-    exit_code = guarded([&] { return run_master(ra->dir, ra->until_idle, ra->level); });
+    exit_code = guarded(
+        {}, [&] { return run_master(ra->dir, ra->until_idle, ra->quiet ? "warn" : ra->level); });
   });
 
   // submit
@@ -708,7 +773,9 @@ void add_master_commands(CLI::App& app, int& exit_code) {
   sub->add_option("--codebase", sa->codebase, "source stamp codebase");
   sub->add_option("--priority", sa->priority, "higher runs first (default 0)");
   sub->add_flag("--json", sa->json, "print the ids as JSON");
-  sub->callback([sa, &exit_code] { exit_code = guarded([&] { return submit(*sa); }); });
+  set_example(sub, {"submit ~/ci -b linux-gcc -b docs --branch main --revision 4f2a9c1"});
+  sub->callback(
+      [sa, &exit_code] { exit_code = guarded({sa->target}, [&] { return submit(*sa); }); });
 
   // builds
   struct BuildsArgs {
@@ -718,13 +785,14 @@ void add_master_commands(CLI::App& app, int& exit_code) {
   };
   auto ba = std::make_shared<BuildsArgs>();
   auto* builds = app.add_subcommand("builds", "list recent builds, newest first");
-  builds->add_option("--db", ba->db,
-                     "master directory or database URL (default: $YARDMASTER_DB or .)");
+  builds->add_option("--db", ba->db, db_help);
   builds->add_option("--builder,-b", ba->builder, "only this builder's builds");
   builds->add_option("--limit,-n", ba->limit, "how many (default 20)");
   builds->add_flag("--json", ba->json, "JSON instead of a table");
+  set_example(builds, {"builds --db ~/ci --builder linux-gcc --limit 5"});
   builds->callback([ba, &exit_code] {
-    exit_code = guarded([&] { return list_builds(ba->db, ba->builder, ba->limit, ba->json); });
+    exit_code =
+        guarded({ba->db}, [&] { return list_builds(ba->db, ba->builder, ba->limit, ba->json); });
   });
 
   // build
@@ -735,28 +803,39 @@ void add_master_commands(CLI::App& app, int& exit_code) {
   auto bb = std::make_shared<BuildArgs>();
   auto* build = app.add_subcommand("build", "show one build: its steps, results and durations");
   build->add_option("BUILD", bb->which, "build id, or BUILDER/NUMBER")->required();
-  build->add_option("--db", bb->db,
-                    "master directory or database URL (default: $YARDMASTER_DB or .)");
+  build->add_option("--db", bb->db, db_help);
   build->add_flag("--json", bb->json, "JSON instead of text");
+  set_example(build, {"build linux-gcc/3 --db ~/ci"});
   build->callback([bb, &exit_code] {
-    exit_code = guarded([&] { return show_build(bb->db, bb->which, bb->json); });
+    exit_code = guarded({bb->db}, [&] { return show_build(bb->db, bb->which, bb->json); });
   });
 
   // log
   struct LogArgs {
-    std::string db = default_target(), which, step, log = "stdio";
+    std::string db = default_target(), which, step, log = "stdio", timeout = "10m";
     bool follow = false;
   };
   auto la = std::make_shared<LogArgs>();
   auto* log = app.add_subcommand("log", "print a step's log");
   log->add_option("BUILD", la->which, "build id, or BUILDER/NUMBER")->required();
   log->add_option("STEP", la->step, "step number or name")->required();
-  log->add_option("--db", la->db,
-                  "master directory or database URL (default: $YARDMASTER_DB or .)");
+  log->add_option("--db", la->db, db_help);
   log->add_option("--log", la->log, "which log of the step (default: stdio)");
-  log->add_flag("--follow,-f", la->follow, "keep printing new lines until the step ends");
+  log->add_flag("--follow,-f", la->follow,
+                "wait for the build and step to start, then print new lines until the step ends");
+  log->add_option("--timeout", la->timeout,
+                  "with --follow: how long to wait for the build, step and log to start "
+                  "(default 10m; 0: no limit)");
+  set_example(log, {"log linux-gcc/3 compile --db ~/ci --follow"});
   log->callback([la, &exit_code] {
-    exit_code = guarded([&] { return show_log(la->db, la->which, la->step, la->log, la->follow); });
+    exit_code = guarded({la->db}, [&] {
+      auto timeout = parse_duration(la->timeout);
+      if (!timeout) {
+        throw UsageError(fmt::format("--timeout '{}': give a duration (30s, 10m, 1h; 0: no limit)",
+                                     la->timeout));
+      }
+      return show_log(la->db, la->which, la->step, la->log, la->follow, *timeout);
+    });
   });
 
   // masters
@@ -766,11 +845,12 @@ void add_master_commands(CLI::App& app, int& exit_code) {
   };
   auto ma = std::make_shared<MastersArgs>();
   auto* masters = app.add_subcommand("masters", "list the masters sharing the database");
-  masters->add_option("--db", ma->db,
-                      "master directory or database URL (default: $YARDMASTER_DB or .)");
+  masters->add_option("--db", ma->db, db_help);
   masters->add_flag("--json", ma->json, "JSON instead of a table");
-  masters->callback(
-      [ma, &exit_code] { exit_code = guarded([&] { return list_masters(ma->db, ma->json); }); });
+  set_example(masters, {"masters --db 'postgresql://ci:SECRET@db.example/ci' --json"});
+  masters->callback([ma, &exit_code] {
+    exit_code = guarded({ma->db}, [&] { return list_masters(ma->db, ma->json); });
+  });
 }
 
 }  // namespace ym::master

@@ -6,8 +6,7 @@
 namespace ym::master {
 
 // Adds the commands to `app`; each runs when parsed and stores the process exit code in
-// `exit_code`: 0 success, 1 the master stopped on an error, 2 an error the message explains
-// (bad input, an unusable configuration or database, nothing found).
+// `exit_code` (kExitOk, kExitFailure, kExitUsage of master/cli.hpp).
 void add_master_commands(CLI::App& app, int& exit_code);
 
 }  // namespace ym::master

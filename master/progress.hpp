@@ -11,8 +11,9 @@ namespace ym::master {
 
 class ProgressReporter {
  public:
-  // `out` is where progress goes (stderr by default, so that stdout stays parseable).
-  explicit ProgressReporter(std::FILE* out = stderr);
+  // `out` is where progress goes (stderr by default, so that stdout stays parseable). A quiet
+  // reporter prints nothing (the commands' --quiet).
+  explicit ProgressReporter(std::FILE* out = stderr, bool quiet = false);
   ~ProgressReporter();
 
   // Reports `done` of `total` units, with a label (e.g. the table being copied).
@@ -24,6 +25,7 @@ class ProgressReporter {
 
  private:
   std::FILE* out_;
+  bool quiet_;
   bool tty_;
   bool drawn_ = false;
   std::chrono::steady_clock::time_point last_{};
