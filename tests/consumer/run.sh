@@ -28,11 +28,17 @@ case "$how" in
     ;;
   *) echo "usage: $0 cmake|pkg-config BUILD" >&2; exit 2 ;;
 esac
-# The program must use the installed libraries, not the build tree's.
-if ldd "$bin" | grep -q "$build/"; then
+# The program must use the installed libraries, not the build tree's. (ldd's output is kept
+# first: `ldd | grep -q` under pipefail fails whenever grep stops reading early.)
+libs=$(ldd "$bin")
+if grep -q "$build/" <<<"$libs"; then
   echo "the consumer links the build tree's libraries:" >&2
-  ldd "$bin" >&2
+  echo "$libs" >&2
   exit 1
 fi
-ldd "$bin" | grep -q "$work/prefix" || { echo "the consumer does not link the installed libraries" >&2; ldd "$bin" >&2; exit 1; }
+if ! grep -q "$work/prefix/.*libyardmaster-db" <<<"$libs"; then
+  echo "the consumer does not link the installed libraries:" >&2
+  echo "$libs" >&2
+  exit 1
+fi
 "$bin" "$work/consumer.sqlite"
