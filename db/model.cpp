@@ -1,6 +1,7 @@
 #include "db/model.hpp"
 
 #include "db/errors.hpp"
+#include "db/extension.hpp"
 
 namespace ym::db::model {
 namespace {
@@ -318,6 +319,14 @@ const Table& Model::table(const std::string& name) const {
 
 const Model& current() {
   static const Model m = build_model();
+  return m;
+}
+
+Model with_extensions() {
+  Model m = current();
+  for (const auto& ext : registered_extensions()) {
+    for (auto& t : extension_at_version(*ext, ext->version()).tables) m.tables.push_back(std::move(t));
+  }
   return m;
 }
 

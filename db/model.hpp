@@ -52,8 +52,13 @@ struct Model {
   const Table& table(const std::string& name) const;
 };
 
-// The current canonical schema.
+// The current canonical schema (the core's: without extensions).
 const Model& current();
+
+// The current core schema followed by the tables of every registered extension
+// (db/extension.hpp) at its current version, in registration order: what a database this
+// program creates holds, and what a database upgraded by it must match.
+Model with_extensions();
 
 // The schema as it stood at `version`: what migrations 1..version create. Every table, column
 // and index carries the version that added it, so that the history and the model cannot drift:

@@ -12,6 +12,7 @@
 
 #include "db/base.hpp"
 #include "db/errors.hpp"
+#include "db/extension.hpp"
 #include "db/migrate/runner.hpp"
 #include "db/migrate/schema.hpp"
 #include "db/model.hpp"
@@ -27,7 +28,8 @@ namespace model = db::model;
 namespace {
 
 constexpr const char* kFormat = "yardmaster-dump";
-constexpr int kFormatVersion = 1;
+constexpr int kFormatVersion = 1;            // a dump without extensions
+constexpr int kExtensionsFormatVersion = 2;  // a dump with extensions: the header lists them
 constexpr int64_t kPageRows = 2000;
 
 // ------------------------------------------------------------------ table plans
@@ -197,11 +199,32 @@ class Sha256 {
   std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx_;
 };
 
+// ------------------------------------------------------------------ extensions
+
+// The tables of the core at `version` followed by those of each extension at its version (all
+// registered: checked before).
+model::Model model_of(int version, const std::vector<ExtensionVersion>& extensions) {
+  model::Model m = model::at_version(version);
+  for (const auto& ev : extensions) {
+    auto ext = db::find_extension(ev.name);
+    if (!ext) throw db::InternalError("extension '" + ev.name + "' is not registered");
+    for (auto& t : db::extension_at_version(*ext, ev.version).tables) m.tables.push_back(std::move(t));
+  }
+  return m;
+}
+
+std::map<std::string, int> targets_of(const std::vector<ExtensionVersion>& extensions) {
+  std::map<std::string, int> out;
+  for (const auto& ev : extensions) out[ev.name] = ev.version;
+  return out;
+}
+
 // ------------------------------------------------------------------ snapshot source
 
 struct Snapshot {
   std::unique_ptr<Connection> conn;
   int version = 0;
+  std::vector<ExtensionVersion> extensions;
   model::Model model;
   std::vector<TablePlan> plans;
   std::vector<TableCount> counts;
@@ -221,9 +244,17 @@ Snapshot open_snapshot(const db::Url& url) {
     require_current(st, url.to_string());
   }
   s.version = *st.version;
-  s.model = model::at_version(s.version);
+  for (const auto& es : st.extensions) {
+    if (!es.program_version) {
+      throw db::InvalidArgument("the database at " + url.to_string() + " holds the tables of extension '" +
+                                es.name + "', which this program does not register; dump or copy it "
+                                "with the program that does");
+    }
+    if (es.version) s.extensions.push_back({es.name, *es.version});
+  }
+  s.model = model_of(s.version, s.extensions);
   s.plans = plan_tables(s.model);
-  s.counts = count_rows(*s.conn, s.version);
+  s.counts = count_rows(*s.conn, s.model);
   for (const auto& c : s.counts) s.total += c.rows;
   return s;
 }
@@ -299,19 +330,24 @@ void drop_created(Connection& c, const model::Model& m) {
     } catch (...) {
     }
   }
-  try {
-    c.execute_script("DROP TABLE IF EXISTS " + c.dialect().quote(kRecordTable));
-  } catch (...) {
+  for (const char* record : {kExtensionRecordTable, kRecordTable}) {
+    try {
+      c.execute_script("DROP TABLE IF EXISTS " + c.dialect().quote(record));
+    } catch (...) {
+    }
   }
 }
 
-// Creates the schema at `version` on an empty target, then runs load(conn) in one transaction.
+// Creates the schema at `version` (and each extension at its version) on an empty target, then
+// runs load(conn) in one transaction.
 template <class Load>
-void fill_target(Connection& target, const db::Url& url, int version, const model::Model& m, Load load) {
+void fill_target(Connection& target, const db::Url& url, int version,
+                 const std::vector<ExtensionVersion>& extensions, const model::Model& m, Load load) {
   require_empty_target(target, url);
   try {
     UpgradeOptions opts;
     opts.target = version;
+    opts.extension_targets = targets_of(extensions);
     upgrade(target, url, opts);
     db::Transaction txn(target, db::TxnMode::kWrite);
     load(target);
@@ -363,8 +399,12 @@ std::string sql_literal(const Value& v) {
 }  // namespace
 
 std::vector<TableCount> count_rows(Connection& c, int version) {
+  return count_rows(c, model::at_version(version));
+}
+
+std::vector<TableCount> count_rows(Connection& c, const model::Model& m) {
   std::vector<TableCount> out;
-  for (const auto& t : model::at_version(version).tables) {
+  for (const auto& t : m.tables) {
     out.push_back({t.name, *c.stmt("SELECT COUNT(*) FROM " + c.dialect().quote(t.name)).scalar<int64_t>()});
   }
   return out;
@@ -380,7 +420,7 @@ DumpResult dump(const db::Url& url, const std::string& path, DumpFormat format,
   std::string tmp = path + ".partial-" + std::to_string(::getpid());
   std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
   if (!out) throw db::InvalidArgument("cannot write " + tmp);
-  DumpResult result{s.version, s.counts, s.total, 0};
+  DumpResult result{s.version, s.counts, s.total, 0, s.extensions};
   Progress prog{"", 0, 0, 0, s.total};
   Sha256 sha;
   auto write_line = [&](const std::string& line) {
@@ -393,10 +433,16 @@ DumpResult dump(const db::Url& url, const std::string& path, DumpFormat format,
     if (format == DumpFormat::kPortable) {
       json tables = json::array();
       for (const auto& c : s.counts) tables.push_back({{"name", c.table}, {"rows", c.rows}});
-      write_line(json{{"format", kFormat}, {"format_version", kFormatVersion},
-                      {"schema_version", s.version}, {"created_at", db::now_seconds().time_since_epoch().count()},
-                      {"source", url.to_string()}, {"tables", tables}}
-                     .dump());
+      json header{{"format", kFormat}, {"format_version", kFormatVersion},
+                  {"schema_version", s.version}, {"created_at", db::now_seconds().time_since_epoch().count()},
+                  {"source", url.to_string()}, {"tables", tables}};
+      if (!s.extensions.empty()) {
+        header["format_version"] = kExtensionsFormatVersion;
+        json exts = json::array();
+        for (const auto& e : s.extensions) exts.push_back({{"name", e.name}, {"version", e.version}});
+        header["extensions"] = exts;
+      }
+      write_line(header.dump());
     } else {
       out << "-- Yardmaster database dump (SQLite script), schema version " << s.version << "\n"
           << "-- Restore into an empty database with: sqlite3 NEW.sqlite < THIS_FILE\n"
@@ -411,6 +457,20 @@ DumpResult dump(const db::Url& url, const std::string& path, DumpFormat format,
                               .all()) {
         out << "INSERT INTO \"ym_migrations\" VALUES(" << sql_literal(r[0]) << "," << sql_literal(r[1])
             << "," << sql_literal(r[2]) << "," << sql_literal(r[3]) << ");\n";
+      }
+      if (!s.extensions.empty()) {
+        for (const Row& r : s.conn->stmt("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?")
+                                .bind(std::string(kExtensionRecordTable))
+                                .all()) {
+          out << r.get<std::string>(0) << ";\n";
+        }
+        for (const Row& r : s.conn->stmt("SELECT extension, version, name, started_at, finished_at FROM "
+                                         "ym_extension_migrations ORDER BY extension, version")
+                                .all()) {
+          out << "INSERT INTO \"ym_extension_migrations\" VALUES(";
+          for (size_t k = 0; k < r.size(); ++k) out << (k ? "," : "") << sql_literal(r[k]);
+          out << ");\n";
+        }
       }
     }
     for (size_t i = 0; i < s.plans.size(); ++i) {
@@ -486,6 +546,7 @@ namespace {
 // A parsed and verified portable dump: the header, then the rows of each table in order.
 struct DumpFile {
   int schema_version = 0;
+  std::vector<ExtensionVersion> extensions;
   std::vector<TableCount> tables;
   int64_t total = 0;
 };
@@ -519,13 +580,20 @@ DumpFile verify(const std::string& path) {
   }
   json header = parse(line);
   if (!header.is_object() || header.value("format", "") != kFormat) bad_dump(path, "no Yardmaster header");
-  if (header.value("format_version", 0) != kFormatVersion) {
+  int format_version = header.value("format_version", 0);
+  if (format_version != kFormatVersion && format_version != kExtensionsFormatVersion) {
     bad_dump(path, "format version " + header.value("format_version", json(0)).dump() +
                        " is not supported by this program");
   }
   sha.update(line);
   sha.update("\n");
   f.schema_version = header.at("schema_version").get<int>();
+  if (format_version == kExtensionsFormatVersion) {
+    for (const auto& e : header.at("extensions")) {
+      f.extensions.push_back({e.at("name").get<std::string>(), e.at("version").get<int>()});
+      if (f.extensions.back().version < 1) bad_dump(path, "an extension version is not positive");
+    }
+  }
   for (const auto& t : header.at("tables")) {
     f.tables.push_back({t.at("name").get<std::string>(), t.at("rows").get<int64_t>()});
     f.total += f.tables.back().rows;
@@ -573,6 +641,20 @@ DumpFile verify(const std::string& path) {
     throw db::SchemaTooNew(path + " was dumped at schema version " + std::to_string(f.schema_version) +
                            ", newer than this program (" + std::to_string(current_version()) + ")");
   }
+  for (const auto& ev : f.extensions) {
+    auto ext = db::find_extension(ev.name);
+    if (!ext) {
+      throw db::InvalidArgument(path + " holds the tables of extension '" + ev.name + "' (version " +
+                                std::to_string(ev.version) +
+                                "), which this program does not register; restore it with the "
+                                "program that does");
+    }
+    if (ev.version > ext->version()) {
+      throw db::SchemaTooNew(path + " holds version " + std::to_string(ev.version) + " of extension '" +
+                             ev.name + "', newer than this program's (" +
+                             std::to_string(ext->version()) + ")");
+    }
+  }
   return f;
 }
 
@@ -580,13 +662,13 @@ DumpFile verify(const std::string& path) {
 
 DumpResult restore(const std::string& path, const db::Url& url, const ProgressFn& progress) {
   DumpFile f = verify(path);
-  model::Model m = model::at_version(f.schema_version);
+  model::Model m = model_of(f.schema_version, f.extensions);
   auto plans = plan_tables(m);
   if (plans.size() != f.tables.size()) bad_dump(path, "its tables do not match schema version " +
                                                           std::to_string(f.schema_version));
   auto target = db::open_connection(url);
   Progress prog{"", 0, 0, 0, f.total};
-  fill_target(*target, url, f.schema_version, m, [&](Connection& c) {
+  fill_target(*target, url, f.schema_version, f.extensions, m, [&](Connection& c) {
     std::ifstream in(path, std::ios::binary);
     std::string line;
     std::getline(in, line);  // header, verified
@@ -622,14 +704,15 @@ DumpResult restore(const std::string& path, const db::Url& url, const ProgressFn
       }
     }
   });
-  return DumpResult{f.schema_version, f.tables, f.total, static_cast<int64_t>(std::filesystem::file_size(path))};
+  return DumpResult{f.schema_version, f.tables, f.total, static_cast<int64_t>(std::filesystem::file_size(path)),
+                    f.extensions};
 }
 
 DumpResult copy(const db::Url& from, const db::Url& to, const ProgressFn& progress) {
   Snapshot s = open_snapshot(from);
   auto target = db::open_connection(to);
   Progress prog{"", 0, 0, 0, s.total};
-  fill_target(*target, to, s.version, s.model, [&](Connection& c) {
+  fill_target(*target, to, s.version, s.extensions, s.model, [&](Connection& c) {
     for (size_t i = 0; i < s.plans.size(); ++i) {
       const TablePlan& p = s.plans[i];
       Loader loader(c, p);
@@ -644,7 +727,7 @@ DumpResult copy(const db::Url& from, const db::Url& to, const ProgressFn& progre
       });
       loader.flush();
     }
-    auto copied = count_rows(c, s.version);
+    auto copied = count_rows(c, s.model);
     for (size_t i = 0; i < copied.size(); ++i) {
       if (copied[i].rows != s.counts[i].rows) {
         throw db::InternalError("copy check failed: " + copied[i].table + " has " +
@@ -654,7 +737,7 @@ DumpResult copy(const db::Url& from, const db::Url& to, const ProgressFn& progre
     }
   });
   s.conn->commit();
-  return DumpResult{s.version, s.counts, s.total, 0};
+  return DumpResult{s.version, s.counts, s.total, 0, s.extensions};
 }
 
 }  // namespace ym::migrate

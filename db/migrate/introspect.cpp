@@ -5,6 +5,7 @@
 #include <set>
 
 #include "db/errors.hpp"
+#include "db/migrate/schema.hpp"
 
 namespace ym::migrate {
 
@@ -227,6 +228,28 @@ TableInfo describe_table(Connection& conn, const std::string& table) {
   throw db::InternalError("unknown backend");
 }
 
+void create_missing(Connection& c, const db::model::Model& m, int version) {
+  auto tables = c.table_names();
+  for (const auto& table : m.tables) {
+    if (std::find(tables.begin(), tables.end(), table.name) == tables.end()) {
+      for (const auto& sql : db::model::create_statements(table, c.dialect())) c.execute_script(sql);
+      continue;
+    }
+    TableInfo have = describe_table(c, table.name);
+    for (const auto& col : table.columns) {
+      if (col.since == version && !have.column(col.name)) {
+        c.execute_script("ALTER TABLE " + c.dialect().quote(table.name) + " ADD " +
+                         db::model::column_definition(col, c.dialect()));
+      }
+    }
+    for (const auto& ix : table.indexes) {
+      if (ix.since <= version && !have.index(ix.name)) {
+        c.execute_script(db::model::create_index_statement(table, ix, c.dialect()));
+      }
+    }
+  }
+}
+
 std::string expected_type(const db::model::Column& column, const db::Dialect& dialect) {
   return normalise_type(dialect.type_name(column.type, column.length));
 }
@@ -236,7 +259,7 @@ std::vector<std::string> compare_with_model(Connection& conn, const db::model::M
   const auto& d = conn.dialect();
   std::set<std::string> actual_tables;
   for (const auto& n : conn.table_names()) {
-    if (n != "ym_migrations") actual_tables.insert(n);
+    if (n != kRecordTable && n != kExtensionRecordTable) actual_tables.insert(n);
   }
   std::set<std::string> model_tables;
   for (const auto& t : model.tables) model_tables.insert(t.name);

@@ -47,8 +47,16 @@ TableInfo describe_table(db::Connection& conn, const std::string& table);
 
 // The differences between the database's schema and `model` (tables, columns with type,
 // nullability and default, indexes with columns and uniqueness, foreign keys); empty when they
-// match exactly. The migration record table is not part of the model and is ignored.
+// match exactly. The migration record tables (ym_migrations, ym_extension_migrations) are not
+// part of the model and are ignored. To cover registered extensions, pass
+// model::with_extensions().
 std::vector<std::string> compare_with_model(db::Connection& conn, const db::model::Model& model);
+
+// Creates what `version` adds to `model_at_version` (the schema as it stands at `version`) where
+// it is missing: every missing table, the columns tagged `version` that a table lacks, and the
+// indexes tagged `version` or earlier that a table lacks. Idempotent: running it again after an
+// interruption creates only what is still missing.
+void create_missing(db::Connection& conn, const db::model::Model& model_at_version, int version);
 
 // The type name a model column has in `dialect`, normalised like ColumnInfo::type.
 std::string expected_type(const db::model::Column& column, const db::Dialect& dialect);

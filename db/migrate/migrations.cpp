@@ -5,10 +5,6 @@
 // To add a version: tag the new tables/columns/indexes in model.cpp with since_*(N), append a
 // Migration {N, name, transactional?, what-to-check, step} below, and add a test in
 // tests/migrate/ that fills a database at N-1, upgrades it and checks every row (docs/migrations.md).
-#include <algorithm>
-#include <cstdlib>
-#include <thread>
-
 #include "db/errors.hpp"
 #include "db/migrate/introspect.hpp"
 #include "db/migrate/schema.hpp"
@@ -21,33 +17,10 @@ namespace model = db::model;
 
 namespace {
 
-bool has_table(Connection& c, const std::string& name) {
-  auto t = c.table_names();
-  return std::find(t.begin(), t.end(), name) != t.end();
-}
-
-// Creates every table of `version`'s model that is missing, and every index of version
-// `version` (or earlier) that is missing: idempotent, so that a backend whose DDL commits
-// implicitly (MySQL) can resume an interrupted step.
+// Idempotent (introspect.hpp), so that a backend whose DDL commits implicitly (MySQL) can
+// resume an interrupted step.
 void create_missing(Connection& c, int version) {
-  for (const auto& table : model::at_version(version).tables) {
-    if (!has_table(c, table.name)) {
-      for (const auto& sql : model::create_statements(table, c.dialect())) c.execute_script(sql);
-      continue;
-    }
-    TableInfo have = describe_table(c, table.name);
-    for (const auto& col : table.columns) {
-      if (col.since == version && !have.column(col.name)) {
-        c.execute_script("ALTER TABLE " + c.dialect().quote(table.name) + " ADD " +
-                         model::column_definition(col, c.dialect()));
-      }
-    }
-    for (const auto& ix : table.indexes) {
-      if (ix.since <= version && !have.index(ix.name)) {
-        c.execute_script(model::create_index_statement(table, ix, c.dialect()));
-      }
-    }
-  }
+  migrate::create_missing(c, model::at_version(version), version);
 }
 
 // Version 1: the schema as it stood when the project started.

@@ -1,6 +1,8 @@
 // Schema versions. The history is an ordered list of migrations; applied versions are recorded
 // in `ym_migrations` with their start and end times, so that a version that started and never
 // finished is visible. A new database is an empty one migrated through the whole history.
+// Extensions (db/extension.hpp) have histories of their own, recorded per extension in
+// `ym_extension_migrations`; the state of a database covers them too.
 #pragma once
 
 #include <functional>
@@ -43,20 +45,46 @@ enum class SchemaState {
 
 const char* to_string(SchemaState s);
 
-struct SchemaStatus {
-  SchemaState state = SchemaState::kEmpty;
-  std::optional<int> version;      // highest finished version
-  std::optional<int> interrupted;  // version that started and never finished
+// The state of one extension's tables in a database.
+struct ExtensionStatus {
+  std::string name;
+  std::optional<int> version;          // highest finished version (nullopt: not installed)
+  std::optional<int> interrupted;      // version that started and never finished
+  std::optional<int> program_version;  // this program's version of it; nullopt: not registered
+  // Judged against program_version like the core's state (kOutOfDate when not installed yet).
+  // An extension this program does not register is not judged: kUpToDate, or kInterrupted
+  // when a version of it did not finish; it never counts in SchemaStatus::state.
+  SchemaState state = SchemaState::kUpToDate;
 };
 
-// The name of the table that records applied versions.
-inline constexpr const char* kRecordTable = "ym_migrations";
+struct SchemaStatus {
+  // The state of the whole database: the core's, or a registered extension's when that one is
+  // worse (too new, then interrupted, then out of date). kEmpty and kForeign are the core's.
+  SchemaState state = SchemaState::kEmpty;
+  std::optional<int> version;      // the core's highest finished version
+  std::optional<int> interrupted;  // the core's version that started and never finished
+  // Every registered extension (registration order), then every extension recorded in the
+  // database that this program does not register (by name). Empty for an empty or foreign
+  // database.
+  std::vector<ExtensionStatus> extensions;
 
-// Reads the state of the database (no lock, no writes).
+  // The entry for extension `name`, or nullptr.
+  const ExtensionStatus* extension(const std::string& name) const;
+};
+
+// The name of the table that records applied core versions.
+inline constexpr const char* kRecordTable = "ym_migrations";
+// The name of the table that records applied extension versions (created when an extension's
+// first version runs): (extension, version, name, started_at, finished_at).
+inline constexpr const char* kExtensionRecordTable = "ym_extension_migrations";
+
+// Reads the state of the database (no lock, no writes), judging extensions against the ones
+// registered in this process.
 SchemaStatus read_status(db::Connection& conn);
 
 // Throws the typed error that describes why a database in `status` cannot be used by this
 // program; returns normally when it is up to date. `where` is the masked URL for the message.
+// An extension behind: SchemaOutOfDate naming it and `db upgrade`; ahead: SchemaTooNew.
 void require_current(const SchemaStatus& status, const std::string& where);
 
 }  // namespace ym::migrate
