@@ -24,6 +24,7 @@
 #include "db/migrate/schema.hpp"
 #include "db/model.hpp"
 #include "backend/server_db.hpp"
+#include "migrate/fixture.hpp"
 #include "migrate/process.hpp"
 
 namespace ym::test {
@@ -34,75 +35,6 @@ namespace td = db::testdata;
 using db::Value;
 
 const std::string kYardmaster = YM_YARDMASTER_BIN;
-
-class Scratch {
- public:
-  Scratch() {
-    const char* base = std::getenv("YM_TEST_TMPDIR");
-    dir_ = fs::path(base ? base : fs::temp_directory_path().string()) /
-           ("ym-migrate-" + std::to_string(::getpid()) + "-" + test_name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  ~Scratch() { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-  std::string url(const std::string& name) const { return "sqlite:///" + path(name); }
-
- private:
-  // The test's name as a file name (a parameterized test's name holds '/').
-  static std::string test_name() {
-    std::string n = testing::UnitTest::GetInstance()->current_test_info()->name();
-    std::replace(n.begin(), n.end(), '/', '_');
-    return n;
-  }
-  fs::path dir_;
-};
-
-// A backend the tests run on.
-struct Target {
-  db::Backend backend;
-  std::string name;
-};
-void PrintTo(const Target& t, std::ostream* os) { *os << t.name; }
-
-// SQLite always; a server backend when its URL is set, and always under CI (where a missing one
-// then fails: server_db.cpp throws when asked for a database on it).
-std::vector<Target> targets() {
-  std::vector<Target> out{{db::Backend::kSqlite, "sqlite"}};
-  if (server_url(db::Backend::kPostgres) || running_in_ci()) out.push_back({db::Backend::kPostgres, "postgres"});
-  if (server_url(db::Backend::kMysql) || running_in_ci()) out.push_back({db::Backend::kMysql, "mysql"});
-  return out;
-}
-
-std::string target_name(const testing::TestParamInfo<Target>& info) { return info.param.name; }
-
-// A test of one backend: fresh databases with no tables, a scratch directory for files.
-class OnBackend : public testing::TestWithParam<Target> {
- protected:
-  db::Backend backend() const { return GetParam().backend; }
-  // A database with no tables: a new file, or a database re-created on the test server.
-  std::string empty_url(const std::string& suffix) {
-    if (backend() == db::Backend::kSqlite) return s_.url(suffix + ".sqlite");
-    return empty_database_url(backend(), suffix);
-  }
-  // A database at the current schema version holding no rows.
-  std::string clean_url(const std::string& suffix) {
-    if (backend() == db::Backend::kSqlite) {
-      std::string url = s_.url(suffix + ".sqlite");
-      db::Db::open(url)->shutdown();
-      return url;
-    }
-    return clean_database_url(backend());
-  }
-  // MySQL's DDL commits implicitly: every migration there runs as a non-transactional one.
-  bool transactional_ddl() const { return backend() != db::Backend::kMysql; }
-
-  Scratch s_;
-};
-
-std::unique_ptr<db::Connection> connect(const std::string& url) {
-  return db::open_connection(db::Url::parse(url));
-}
 
 void upgrade_to(const std::string& url, int version) {
   auto c = connect(url);
