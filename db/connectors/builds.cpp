@@ -289,7 +289,19 @@ class SqlBuilds final : public Builds {
                               std::to_string(row->get<int64_t>(1)) + ", not " +
                               std::to_string(masterid));
       }
-      // The buildset's row lock first: two masters completing its last two requests then take
+      // The build first, by an UPDATE that holds its row lock and re-checks it: a peer's
+      // take-over (Masters::set_master_state) that ended it as RETRY and committed while this
+      // transaction ran leaves it finished, and nothing here may then complete its request.
+      // (A check by SELECT alone reads the snapshot from before that commit.)
+      if (c.stmt("UPDATE builds SET results = ?, complete_at = ?, state_string = ? "
+                 "WHERE id = ? AND masterid = ? AND complete_at IS NULL")
+              .bind(results, now, state_string, buildid, masterid)
+              .exec() != 1) {
+        throw NotClaimedError("build " + std::to_string(buildid) +
+                              " was finished meanwhile (its master was taken over): it cannot "
+                              "complete build request " + std::to_string(brid));
+      }
+      // Then the buildset's row lock: two masters completing its last two requests then take
       // turns, and the second sees the first's completion (both servers run write transactions
       // at READ COMMITTED, where each statement sees what committed before it).
       c.stmt("UPDATE buildsets SET complete = complete WHERE id = ?").bind(bsid).exec();
@@ -303,7 +315,8 @@ class SqlBuilds final : public Builds {
                               std::to_string(masterid) + ": build " + std::to_string(buildid) +
                               " cannot complete it");
       }
-      // The steps of a completing build are finished already; one left open was cut short.
+      // The steps of a completing build are finished already; one left open was cut short
+      // (the build's own row is finished above, so only its steps and logs change here).
       internal::end_unfinished_builds(c, std::vector<int64_t>(1, buildid), results, results::kCancelled,
                             state_string, now);
       int pending = 0;
