@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "db/migrate/schema.hpp"
+#include "master/scratch.hpp"
 #include "migrate/process.hpp"
 
 extern char** environ;
@@ -34,30 +35,6 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 
 const std::string kYm = YM_YARDMASTER_BIN;
-
-class Scratch {
- public:
-  Scratch() {
-    const char* base = std::getenv("YM_TEST_TMPDIR");
-    const auto* info = testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = std::string(info->test_suite_name()) + "-" + info->name();
-    for (char& c : name) {
-      if (c == '/') c = '_';
-    }
-    dir_ = fs::path(base ? base : fs::temp_directory_path().string()) /
-           ("ym-cli-" + std::to_string(::getpid()) + "-" + name);
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  ~Scratch() {
-    if (!testing::Test::HasFailure()) fs::remove_all(dir_);  // kept for a look when it failed
-  }
-  fs::path path(const std::string& name) const { return dir_ / name; }
-  std::string url(const std::string& name) const { return "sqlite:///" + path(name).string(); }
-
- private:
-  fs::path dir_;
-};
 
 void write_file(const fs::path& p, const std::string& text) {
   fs::create_directories(p.parent_path());
@@ -293,7 +270,7 @@ TEST(CommandLine, HelpAndVersionExitZero) {
 }
 
 TEST(CommandLine, UsageErrorsExitTwoWhateverCli11Calls) {
-  Scratch s;
+  Scratch s("ym-cli");
   fs::path dir = make_master(s);
   // Each of these got one of CLI11's own codes (104 to 109) before.
   const std::vector<std::vector<std::string>> usage = {
@@ -317,7 +294,7 @@ TEST(CommandLine, UsageErrorsExitTwoWhateverCli11Calls) {
 }
 
 TEST(CommandLine, InputErrorsExitTwoWithAMessage) {
-  Scratch s;
+  Scratch s("ym-cli");
   fs::path dir = make_master(s);
   write_file(s.path("bad/config.ini"), "[master]\nno_such_key = 1\n");
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
@@ -341,7 +318,7 @@ TEST(CommandLine, InputErrorsExitTwoWithAMessage) {
 }
 
 TEST(CommandLine, StatusExitCodeTellsUpToDateOldOrUnreadable) {
-  Scratch s;
+  Scratch s("ym-cli");
   fs::path dir = make_master(s);
   std::string current = "sqlite:///" + (dir / "state.sqlite").string();
   std::string old = make_old_database(s, "old.sqlite");
@@ -353,7 +330,7 @@ TEST(CommandLine, StatusExitCodeTellsUpToDateOldOrUnreadable) {
 // ----------------------------------------------------------------------------- create nothing
 
 TEST(CommandLine, ReadOnlyCommandsNeverCreateADatabase) {
-  Scratch s;
+  Scratch s("ym-cli");
   fs::path missing = s.path("typo.sqlite");
   std::string url = s.url("typo.sqlite");
   // A master directory whose database file went missing.
@@ -397,7 +374,7 @@ TEST(CommandLine, ReadOnlyCommandsNeverCreateADatabase) {
 // ----------------------------------------------------------------------------- db upgrade
 
 TEST(CommandLine, UpgradeRefusesPipedInputWithoutYes) {
-  Scratch s;
+  Scratch s("ym-cli");
   std::string url = make_old_database(s, "old.sqlite");
   ASSERT_EQ(schema_version(url), 1);
   // `echo | yardmaster db upgrade URL`, and even a "y" through a pipe: not a person's answer.
@@ -414,7 +391,7 @@ TEST(CommandLine, UpgradeRefusesPipedInputWithoutYes) {
 }
 
 TEST(CommandLine, UpgradeAtATerminalProceedsOnlyOnAnExplicitYes) {
-  Scratch s;
+  Scratch s("ym-cli");
   std::string url = make_old_database(s, "old.sqlite");
   for (const std::string answer : {"\n", "n\n", "no\n", "sure\n"}) {
     Ran r = run_on_terminal({"db", "upgrade", url}, answer);
@@ -431,7 +408,7 @@ TEST(CommandLine, UpgradeAtATerminalProceedsOnlyOnAnExplicitYes) {
 }
 
 TEST(CommandLine, QuietUpgradePrintsNothingOnSuccess) {
-  Scratch s;
+  Scratch s("ym-cli");
   std::string url = make_old_database(s, "old.sqlite");
   Ran r = run({"db", "upgrade", url, "--yes", "--quiet"});
   EXPECT_EQ(r.rc, 0) << r;
@@ -443,7 +420,7 @@ TEST(CommandLine, QuietUpgradePrintsNothingOnSuccess) {
 // ----------------------------------------------------------------------------- dump and restore
 
 TEST(CommandLine, DumpToStdoutAndRestoreFromStdinRoundTrip) {
-  Scratch s;
+  Scratch s("ym-cli");
   fs::path dir = make_master_with_builds(s);
   std::string url = "sqlite:///" + (dir / "state.sqlite").string();
   Ran dumped = run({"db", "dump", url, "-", "--format", "portable"});
@@ -490,7 +467,7 @@ TEST(CommandLine, DumpToStdoutAndRestoreFromStdinRoundTrip) {
 }
 
 TEST(CommandLine, SqlDumpToStdoutAndQuietDump) {
-  Scratch s;
+  Scratch s("ym-cli");
   fs::path dir = make_master(s);
   std::string url = "sqlite:///" + (dir / "state.sqlite").string();
   Ran sql = run({"db", "dump", url, "-"});
@@ -516,7 +493,7 @@ TEST(CommandLine, SqlDumpToStdoutAndQuietDump) {
 // ----------------------------------------------------------------------------- --json
 
 TEST(CommandLine, JsonOutputsParse) {
-  Scratch s;
+  Scratch s("ym-cli");
   fs::path dir = make_master_with_builds(s);
   std::string url = "sqlite:///" + (dir / "state.sqlite").string();
   std::string old = make_old_database(s, "old.sqlite");
@@ -557,7 +534,7 @@ TEST(CommandLine, JsonOutputsParse) {
 // ----------------------------------------------------------------------------- colour
 
 TEST(CommandLine, ColourOnlyOnATerminalAndNeverWithNoColor) {
-  Scratch s;
+  Scratch s("ym-cli");
   fs::path dir = make_master_with_builds(s);
   // On a terminal: results in colour, a failure in red. (The test can fail: colour is there.)
   Ran tty = run_on_terminal({"builds", "--db", dir.string()}, "", {"TERM=xterm"});
@@ -586,7 +563,7 @@ TEST(CommandLine, ColourOnlyOnATerminalAndNeverWithNoColor) {
 }
 
 TEST(CommandLine, MasterLogOnATerminalNeverShowsAFailingStepInGreen) {
-  Scratch s;
+  Scratch s("ym-cli");
   fs::path dir = make_master(s);
   ASSERT_EQ(run({"submit", dir.string(), "-b", "lint", "-b", "greet"}).rc, 0);
   Ran r = run_on_terminal({"run", dir.string(), "--until-idle"}, "", {"TERM=xterm"});
@@ -612,7 +589,7 @@ TEST(CommandLine, MasterLogOnATerminalNeverShowsAFailingStepInGreen) {
 // ----------------------------------------------------------------------------- log --follow
 
 TEST(CommandLine, LogFollowWaitsForABuildThatHasNotStarted) {
-  Scratch s;
+  Scratch s("ym-cli");
   fs::path dir = make_master(s);
   // The builder is not even known to the database yet: no master has run.
   Child follower(
@@ -628,7 +605,7 @@ TEST(CommandLine, LogFollowWaitsForABuildThatHasNotStarted) {
 }
 
 TEST(CommandLine, LogFollowGivesUpAfterItsTimeout) {
-  Scratch s;
+  Scratch s("ym-cli");
   fs::path dir = make_master(s);
   auto started = std::chrono::steady_clock::now();
   Ran r = run({"log", "99", "greet", "--db", dir.string(), "--follow", "--timeout", "1s"});

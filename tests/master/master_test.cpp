@@ -24,6 +24,7 @@
 #include "db/migrate/runner.hpp"
 #include "db/migrate/schema.hpp"
 #include "master/config.hpp"
+#include "master/scratch.hpp"
 #include "migrate/process.hpp"
 
 namespace ym::test {
@@ -35,30 +36,6 @@ using namespace std::chrono_literals;
 using master::ConfigError;
 
 const std::string kYardmaster = YM_YARDMASTER_BIN;
-
-class Scratch {
- public:
-  Scratch() {
-    const char* base = std::getenv("YM_TEST_TMPDIR");
-    const auto* info = testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = std::string(info->test_suite_name()) + "-" + info->name();
-    for (char& c : name) {
-      if (c == '/') c = '_';
-    }
-    dir_ = fs::path(base ? base : fs::temp_directory_path().string()) /
-           ("ym-master-" + std::to_string(::getpid()) + "-" + name);
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  ~Scratch() {
-    // Kept when the test failed, for a look at the masters' logs.
-    if (!testing::Test::HasFailure()) fs::remove_all(dir_);
-  }
-  fs::path path(const std::string& name) const { return dir_ / name; }
-
- private:
-  fs::path dir_;
-};
 
 void write_file(const fs::path& p, const std::string& text) {
   fs::create_directories(p.parent_path());
@@ -347,7 +324,7 @@ step never = echo "never runs"
 )";
 
 TEST(MasterRun, OneMasterOnSqliteRunsFiftyBuildsetsToCompletion) {
-  Scratch s;
+  Scratch s("ym-master");
   fs::path dir = s.path("m");
   auto [rc, out] = run({kYardmaster, "create-master", dir.string()});
   ASSERT_EQ(rc, 0) << out;
@@ -453,7 +430,7 @@ TEST(MasterRun, OneMasterOnSqliteRunsFiftyBuildsetsToCompletion) {
 }
 
 TEST(MasterRun, RefusesAnOutOfDateDatabaseNamingTheUpgradeCommand) {
-  Scratch s;
+  Scratch s("ym-master");
   fs::path dir = s.path("m");
   ASSERT_EQ(
       run({kYardmaster, "create-master", dir.string(), "--database", "sqlite:///old.sqlite"}).first,
@@ -476,7 +453,7 @@ TEST(MasterRun, RefusesAnOutOfDateDatabaseNamingTheUpgradeCommand) {
 }
 
 TEST(MasterRun, BadConfigIsAClearErrorNamingTheLine) {
-  Scratch s;
+  Scratch s("ym-master");
   fs::path dir = s.path("m");
   ASSERT_EQ(run({kYardmaster, "create-master", dir.string()}).first, 0);
   write_file(dir / "config.ini", "[worker w]\n\n[builder b]\nworkers = w\nstep compile =\n");
@@ -492,7 +469,7 @@ TEST(MasterRun, BadConfigIsAClearErrorNamingTheLine) {
 }
 
 TEST(MasterRun, SigtermCancelsBuildsAfterTheGracePeriodAndReleasesTheirRequests) {
-  Scratch s;
+  Scratch s("ym-master");
   fs::path dir = s.path("m");
   ASSERT_EQ(run({kYardmaster, "create-master", dir.string()}).first, 0);
   write_file(dir / "config.ini", R"([master]
@@ -532,7 +509,7 @@ step after = echo never
 }
 
 TEST(MasterRun, AStepOverItsTimeoutIsKilledWithItsProcessGroupAndLeavesNothingBehind) {
-  Scratch s;
+  Scratch s("ym-master");
   fs::path dir = s.path("m");
   ASSERT_EQ(run({kYardmaster, "create-master", dir.string()}).first, 0);
   write_file(dir / "config.ini", R"([master]
@@ -725,7 +702,7 @@ class MasterProcesses : public testing::TestWithParam<Shared> {
 };
 
 TEST_P(MasterProcesses, ThreeMastersBuildEveryRequestExactlyOnce) {
-  Scratch s;
+  Scratch s("ym-master");
   std::vector<fs::path> dirs;
   for (int i = 0; i < 3; ++i) dirs.push_back(make_master(s, i));
   // Every master takes part: no build gets past its gate until each master runs one.
@@ -760,7 +737,7 @@ TEST_P(MasterProcesses, ThreeMastersBuildEveryRequestExactlyOnce) {
 }
 
 TEST_P(MasterProcesses, AKilledMasterIsExpiredByAPeerAndItsRequestsAreRebuilt) {
-  Scratch s;
+  Scratch s("ym-master");
   std::vector<fs::path> dirs;
   for (int i = 0; i < 3; ++i) dirs.push_back(make_master(s, i));
   submit_300();
