@@ -30,6 +30,8 @@ extern char** environ;
 namespace ym::test {
 namespace {
 
+using master_tests::Scratch;
+
 namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace std::chrono_literals;

@@ -30,6 +30,8 @@
 namespace ym::test {
 namespace {
 
+using master_tests::Scratch;
+
 namespace fs = std::filesystem;
 namespace results = db::results;
 using namespace std::chrono_literals;

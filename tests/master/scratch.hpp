@@ -10,7 +10,9 @@
 #include <filesystem>
 #include <string>
 
-namespace ym::test {
+// (Its own namespace: tests/migrate/fixture.hpp has a different ym::test::Scratch in the same
+// test binary.)
+namespace ym::test::master_tests {
 
 class Scratch {
  public:
@@ -40,4 +42,4 @@ class Scratch {
   std::filesystem::path dir_;
 };
 
-}  // namespace ym::test
+}  // namespace ym::test::master_tests
