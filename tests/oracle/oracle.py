@@ -1633,6 +1633,11 @@ def main():
         print(f"oracle: no ym_oracle at {opts.oracle} (build it: scripts/build --target ym_oracle)",
               file=sys.stderr)
         sys.exit(2)
+    if not opts.trace:
+        # Buildbot's own log (its "Unhandled error in Deferred" tracebacks of calls the test
+        # makes fail on purpose) would bury the report; --trace keeps it.
+        from twisted.logger import globalLogBeginner
+        globalLogBeginner.beginLoggingTo([lambda event: None], redirectStandardIO=False)
     task.react(lambda reactor: run(reactor, opts))
 
 
