@@ -239,6 +239,7 @@ void Pool::execute_group(Worker& w, std::vector<Task>& group) {
       if (FaultInjector::take(faults_.commit_)) {
         throw TransientError("injected fault: commit failed");  // txn's destructor rolls back
       }
+      if (auto gate = faults_.take_gate()) gate->pause();
       // (An SQLite COMMIT that fails has not happened: the outcome is never unknown here, except
       // for the injected lost reply.)
       txn.commit();
@@ -352,6 +353,7 @@ void Pool::attempt(Worker& w, Task& task) {
     txn.commit();
     return;
   }
+  if (auto gate = faults_.take_gate()) gate->pause();
   try {
     txn.commit();
   } catch (const ConnectionFailed& e) {

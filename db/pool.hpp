@@ -32,6 +32,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "db/drivers/driver.hpp"
@@ -67,17 +68,59 @@ struct PoolStats {
   uint64_t grouped_writes = 0;  // write calls committed by them
 };
 
+// A write transaction held open just before its COMMIT (FaultInjector::pause_next_commit): its
+// statements have run and it holds their locks, so a test can start a second transaction against
+// it at a moment it knows, instead of hoping two calls overlap.
+class CommitGate {
+ public:
+  // Blocks until a transaction has reached the gate.
+  void wait_until_paused() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return paused_; });
+  }
+  // Lets the paused transaction (or the next one to arrive) go on to COMMIT.
+  void release() {
+    std::lock_guard lock(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  friend class Pool;
+  void pause() {
+    std::unique_lock lock(mu_);
+    paused_ = true;
+    cv_.notify_all();
+    cv_.wait(lock, [this] { return released_; });
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool paused_ = false;
+  bool released_ = false;
+};
+
 // Test switches, in the spirit of LevelDB's SpecialEnv: make the next attempts fail the way a
 // real backend can, so that retry and reconnect paths are exercised rather than hoped for.
 class FaultInjector {
  public:
+  // The next write transaction runs its statements, then waits at the returned gate before
+  // COMMIT until the test releases it. One gate at a time; a second call replaces an unused one.
+  std::shared_ptr<CommitGate> pause_next_commit() {
+    auto gate = std::make_shared<CommitGate>();
+    std::lock_guard lock(gate_mu_);
+    gate_ = gate;
+    return gate;
+  }
   void fail_next_with_busy(int n) { busy_ += n; }
   void drop_next_connections(int n) { drop_ += n; }
   void fail_next_commits(int n) { commit_ += n; }
   // The next n writes (transactions and write_one calls) are committed, then their connection
   // is dropped before the caller hears so: the reply to COMMIT was lost.
   void lose_next_commit_replies(int n) { lost_reply_ += n; }
-  void reset() { busy_ = drop_ = commit_ = lost_reply_ = 0; }
+  void reset() {
+    busy_ = drop_ = commit_ = lost_reply_ = 0;
+    take_gate();
+  }
 
  private:
   friend class Pool;
@@ -88,7 +131,13 @@ class FaultInjector {
     }
     return false;
   }
+  std::shared_ptr<CommitGate> take_gate() {
+    std::lock_guard lock(gate_mu_);
+    return std::exchange(gate_, nullptr);
+  }
   std::atomic<int> busy_{0}, drop_{0}, commit_{0}, lost_reply_{0};
+  std::mutex gate_mu_;
+  std::shared_ptr<CommitGate> gate_;
 };
 
 class Pool {
