@@ -4,6 +4,7 @@
 
 #include <csignal>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "db/db.hpp"
