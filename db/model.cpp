@@ -325,8 +325,10 @@ Model build_model() {
       .since_table(4);
   add(builders_tags);
 
+  // name: 255 characters, not Buildbot's 256, as build_properties.name: indexed strings fit
+  // MySQL's index limit.
   T build_data("build_data");
-  build_data.id().integer("buildid", kNotNull).str("name", 256, kNotNull)
+  build_data.id().integer("buildid", kNotNull).str("name", 255, kNotNull)
       .col("value", ColumnType::kBlob, kNotNull).integer("length", kNotNull)
       .str("source", 256, kNotNull)
       .unique("build_data_buildid_name", {"buildid", "name"})

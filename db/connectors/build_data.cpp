@@ -13,8 +13,12 @@ void check_text(const char* what, const std::string& column, const std::string& 
 }
 
 // The columns of an entry without its value, then (when wanted) the value.
-constexpr const char* kNoValue = "SELECT buildid, name, length, source FROM build_data";
-constexpr const char* kWithValue = "SELECT buildid, name, length, source, value FROM build_data";
+constexpr const char* kOneWithValue =
+    "SELECT buildid, name, length, source, value FROM build_data WHERE buildid = ? AND name = ?";
+constexpr const char* kOneNoValue =
+    "SELECT buildid, name, length, source FROM build_data WHERE buildid = ? AND name = ?";
+constexpr const char* kAllNoValues =
+    "SELECT buildid, name, length, source FROM build_data WHERE buildid = ? ORDER BY id";
 
 BuildDataEntry entry(const Row& r) {
   BuildDataEntry e{r.get<int64_t>(0), r.get<std::string>(1), std::nullopt, r.get<int64_t>(2),
@@ -54,7 +58,7 @@ class SqlBuildData final : public BuildData {
 
   Future<std::optional<BuildDataEntry>> get_build_data(int64_t buildid, std::string name) override {
     return ctx_.pool.run([buildid, name](Connection& c) -> std::optional<BuildDataEntry> {
-      auto r = c.stmt(std::string(kWithValue) + " WHERE buildid = ? AND name = ?").bind(buildid, name).one();
+      auto r = c.stmt(kOneWithValue).bind(buildid, name).one();
       if (!r) return std::nullopt;
       return entry(*r);
     });
@@ -63,7 +67,7 @@ class SqlBuildData final : public BuildData {
   Future<std::optional<BuildDataEntry>> get_build_data_no_value(int64_t buildid,
                                                                 std::string name) override {
     return ctx_.pool.run([buildid, name](Connection& c) -> std::optional<BuildDataEntry> {
-      auto r = c.stmt(std::string(kNoValue) + " WHERE buildid = ? AND name = ?").bind(buildid, name).one();
+      auto r = c.stmt(kOneNoValue).bind(buildid, name).one();
       if (!r) return std::nullopt;
       return entry(*r);
     });
@@ -72,7 +76,7 @@ class SqlBuildData final : public BuildData {
   Future<std::vector<BuildDataEntry>> get_all_build_data_no_values(int64_t buildid) override {
     return ctx_.pool.run([buildid](Connection& c) {
       std::vector<BuildDataEntry> out;
-      for (const Row& r : c.stmt(std::string(kNoValue) + " WHERE buildid = ? ORDER BY id").bind(buildid).all()) {
+      for (const Row& r : c.stmt(kAllNoValues).bind(buildid).all()) {
         out.push_back(entry(r));
       }
       return out;

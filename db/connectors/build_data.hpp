@@ -29,7 +29,7 @@ class BuildData {
 
   // Creates or replaces the value of `name` for the build (value, length and source), also when
   // several callers race to set the same name. Throws NotFound for an unknown build,
-  // ValueTooLong for a name or source over 256 characters or a value over 2^31-1 bytes,
+  // ValueTooLong for a name over 255 or a source over 256 characters or a value over 2^31-1 bytes,
   // InvalidArgument for a name or source that is not UTF-8.
   virtual Future<void> set_build_data(int64_t buildid, std::string name, std::string value,
                                       std::string source) = 0;

@@ -67,18 +67,19 @@ TEST_P(BuildDataContract, SetAgainReplacesValueLengthAndSource) {
 TEST_P(BuildDataContract, BadInputIsATypedErrorAndStoresNothing) {
   insert(world());
   EXPECT_THROW(db_->build_data().set_build_data(999, "a", "v", "s").get(), db::NotFound);
-  EXPECT_THROW(db_->build_data().set_build_data(50, std::string(257, 'n'), "v", "s").get(),
+  EXPECT_THROW(db_->build_data().set_build_data(50, std::string(256, 'n'), "v", "s").get(),
                db::ValueTooLong);
   EXPECT_THROW(db_->build_data().set_build_data(50, "a", "v", std::string(257, 's')).get(),
                db::ValueTooLong);
   EXPECT_THROW(db_->build_data().set_build_data(50, "bad\xC3", "v", "s").get(), db::InvalidArgument);
   EXPECT_THROW(db_->build_data().set_build_data(50, "a", "v", "bad\xFF").get(), db::InvalidArgument);
   EXPECT_TRUE(db_->build_data().get_all_build_data_no_values(50).get().empty());
-  // 256 characters (not bytes) fit.
+  // 255 characters (not bytes) fit a name, 256 a source.
   std::string wide;
-  for (int i = 0; i < 256; ++i) wide += "\xC3\xA9";
-  db_->build_data().set_build_data(50, wide, "v", wide).get();
-  EXPECT_EQ(db_->build_data().get_build_data(50, wide).get()->source, wide);
+  for (int i = 0; i < 255; ++i) wide += "\xC3\xA9";
+  std::string wider = wide + "\xC3\xA9";
+  db_->build_data().set_build_data(50, wide, "v", wider).get();
+  EXPECT_EQ(db_->build_data().get_build_data(50, wide).get()->source, wider);
 }
 
 TEST_P(BuildDataContract, DeleteOldBuildDataDeletesOnlyBuildsCompletedBefore) {
