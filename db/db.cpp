@@ -30,6 +30,8 @@ class SqlDb final : public Db {
     changesources_ = internal::make_sql_changesources(ctx_);
     schedulers_ = internal::make_sql_schedulers(ctx_);
     users_ = internal::make_sql_users(ctx_);
+    tags_ = internal::make_sql_tags(ctx_);
+    build_data_ = internal::make_sql_build_data(ctx_);
   }
 
   ~SqlDb() override { shutdown(); }
@@ -48,6 +50,8 @@ class SqlDb final : public Db {
   ChangeSources& changesources() override { return *changesources_; }
   Schedulers& schedulers() override { return *schedulers_; }
   Users& users() override { return *users_; }
+  Tags& tags() override { return *tags_; }
+  BuildData& build_data() override { return *build_data_; }
 
   Future<void> insert_test_data(std::vector<testdata::Row> rows) override {
     return pool_.transaction([rows = std::move(rows)](Connection& c) {
@@ -149,6 +153,8 @@ class SqlDb final : public Db {
   std::unique_ptr<ChangeSources> changesources_;
   std::unique_ptr<Schedulers> schedulers_;
   std::unique_ptr<Users> users_;
+  std::unique_ptr<Tags> tags_;
+  std::unique_ptr<BuildData> build_data_;
 };
 
 }  // namespace

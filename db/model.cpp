@@ -1,5 +1,7 @@
 #include "db/model.hpp"
 
+#include <algorithm>
+
 #include "db/errors.hpp"
 #include "db/extension.hpp"
 
@@ -42,6 +44,13 @@ struct T {
   }
   T& since_index(int v) {
     t.indexes.back().since = v;
+    return *this;
+  }
+  // Tags the whole table (its columns and indexes with it) with the version that added it.
+  T& since_table(int v) {
+    t.since = v;
+    for (auto& c : t.columns) c.since = std::max(c.since, v);
+    for (auto& i : t.indexes) i.since = std::max(i.since, v);
     return *this;
   }
   T& fk(std::vector<std::string> cols, const std::string& ref, std::vector<std::string> ref_cols,
@@ -296,6 +305,36 @@ Model build_model() {
       .index("logchunks_last_line", {"logid", "last_line"})
       .fk({"logid"}, "logs", {"id"}, true);
   add(logchunks);
+
+  // ----- Buildbot 3.7's newer data (version 4): builder tags and build data
+  T tags("tags");
+  tags.id().text("name", kNotNull).str("name_hash", 40, kNotNull)
+      .unique("tags_name_hash", {"name_hash"})
+      .since_table(4);
+  add(tags);
+
+  // Buildbot indexes builderid and (builderid, tagid); tagid gets its own index as every foreign
+  // key column here does (a deleted tag's links are found without a scan; MySQL would otherwise
+  // add one by itself).
+  T builders_tags("builders_tags");
+  builders_tags.id().integer("builderid", kNotNull).integer("tagid", kNotNull)
+      .index("builders_tags_builderid", {"builderid"})
+      .unique("builders_tags_unique", {"builderid", "tagid"})
+      .index("builders_tags_tagid", {"tagid"})
+      .fk({"builderid"}, "builders", {"id"}, true).fk({"tagid"}, "tags", {"id"}, true)
+      .since_table(4);
+  add(builders_tags);
+
+  // name: 255 characters, not Buildbot's 256, as build_properties.name: indexed strings fit
+  // MySQL's index limit.
+  T build_data("build_data");
+  build_data.id().integer("buildid", kNotNull).str("name", 255, kNotNull)
+      .col("value", ColumnType::kBlob, kNotNull).integer("length", kNotNull)
+      .str("source", 256, kNotNull)
+      .unique("build_data_buildid_name", {"buildid", "name"})
+      .fk({"buildid"}, "builds", {"id"}, true)
+      .since_table(4);
+  add(build_data);
 
   (void)kInt;
   return m;

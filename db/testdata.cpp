@@ -159,6 +159,18 @@ struct ToSql {
             {{"logid", r.logid}, {"first_line", r.first_line}, {"last_line", r.last_line},
              {"content", Blob{r.content}}, {"compressed", r.compressed}}};
   }
+  SqlRow operator()(const Tag& r) const {
+    return {"tags", {{"id", r.id}, {"name", r.name}, {"name_hash", hash_columns({r.name})}}};
+  }
+  SqlRow operator()(const BuilderTag& r) const {
+    return {"builders_tags", {{"id", r.id}, {"builderid", r.builderid}, {"tagid", r.tagid}}};
+  }
+  SqlRow operator()(const BuildData& r) const {
+    return {"build_data",
+            {{"id", r.id}, {"buildid", r.buildid}, {"name", r.name}, {"value", Blob{r.value}},
+             {"length", r.length.value_or(static_cast<int64_t>(r.value.size()))},
+             {"source", r.source}}};
+  }
 };
 }  // namespace
 

@@ -229,12 +229,33 @@ struct LogChunk {
   int compressed = 0;
 };
 
+// Builder tags (schema version 4).
+struct Tag {
+  int64_t id = 0;
+  std::string name = "tag";  // name_hash is computed from it
+};
+struct BuilderTag {
+  int64_t id = 0;
+  int64_t builderid = 0;
+  int64_t tagid = 0;
+};
+// One named blob of a build (schema version 4). `length` is value.size() unless given, so that a
+// test can plant an inconsistent row.
+struct BuildData {
+  int64_t id = 0;
+  int64_t buildid = 0;
+  std::string name = "data";
+  std::string value = "value";  // raw bytes
+  std::optional<int64_t> length;
+  std::string source = "fakedb";
+};
+
 using Row = std::variant<Master, Builder, BuilderMaster, Worker, ConfiguredWorker, ConnectedWorker,
                          Object, ObjectState, User, UserInfo, Patch, SourceStamp, Change,
                          ChangeFile, ChangeProperty, ChangeUser, ChangeSource, ChangeSourceMaster,
                          Scheduler, SchedulerMaster, SchedulerChange, Buildset, BuildsetProperty,
                          BuildsetSourceStamp, BuildRequest, BuildRequestClaim, Build,
-                         BuildProperty, Step, Log, LogChunk>;
+                         BuildProperty, Step, Log, LogChunk, Tag, BuilderTag, BuildData>;
 
 // The hash find_source_stamp_id uses for these fields (patchid given as the patch's id).
 std::string source_stamp_hash(const std::optional<std::string>& branch,

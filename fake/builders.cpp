@@ -1,5 +1,7 @@
 #include "db/connectors/builders.hpp"
 
+#include <set>
+
 #include "db/base.hpp"
 #include "fake/internal.hpp"
 
@@ -78,13 +80,58 @@ class FakeBuilders final : public db::Builders {
     });
   }
 
+  Future<void> update_builder_info(int64_t builderid, std::optional<std::string> description,
+                                   std::vector<db::TagRef> tags) override {
+    return a_.call([&](Store& s) {
+      for (const auto& t : tags) {
+        if (const auto* name = std::get_if<std::string>(&t); name && !db::is_valid_utf8(*name)) {
+          throw db::InvalidArgument("tag name is not valid UTF-8");
+        }
+      }
+      auto it = s.builders.find(builderid);
+      if (it == s.builders.end()) throw db::NotFound("no builder with id " + std::to_string(builderid));
+      // Checked before anything changes (tags created by name included), as a rolled-back
+      // transaction leaves nothing behind.
+      std::set<int64_t> seen;
+      std::set<std::string> names;
+      int64_t next_new = -1;  // stand-ins for tags that would be created
+      for (const auto& t : tags) {
+        int64_t id = 0;
+        if (const auto* name = std::get_if<std::string>(&t)) {
+          id = next_new--;
+          for (const auto& [tid, tag] : s.tags) {
+            if (tag.name == *name) id = tid;
+          }
+          if (id < 0 && !names.insert(*name).second) id = 0;  // the same new name twice
+        } else {
+          id = std::get<int64_t>(t);
+          if (!s.tags.count(id)) throw db::NotFound("no tag with id " + std::to_string(id));
+        }
+        if (id == 0 || !seen.insert(id).second) {
+          throw db::UniqueViolation("a tag is given twice for builder " + std::to_string(builderid));
+        }
+      }
+      it->second.description = description;
+      std::erase_if(s.builders_tags, [&](const auto& kv) { return kv.second.builderid == builderid; });
+      for (const auto& t : tags) {
+        const auto* name = std::get_if<std::string>(&t);
+        int64_t tagid = name ? find_tag_id(s, *name) : std::get<int64_t>(t);
+        int64_t id = s.next_id("builders_tags", s.builders_tags);
+        s.builders_tags[id] = td::BuilderTag{id, builderid, tagid};
+      }
+    });
+  }
+
  private:
   static db::Builder to_record(const Store& s, const td::Builder& b) {
-    db::Builder rec{b.id, b.name, b.description, {}};
+    db::Builder rec{b.id, b.name, b.description, {}, {}};
     for (const auto& [id, bm] : s.builder_masters) {
       if (bm.builderid == b.id) rec.masterids.push_back(bm.masterid);
     }
     std::sort(rec.masterids.begin(), rec.masterids.end());
+    for (const auto& [id, bt] : s.builders_tags) {  // by id: the order they were given
+      if (bt.builderid == b.id) rec.tags.push_back(s.tags.at(bt.tagid).name);
+    }
     return rec;
   }
 

@@ -266,6 +266,49 @@ class FakeBuilds final : public db::Builds {
     });
   }
 
+  Future<std::vector<db::Build>> get_builds_for_change(int64_t changeid) override {
+    return a_.call([&](Store& s) {
+      if (changeid <= 0) {
+        throw db::InvalidArgument("change id must be positive (got " + std::to_string(changeid) + ")");
+      }
+      std::vector<db::Build> out;
+      auto ch = s.changes.find(changeid);
+      if (ch == s.changes.end()) return out;
+      std::set<int64_t> buildsets;
+      for (const auto& [id, bss] : s.buildset_sourcestamps) {
+        if (bss.sourcestampid == ch->second.sourcestampid) buildsets.insert(bss.buildsetid);
+      }
+      for (const auto& [id, b] : s.builds) {
+        auto br = s.buildrequests.find(b.buildrequestid);
+        if (br != s.buildrequests.end() && buildsets.count(br->second.buildsetid)) {
+          out.push_back(to_record(b));
+        }
+      }
+      return out;
+    });
+  }
+
+  Future<db::Properties> get_build_properties(int64_t buildid, db::ResultSpec spec) override {
+    return a_.call([&](Store& s) {
+      using db::Value;
+      static const SpecAccess<td::BuildProperty> access{
+          {{"name", [](const td::BuildProperty& p) -> Value { return p.name; }},
+           {"source", [](const td::BuildProperty& p) -> Value { return p.source; }}},
+          {"name"},
+          {{"name", false}}};
+      std::vector<td::BuildProperty> rows;
+      for (auto it = s.build_properties.lower_bound({buildid, std::string()});
+           it != s.build_properties.end() && it->first.first == buildid; ++it) {
+        rows.push_back(it->second);
+      }
+      db::Properties out;
+      for (const auto& p : apply_spec(std::move(rows), spec, access)) {
+        out[p.name] = db::Property{parse_json(p.value, "build property '" + p.name + "'"), p.source};
+      }
+      return out;
+    });
+  }
+
  private:
   // (repository, branch, codebase) of the stamps of the build's buildset.
   static std::set<StampKey> stamps_of(const Store& s, const td::Build& b) {

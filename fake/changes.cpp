@@ -280,6 +280,26 @@ class FakeChanges final : public db::Changes {
     });
   }
 
+  Future<void> prune_changes(int change_horizon) override {
+    return a_.call([&](Store& s) {
+      if (change_horizon < 0) {
+        throw db::InvalidArgument("change horizon must not be negative (got " +
+                                  std::to_string(change_horizon) + ")");
+      }
+      if (change_horizon == 0 || s.changes.size() <= static_cast<size_t>(change_horizon)) return;
+      int64_t oldest_kept = std::prev(s.changes.end(), change_horizon)->first;
+      auto gone = [&](int64_t changeid) { return changeid < oldest_kept; };
+      for (auto& [id, ch] : s.changes) {
+        if (ch.parent_changeids && gone(*ch.parent_changeids)) ch.parent_changeids.reset();
+      }
+      std::erase_if(s.scheduler_changes, [&](const auto& kv) { return gone(kv.first.second); });
+      std::erase_if(s.change_files, [&](const td::ChangeFile& f) { return gone(f.changeid); });
+      std::erase_if(s.change_properties, [&](const td::ChangeProperty& p) { return gone(p.changeid); });
+      std::erase_if(s.change_users, [&](const td::ChangeUser& u) { return gone(u.changeid); });
+      std::erase_if(s.changes, [&](const auto& kv) { return gone(kv.first); });
+    });
+  }
+
  private:
   FakeDb::Access a_;
 };

@@ -220,6 +220,27 @@ struct Insert {
       throw UniqueViolation("UNIQUE constraint failed: logchunks.logid, logchunks.first_line");
     }
   }
+  void operator()(const td::Tag& r) {
+    require_no(s.tags, [&](const td::Tag& o) { return o.name == r.name; }, "tags.name_hash");
+    put_unique(s.tags, r.id, r, "tags");
+  }
+  void operator()(const td::BuilderTag& r) {
+    require(fk, s.builders, r.builderid, "builders", "builders_tags");
+    require(fk, s.tags, r.tagid, "tags", "builders_tags");
+    require_no(s.builders_tags, [&](const td::BuilderTag& o) {
+      return o.builderid == r.builderid && o.tagid == r.tagid;
+    }, "builders_tags.builderid, builders_tags.tagid");
+    put_unique(s.builders_tags, r.id, r, "builders_tags");
+  }
+  void operator()(const td::BuildData& r) {
+    require(fk, s.builds, r.buildid, "builds", "build_data");
+    require_no(s.build_data, [&](const td::BuildData& o) {
+      return o.buildid == r.buildid && o.name == r.name;
+    }, "build_data.buildid, build_data.name");
+    td::BuildData row = r;
+    if (!row.length) row.length = static_cast<int64_t>(row.value.size());
+    put_unique(s.build_data, r.id, row, "build_data");
+  }
 };
 
 }  // namespace
@@ -246,6 +267,8 @@ FakeDb::FakeDb(FakeOptions options) : options_(std::move(options)) {
   changesources_ = make_fake_changesources(Access{*this});
   schedulers_ = make_fake_schedulers(Access{*this});
   users_ = make_fake_users(Access{*this});
+  tags_ = make_fake_tags(Access{*this});
+  build_data_ = make_fake_build_data(Access{*this});
 }
 
 FakeDb::~FakeDb() = default;
@@ -264,6 +287,8 @@ db::Changes& FakeDb::changes() { return *changes_; }
 db::ChangeSources& FakeDb::changesources() { return *changesources_; }
 db::Schedulers& FakeDb::schedulers() { return *schedulers_; }
 db::Users& FakeDb::users() { return *users_; }
+db::Tags& FakeDb::tags() { return *tags_; }
+db::BuildData& FakeDb::build_data() { return *build_data_; }
 
 Future<void> FakeDb::insert_test_data(std::vector<td::Row> rows) {
   bool fk = options_.check_foreign_keys;

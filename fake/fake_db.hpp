@@ -57,6 +57,9 @@ struct Store {
   std::map<int64_t, td::Step> steps;
   std::map<int64_t, td::Log> logs;
   std::map<std::pair<int64_t, int64_t>, td::LogChunk> logchunks;  // (logid, first_line)
+  std::map<int64_t, td::Tag> tags;
+  std::map<int64_t, td::BuilderTag> builders_tags;
+  std::map<int64_t, td::BuildData> build_data;  // length always set
 
   // Auto-increment counters: like SQLite's AUTOINCREMENT, an id is never reused.
   std::map<std::string, int64_t> last_ids;
@@ -96,6 +99,8 @@ class FakeDb final : public db::Db {
   db::ChangeSources& changesources() override;
   db::Schedulers& schedulers() override;
   db::Users& users() override;
+  db::Tags& tags() override;
+  db::BuildData& build_data() override;
 
   Future<void> insert_test_data(std::vector<td::Row> rows) override;
   std::string describe() const override { return "fake://"; }
@@ -138,6 +143,8 @@ class FakeDb final : public db::Db {
   std::unique_ptr<db::ChangeSources> changesources_;
   std::unique_ptr<db::Schedulers> schedulers_;
   std::unique_ptr<db::Users> users_;
+  std::unique_ptr<db::Tags> tags_;
+  std::unique_ptr<db::BuildData> build_data_;
 };
 
 }  // namespace ym::fake

@@ -53,6 +53,11 @@ std::unique_ptr<db::Changes> make_fake_changes(FakeDb::Access access);
 std::unique_ptr<db::ChangeSources> make_fake_changesources(FakeDb::Access access);
 std::unique_ptr<db::Schedulers> make_fake_schedulers(FakeDb::Access access);
 std::unique_ptr<db::Users> make_fake_users(FakeDb::Access access);
+std::unique_ptr<db::Tags> make_fake_tags(FakeDb::Access access);
+std::unique_ptr<db::BuildData> make_fake_build_data(FakeDb::Access access);
+
+// Find-or-create of a tag by name (used by tags and builders). Defined in fake/tags.cpp.
+int64_t find_tag_id(Store& s, const std::string& name);
 
 // Shared find-or-create of a source stamp (used by sourcestamps, buildsets and changes). Defined
 // in fake/sourcestamps.cpp.

@@ -57,6 +57,28 @@ class FakeSchedulers final : public db::Schedulers {
     });
   }
 
+  Future<std::map<int64_t, bool>> get_change_classifications(
+      int64_t schedulerid, db::ChangeClassificationFilter filter) override {
+    return a_.call([&](Store& s) {
+      bool any = filter.branch.given() || filter.repository || filter.project || filter.codebase;
+      std::map<int64_t, bool> out;
+      for (const auto& [key, sc] : s.scheduler_changes) {
+        if (key.first != schedulerid) continue;
+        if (any) {
+          auto ch = s.changes.find(key.second);
+          if (ch == s.changes.end()) continue;
+          const td::Change& c = ch->second;
+          if (filter.branch.given() && c.branch != filter.branch.branch()) continue;
+          if (filter.repository && c.repository != *filter.repository) continue;
+          if (filter.project && c.project != *filter.project) continue;
+          if (filter.codebase && c.codebase != *filter.codebase) continue;
+        }
+        out[key.second] = sc.important;
+      }
+      return out;
+    });
+  }
+
   Future<int64_t> find_scheduler_id(std::string name) override {
     return a_.call([&](Store& s) {
       if (name.empty()) throw db::InvalidArgument("scheduler name is empty");

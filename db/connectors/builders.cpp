@@ -1,6 +1,7 @@
 #include "db/connectors/builders.hpp"
 
 #include <map>
+#include <set>
 
 #include "db/connectors/sql.hpp"
 
@@ -96,6 +97,40 @@ class SqlBuilders final : public Builders {
     });
   }
 
+  Future<void> update_builder_info(int64_t builderid, std::optional<std::string> description,
+                                   std::vector<TagRef> tags) override {
+    for (const auto& t : tags) {
+      if (const auto* name = std::get_if<std::string>(&t); name && !is_valid_utf8(*name)) {
+        return make_error_future<void>(InvalidArgument("tag name is not valid UTF-8"));
+      }
+    }
+    return ctx_.pool.transaction([builderid, description, tags](Connection& c) {
+      if (c.stmt("UPDATE builders SET description = ? WHERE id = ?").bind(description, builderid).exec() == 0) {
+        throw NotFound("no builder with id " + std::to_string(builderid));
+      }
+      std::vector<int64_t> tagids;
+      std::set<int64_t> seen;
+      for (const auto& t : tags) {
+        int64_t id = 0;
+        if (const auto* name = std::get_if<std::string>(&t)) {
+          id = internal::find_tag_id(c, *name);
+        } else {
+          id = std::get<int64_t>(t);
+          require_row(c, "SELECT 1 FROM tags WHERE id = ?", id, "tag");
+        }
+        if (!seen.insert(id).second) {
+          throw UniqueViolation("tag " + std::to_string(id) + " is given twice for builder " +
+                                std::to_string(builderid));
+        }
+        tagids.push_back(id);
+      }
+      c.stmt("DELETE FROM builders_tags WHERE builderid = ?").bind(builderid).exec();
+      for (int64_t id : tagids) {
+        c.stmt("INSERT INTO builders_tags (builderid, tagid) VALUES (?, ?)").bind(builderid, id).exec();
+      }
+    });
+  }
+
  private:
   // Builders (with their master ids) selected by `where` over alias b.
   static std::vector<Builder> fetch(Connection& c, const std::string& where,
@@ -108,7 +143,7 @@ class SqlBuilders final : public Builders {
                             .all()) {
       pos[r.get<int64_t>(0)] = out.size();
       out.push_back(Builder{r.get<int64_t>(0), r.get<std::string>(1),
-                            r.get<std::optional<std::string>>(2), {}});
+                            r.get<std::optional<std::string>>(2), {}, {}});
     }
     if (out.empty()) return out;
     for (const Row& r : c.stmt("SELECT bm.builderid, bm.masterid FROM builder_masters bm "
@@ -117,6 +152,14 @@ class SqlBuilders final : public Builders {
                             .bind_all(params)
                             .all()) {
       out[pos.at(r.get<int64_t>(0))].masterids.push_back(r.get<int64_t>(1));
+    }
+    for (const Row& r : c.stmt("SELECT bt.builderid, t.name FROM builders_tags bt "
+                               "JOIN tags t ON t.id = bt.tagid "
+                               "WHERE bt.builderid IN (SELECT b.id FROM builders b" + where +
+                               ") ORDER BY bt.builderid, bt.id")
+                            .bind_all(params)
+                            .all()) {
+      out[pos.at(r.get<int64_t>(0))].tags.push_back(r.get<std::string>(1));
     }
     return out;
   }

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "db/future.hpp"
@@ -15,11 +16,15 @@ namespace ym::db {
 // builder names such as "debian-12-gcc-release-asan" need more.)
 inline constexpr size_t kBuilderNameMax = 50;
 
+// A tag given to update_builder_info: its name (found or created) or its id (Tags::find_tag_id).
+using TagRef = std::variant<std::string, int64_t>;
+
 struct Builder {
   int64_t id = 0;
   std::string name;
   std::optional<std::string> description;
   std::vector<int64_t> masterids;  // sorted ascending
+  std::vector<std::string> tags;   // in the order update_builder_info was given them
   bool operator==(const Builder&) const = default;
 };
 
@@ -46,9 +51,18 @@ class Builders {
   // Every builder (or only those configured on `masterid`), ordered by id.
   virtual Future<std::vector<Builder>> get_builders(std::optional<int64_t> masterid = {}) = 0;
 
-  // Sets the free-form description; throws NotFound for an unknown builder.
+  // Sets the free-form description (tags unchanged); throws NotFound for an unknown builder.
   virtual Future<void> update_builder_info(int64_t builderid,
                                            std::optional<std::string> description) = 0;
+
+  // Sets the description and replaces the builder's tags by `tags` (Buildbot's
+  // updateBuilderInfo), in one transaction: tags given by name are found or created, an empty
+  // list removes every tag. Throws NotFound for an unknown builder or tag id, UniqueViolation
+  // when one tag is given twice, InvalidArgument for a tag name that is not UTF-8; nothing
+  // changes then.
+  virtual Future<void> update_builder_info(int64_t builderid,
+                                           std::optional<std::string> description,
+                                           std::vector<TagRef> tags) = 0;
 
   // The completion-token forms: name(args..., token) (see <yardmaster/async.hpp>).
   YM_ASYNC(find_builder_id)

@@ -411,6 +411,52 @@ class SqlBuilds final : public Builds {
     });
   }
 
+  Future<std::vector<Build>> get_builds_for_change(int64_t changeid) override {
+    if (changeid <= 0) {
+      return make_error_future<std::vector<Build>>(
+          InvalidArgument("change id must be positive (got " + std::to_string(changeid) + ")"));
+    }
+    return ctx_.pool.read([changeid](Connection& c) {
+      std::vector<Build> out;
+      for (const Row& r :
+           c.stmt(std::string(kSelect) +
+                  " JOIN buildrequests br ON br.id = b.buildrequestid"
+                  " JOIN buildset_sourcestamps bss ON bss.buildsetid = br.buildsetid"
+                  " JOIN changes ch ON ch.sourcestampid = bss.sourcestampid"
+                  " WHERE ch.changeid = ? ORDER BY b.id")
+               .bind(changeid)
+               .all()) {
+        out.push_back(read_build(r));
+      }
+      return out;
+    });
+  }
+
+  Future<Properties> get_build_properties(int64_t buildid, ResultSpec spec) override {
+    static const internal::SpecFields fields{
+        {{"name", "bp.name"}, {"source", "bp.source"}}, {"name"}, {{"name", false}}};
+    internal::SpecSql sql;
+    try {
+      sql = internal::render_spec(spec, fields);
+    } catch (const Error&) {
+      return make_exceptional_future<Properties>(std::current_exception());
+    }
+    return ctx_.pool.run([buildid, sql](Connection& c) {
+      Properties out;
+      for (const Row& r : c.stmt("SELECT bp.name, bp.value, bp.source FROM build_properties bp "
+                                 "WHERE bp.buildid = ?" + sql.where + sql.order_limit)
+                              .bind(buildid)
+                              .bind_all(sql.where_params)
+                              .bind_all(sql.tail_params)
+                              .all()) {
+        std::string name = r.get<std::string>(0);
+        out[name] = Property{parse_json(r.get<std::string>(1), "build property '" + name + "'"),
+                             r.get<std::string>(2)};
+      }
+      return out;
+    });
+  }
+
  private:
   internal::Context& ctx_;
 };

@@ -111,7 +111,19 @@ class Builds {
   virtual Future<void> set_build_property(int64_t buildid, std::string name, nlohmann::json value,
                                           std::string source) = 0;
 
+  // The builds of the requests of every buildset that holds the change's source stamp (Buildbot's
+  // getBuildsForChange), ordered by id; empty for an unknown change. Throws InvalidArgument for a
+  // changeid that is not positive.
+  virtual Future<std::vector<Build>> get_builds_for_change(int64_t changeid) = 0;
+
+  // The build's properties selected by `spec` (fields: name, source; default order and key:
+  // name), as Buildbot's getBuildProperties(bid, resultSpec): filters, order and limit/offset
+  // choose which properties come back; the map is keyed by name whatever the order.
+  // {} for an unknown build. InvalidArgument for an unknown field or a bad page.
+  virtual Future<Properties> get_build_properties(int64_t buildid, ResultSpec spec) = 0;
+
   // The completion-token forms: name(args..., token) (see <yardmaster/async.hpp>).
+  YM_ASYNC(get_builds_for_change)
   YM_ASYNC(get_build)
   YM_ASYNC(get_build_by_number)
   YM_ASYNC(get_builds)

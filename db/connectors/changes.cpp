@@ -370,6 +370,37 @@ class SqlChanges final : public Changes {
     });
   }
 
+  Future<void> prune_changes(int change_horizon) override {
+    if (change_horizon < 0) {
+      return make_error_future<void>(InvalidArgument(
+          "change horizon must not be negative (got " + std::to_string(change_horizon) + ")"));
+    }
+    if (change_horizon == 0) return make_ready_future();
+    auto cache = cache_;
+    return ctx_.pool
+        .transaction([change_horizon](Connection& c) {
+          // The oldest change kept; everything below it goes.
+          auto oldest_kept = c.stmt("SELECT changeid FROM changes ORDER BY changeid DESC LIMIT 1 OFFSET ?")
+                                 .bind(change_horizon - 1)
+                                 .scalar<int64_t>();
+          if (!oldest_kept) return;
+          // Parent links first (Buildbot's ON DELETE SET NULL): kept changes lose a deleted
+          // parent, and deleted ones no longer refer to each other (MySQL checks each row).
+          c.stmt("UPDATE changes SET parent_changeids = NULL WHERE parent_changeids < ?")
+              .bind(*oldest_kept)
+              .exec();
+          for (const char* table : {"scheduler_changes", "change_files", "change_properties",
+                                    "change_users", "changes"}) {
+            c.stmt(std::string("DELETE FROM ") + table + " WHERE changeid < ?").bind(*oldest_kept).exec();
+          }
+        })
+        .then([cache](Future<void> f) {
+          // Deleted changes, and kept ones whose parent went, must not be served from the cache.
+          cache->clear();
+          f.get();
+        });
+  }
+
  private:
   internal::Context& ctx_;
   std::shared_ptr<Cache<int64_t, Change>> cache_;

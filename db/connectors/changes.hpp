@@ -104,7 +104,14 @@ class Changes {
   // The change that created this source stamp (the latest, if several), or nullopt.
   virtual Future<std::optional<Change>> get_change_from_ssid(int64_t sourcestampid) = 0;
 
+  // Keeps the `change_horizon` changes with the highest ids and deletes every older one with its
+  // files, properties, users and scheduler classifications (Buildbot's pruneChanges); a kept
+  // change whose parent is deleted loses its parent link. 0 keeps everything. One transaction.
+  // Throws InvalidArgument for a negative horizon.
+  virtual Future<void> prune_changes(int change_horizon) = 0;
+
   // The completion-token forms: name(args..., token) (see <yardmaster/async.hpp>).
+  YM_ASYNC(prune_changes)
   YM_ASYNC(add_change)
   YM_ASYNC(get_change)
   YM_ASYNC(get_change_uids)

@@ -113,6 +113,38 @@ class SqlSchedulers final : public Schedulers {
     });
   }
 
+  Future<std::map<int64_t, bool>> get_change_classifications(
+      int64_t schedulerid, ChangeClassificationFilter filter) override {
+    return ctx_.pool.run([schedulerid, filter](Connection& c) {
+      std::string where;
+      std::vector<Value> params{schedulerid};
+      if (filter.branch.given()) {
+        if (filter.branch.branch()) {
+          where += " AND ch.branch = ?";
+          params.push_back(*filter.branch.branch());
+        } else {
+          where += " AND ch.branch IS NULL";
+        }
+      }
+      for (const auto& [column, value] : {std::pair{"repository", &filter.repository},
+                                          std::pair{"project", &filter.project},
+                                          std::pair{"codebase", &filter.codebase}}) {
+        if (!*value) continue;
+        where += std::string(" AND ch.") + column + " = ?";
+        params.push_back(**value);
+      }
+      std::string sql = "SELECT sc.changeid, sc.important FROM scheduler_changes sc";
+      if (!where.empty()) sql += " JOIN changes ch ON ch.changeid = sc.changeid";
+      std::map<int64_t, bool> out;
+      for (const Row& r : c.stmt(sql + " WHERE sc.schedulerid = ?" + where + " ORDER BY sc.changeid")
+                              .bind_all(params)
+                              .all()) {
+        out[r.get<int64_t>(0)] = r.get<bool>(1);
+      }
+      return out;
+    });
+  }
+
   Future<int64_t> find_scheduler_id(std::string name) override {
     try {
       check_name(name);

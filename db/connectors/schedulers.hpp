@@ -22,6 +22,15 @@ struct Scheduler {
   bool operator==(const Scheduler&) const = default;
 };
 
+// Which classifications get_change_classifications returns: those of changes on this branch,
+// repository, project and codebase; each filter applies only when given (Buildbot's -1).
+struct ChangeClassificationFilter {
+  BranchFilter branch = BranchFilter::any();
+  std::optional<std::string> repository;
+  std::optional<std::string> project;
+  std::optional<std::string> codebase;
+};
+
 class Schedulers {
  public:
   virtual ~Schedulers() = default;
@@ -40,6 +49,11 @@ class Schedulers {
   // which is not the same as giving no filter.
   virtual Future<std::map<int64_t, bool>> get_change_classifications(
       int64_t schedulerid, BranchFilter branch = BranchFilter::any()) = 0;
+
+  // The same, filtered by every field of `filter` that is given (Buildbot 3.7's branch,
+  // repository, project and codebase arguments).
+  virtual Future<std::map<int64_t, bool>> get_change_classifications(
+      int64_t schedulerid, ChangeClassificationFilter filter) = 0;
 
   // The id of the scheduler called `name`, creating it (enabled) if needed (one id for racing
   // callers). InvalidArgument for an empty name or one that is not UTF-8.

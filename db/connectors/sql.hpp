@@ -66,6 +66,12 @@ std::unique_ptr<Changes> make_sql_changes(Context& ctx);
 std::unique_ptr<ChangeSources> make_sql_changesources(Context& ctx);
 std::unique_ptr<Schedulers> make_sql_schedulers(Context& ctx);
 std::unique_ptr<Users> make_sql_users(Context& ctx);
+std::unique_ptr<Tags> make_sql_tags(Context& ctx);
+std::unique_ptr<BuildData> make_sql_build_data(Context& ctx);
+
+// Find-or-create of a tag by name inside the caller's transaction (used by tags and builders).
+// Defined in tags.cpp.
+int64_t find_tag_id(Connection& conn, const std::string& name);
 
 // Shared find-or-create of a source stamp inside the caller's transaction (used by sourcestamps,
 // buildsets and changes). Defined in sourcestamps.cpp.

@@ -54,6 +54,10 @@ void buildrequests_builder_pending_index(Connection& c) {
   c.execute_script(sql);
 }
 
+// Version 4: Buildbot 3.7's newer data: builder tags (tags, builders_tags) and build data. New
+// tables only, so existing rows are untouched.
+void tags_and_build_data(Connection& c) { create_missing(c, 4); }
+
 }  // namespace
 
 const std::vector<Migration>& history() {
@@ -65,6 +69,9 @@ const std::vector<Migration>& history() {
       {3, "index buildrequests_builder_pending", false,
        "the index may be missing or (PostgreSQL) invalid; `db upgrade` rebuilds it",
        &buildrequests_builder_pending_index},
+      {4, "tags, builders_tags, build_data", true,
+       "the tables may be partly created; `db upgrade` creates the missing ones",
+       &tags_and_build_data},
   };
   return h;
 }
