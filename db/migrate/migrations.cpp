@@ -54,6 +54,10 @@ void buildrequests_builder_pending_index(Connection& c) {
   c.execute_script(sql);
 }
 
+// Buildbot 3.7's test result data: test_result_sets, test_names, test_code_paths, test_results.
+// New tables only, so nothing to fill.
+void test_results_tables(Connection& c) { create_missing(c, model::kTestResultsVersion); }
+
 }  // namespace
 
 const std::vector<Migration>& history() {
@@ -65,6 +69,8 @@ const std::vector<Migration>& history() {
       {3, "index buildrequests_builder_pending", false,
        "the index may be missing or (PostgreSQL) invalid; `db upgrade` rebuilds it",
        &buildrequests_builder_pending_index},
+      {model::kTestResultsVersion, "test result tables", true,
+       "some of the tables may be missing; `db upgrade` creates them", &test_results_tables},
   };
   return h;
 }
