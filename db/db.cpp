@@ -30,6 +30,8 @@ class SqlDb final : public Db {
     changesources_ = internal::make_sql_changesources(ctx_);
     schedulers_ = internal::make_sql_schedulers(ctx_);
     users_ = internal::make_sql_users(ctx_);
+    test_result_sets_ = internal::make_sql_test_result_sets(ctx_);
+    test_results_ = internal::make_sql_test_results(ctx_);
   }
 
   ~SqlDb() override { shutdown(); }
@@ -48,6 +50,8 @@ class SqlDb final : public Db {
   ChangeSources& changesources() override { return *changesources_; }
   Schedulers& schedulers() override { return *schedulers_; }
   Users& users() override { return *users_; }
+  TestResultSets& test_result_sets() override { return *test_result_sets_; }
+  TestResults& test_results() override { return *test_results_; }
 
   Future<void> insert_test_data(std::vector<testdata::Row> rows) override {
     return pool_.transaction([rows = std::move(rows)](Connection& c) {
@@ -149,6 +153,8 @@ class SqlDb final : public Db {
   std::unique_ptr<ChangeSources> changesources_;
   std::unique_ptr<Schedulers> schedulers_;
   std::unique_ptr<Users> users_;
+  std::unique_ptr<TestResultSets> test_result_sets_;
+  std::unique_ptr<TestResults> test_results_;
 };
 
 }  // namespace

@@ -28,6 +28,8 @@
 #include "db/connectors/changesources.hpp"
 #include "db/connectors/schedulers.hpp"
 #include "db/connectors/users.hpp"
+#include "db/connectors/test_result_sets.hpp"
+#include "db/connectors/test_results.hpp"
 #include "db/future.hpp"
 #include "db/pool.hpp"
 #include "db/testdata.hpp"
@@ -78,6 +80,8 @@ class Db {
   virtual ChangeSources& changesources() = 0;
   virtual Schedulers& schedulers() = 0;
   virtual Users& users() = 0;
+  virtual TestResultSets& test_result_sets() = 0;
+  virtual TestResults& test_results() = 0;
 
   // Inserts rows exactly as given (for tests and fixtures). Throws ForeignKeyViolation /
   // UniqueViolation when they break a constraint (the fake: when foreign-key checking is on).

@@ -57,6 +57,10 @@ struct Store {
   std::map<int64_t, td::Step> steps;
   std::map<int64_t, td::Log> logs;
   std::map<std::pair<int64_t, int64_t>, td::LogChunk> logchunks;  // (logid, first_line)
+  std::map<int64_t, td::TestResultSet> test_result_sets;
+  std::map<int64_t, td::TestName> test_names;
+  std::map<int64_t, td::TestCodePath> test_code_paths;
+  std::map<int64_t, td::TestResult> test_results;
 
   // Auto-increment counters: like SQLite's AUTOINCREMENT, an id is never reused.
   std::map<std::string, int64_t> last_ids;
@@ -96,6 +100,8 @@ class FakeDb final : public db::Db {
   db::ChangeSources& changesources() override;
   db::Schedulers& schedulers() override;
   db::Users& users() override;
+  db::TestResultSets& test_result_sets() override;
+  db::TestResults& test_results() override;
 
   Future<void> insert_test_data(std::vector<td::Row> rows) override;
   std::string describe() const override { return "fake://"; }
@@ -138,6 +144,8 @@ class FakeDb final : public db::Db {
   std::unique_ptr<db::ChangeSources> changesources_;
   std::unique_ptr<db::Schedulers> schedulers_;
   std::unique_ptr<db::Users> users_;
+  std::unique_ptr<db::TestResultSets> test_result_sets_;
+  std::unique_ptr<db::TestResults> test_results_;
 };
 
 }  // namespace ym::fake

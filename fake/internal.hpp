@@ -53,6 +53,8 @@ std::unique_ptr<db::Changes> make_fake_changes(FakeDb::Access access);
 std::unique_ptr<db::ChangeSources> make_fake_changesources(FakeDb::Access access);
 std::unique_ptr<db::Schedulers> make_fake_schedulers(FakeDb::Access access);
 std::unique_ptr<db::Users> make_fake_users(FakeDb::Access access);
+std::unique_ptr<db::TestResultSets> make_fake_test_result_sets(FakeDb::Access access);
+std::unique_ptr<db::TestResults> make_fake_test_results(FakeDb::Access access);
 
 // Shared find-or-create of a source stamp (used by sourcestamps, buildsets and changes). Defined
 // in fake/sourcestamps.cpp.

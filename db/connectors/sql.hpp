@@ -66,6 +66,8 @@ std::unique_ptr<Changes> make_sql_changes(Context& ctx);
 std::unique_ptr<ChangeSources> make_sql_changesources(Context& ctx);
 std::unique_ptr<Schedulers> make_sql_schedulers(Context& ctx);
 std::unique_ptr<Users> make_sql_users(Context& ctx);
+std::unique_ptr<TestResultSets> make_sql_test_result_sets(Context& ctx);
+std::unique_ptr<TestResults> make_sql_test_results(Context& ctx);
 
 // Shared find-or-create of a source stamp inside the caller's transaction (used by sourcestamps,
 // buildsets and changes). Defined in sourcestamps.cpp.
