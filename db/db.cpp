@@ -32,6 +32,8 @@ class SqlDb final : public Db {
     users_ = internal::make_sql_users(ctx_);
     tags_ = internal::make_sql_tags(ctx_);
     build_data_ = internal::make_sql_build_data(ctx_);
+    test_result_sets_ = internal::make_sql_test_result_sets(ctx_);
+    test_results_ = internal::make_sql_test_results(ctx_);
   }
 
   ~SqlDb() override { shutdown(); }
@@ -52,6 +54,8 @@ class SqlDb final : public Db {
   Users& users() override { return *users_; }
   Tags& tags() override { return *tags_; }
   BuildData& build_data() override { return *build_data_; }
+  TestResultSets& test_result_sets() override { return *test_result_sets_; }
+  TestResults& test_results() override { return *test_results_; }
 
   Future<void> insert_test_data(std::vector<testdata::Row> rows) override {
     return pool_.transaction([rows = std::move(rows)](Connection& c) {
@@ -155,6 +159,8 @@ class SqlDb final : public Db {
   std::unique_ptr<Users> users_;
   std::unique_ptr<Tags> tags_;
   std::unique_ptr<BuildData> build_data_;
+  std::unique_ptr<TestResultSets> test_result_sets_;
+  std::unique_ptr<TestResults> test_results_;
 };
 
 }  // namespace

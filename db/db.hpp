@@ -30,6 +30,8 @@
 #include "db/connectors/users.hpp"
 #include "db/connectors/tags.hpp"
 #include "db/connectors/build_data.hpp"
+#include "db/connectors/test_result_sets.hpp"
+#include "db/connectors/test_results.hpp"
 #include "db/future.hpp"
 #include "db/pool.hpp"
 #include "db/testdata.hpp"
@@ -82,6 +84,8 @@ class Db {
   virtual Users& users() = 0;
   virtual Tags& tags() = 0;
   virtual BuildData& build_data() = 0;
+  virtual TestResultSets& test_result_sets() = 0;
+  virtual TestResults& test_results() = 0;
 
   // Inserts rows exactly as given (for tests and fixtures). Throws ForeignKeyViolation /
   // UniqueViolation when they break a constraint (the fake: when foreign-key checking is on).

@@ -336,6 +336,52 @@ Model build_model() {
       .since_table(4);
   add(build_data);
 
+  // ----- test results (Buildbot 3.7). Names and code paths are stored once per builder: their
+  // uniqueness rests on a sha1 of the text (MySQL and PostgreSQL cannot index long text).
+  T test_result_sets("test_result_sets");
+  test_result_sets.id().integer("builderid", kNotNull).integer("buildid", kNotNull)
+      .integer("stepid", kNotNull).text("description", kNull).text("category", kNotNull)
+      .text("value_unit", kNotNull).integer("tests_passed", kNull).integer("tests_failed", kNull)
+      .integer("complete", kNotNull)
+      .index("test_result_sets_builderid", {"builderid"})
+      .index("test_result_sets_buildid", {"buildid"})
+      .index("test_result_sets_stepid", {"stepid"})
+      .fk({"builderid"}, "builders", {"id"}, true).fk({"buildid"}, "builds", {"id"}, true)
+      .fk({"stepid"}, "steps", {"id"}, true)
+      .since_table(kTestResultsVersion);
+  add(test_result_sets);
+
+  T test_names("test_names");
+  test_names.id().integer("builderid", kNotNull).text("name", kNotNull)
+      .str("name_hash", 40, kNotNull)
+      .unique("test_names_name", {"builderid", "name_hash"})
+      .fk({"builderid"}, "builders", {"id"}, true)
+      .since_table(kTestResultsVersion);
+  add(test_names);
+
+  T test_code_paths("test_code_paths");
+  test_code_paths.id().integer("builderid", kNotNull).text("path", kNotNull)
+      .str("path_hash", 40, kNotNull)
+      .unique("test_code_paths_path", {"builderid", "path_hash"})
+      .fk({"builderid"}, "builders", {"id"}, true)
+      .since_table(kTestResultsVersion);
+  add(test_code_paths);
+
+  T test_results("test_results");
+  test_results.id().integer("builderid", kNotNull).integer("test_result_setid", kNotNull)
+      .integer("test_nameid", kNull).integer("test_code_pathid", kNull).integer("line", kNull)
+      .integer("duration_ns", kNull).text("value", kNotNull)
+      .index("test_results_builderid", {"builderid"})
+      .index("test_results_test_result_setid", {"test_result_setid"})
+      .index("test_results_test_nameid", {"test_nameid"})
+      .index("test_results_test_code_pathid", {"test_code_pathid"})
+      .fk({"builderid"}, "builders", {"id"}, true)
+      .fk({"test_result_setid"}, "test_result_sets", {"id"}, true)
+      .fk({"test_nameid"}, "test_names", {"id"}, true)
+      .fk({"test_code_pathid"}, "test_code_paths", {"id"}, true)
+      .since_table(kTestResultsVersion);
+  add(test_results);
+
   (void)kInt;
   return m;
 }

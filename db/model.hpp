@@ -12,6 +12,10 @@
 
 namespace ym::db::model {
 
+// The schema version that adds the test result tables (test_result_sets, test_results,
+// test_names, test_code_paths): the one place to renumber it.
+inline constexpr int kTestResultsVersion = 5;
+
 struct Column {
   std::string name;
   ColumnType type = ColumnType::kInteger;

@@ -171,6 +171,31 @@ struct ToSql {
              {"length", r.length.value_or(static_cast<int64_t>(r.value.size()))},
              {"source", r.source}}};
   }
+  SqlRow operator()(const TestResultSet& r) const {
+    return {"test_result_sets",
+            {{"id", r.id}, {"builderid", r.builderid}, {"buildid", r.buildid},
+             {"stepid", r.stepid}, {"description", to_value(r.description)},
+             {"category", r.category}, {"value_unit", r.value_unit},
+             {"tests_passed", to_value(r.tests_passed)}, {"tests_failed", to_value(r.tests_failed)},
+             {"complete", to_value(r.complete)}}};
+  }
+  SqlRow operator()(const TestName& r) const {
+    return {"test_names",
+            {{"id", r.id}, {"builderid", r.builderid}, {"name", r.name},
+             {"name_hash", hash_columns({r.name})}}};
+  }
+  SqlRow operator()(const TestCodePath& r) const {
+    return {"test_code_paths",
+            {{"id", r.id}, {"builderid", r.builderid}, {"path", r.path},
+             {"path_hash", hash_columns({r.path})}}};
+  }
+  SqlRow operator()(const TestResult& r) const {
+    return {"test_results",
+            {{"id", r.id}, {"builderid", r.builderid}, {"test_result_setid", r.test_result_setid},
+             {"test_nameid", to_value(r.test_nameid)},
+             {"test_code_pathid", to_value(r.test_code_pathid)}, {"line", to_value(r.line)},
+             {"duration_ns", to_value(r.duration_ns)}, {"value", r.value}}};
+  }
 };
 }  // namespace
 

@@ -249,13 +249,47 @@ struct BuildData {
   std::optional<int64_t> length;
   std::string source = "fakedb";
 };
+// Test results (Buildbot 3.7). name_hash / path_hash are computed from the text.
+struct TestResultSet {
+  int64_t id = 0;
+  int64_t builderid = 0;
+  int64_t buildid = 0;
+  int64_t stepid = 0;
+  std::optional<std::string> description = "desc";
+  std::string category = "pass_fail";
+  std::string value_unit = "boolean";
+  std::optional<int64_t> tests_passed;
+  std::optional<int64_t> tests_failed;
+  bool complete = false;
+};
+struct TestName {
+  int64_t id = 0;
+  int64_t builderid = 0;
+  std::string name = "test";
+};
+struct TestCodePath {
+  int64_t id = 0;
+  int64_t builderid = 0;
+  std::string path = "path/to/test.cpp";
+};
+struct TestResult {
+  int64_t id = 0;
+  int64_t builderid = 0;
+  int64_t test_result_setid = 0;
+  std::optional<int64_t> test_nameid;
+  std::optional<int64_t> test_code_pathid;
+  std::optional<int64_t> line;
+  std::optional<int64_t> duration_ns;
+  std::string value = "1";
+};
 
 using Row = std::variant<Master, Builder, BuilderMaster, Worker, ConfiguredWorker, ConnectedWorker,
                          Object, ObjectState, User, UserInfo, Patch, SourceStamp, Change,
                          ChangeFile, ChangeProperty, ChangeUser, ChangeSource, ChangeSourceMaster,
                          Scheduler, SchedulerMaster, SchedulerChange, Buildset, BuildsetProperty,
                          BuildsetSourceStamp, BuildRequest, BuildRequestClaim, Build,
-                         BuildProperty, Step, Log, LogChunk, Tag, BuilderTag, BuildData>;
+                         BuildProperty, Step, Log, LogChunk, Tag, BuilderTag, BuildData,
+                         TestResultSet, TestName, TestCodePath, TestResult>;
 
 // The hash find_source_stamp_id uses for these fields (patchid given as the patch's id).
 std::string source_stamp_hash(const std::optional<std::string>& branch,

@@ -241,6 +241,35 @@ struct Insert {
     if (!row.length) row.length = static_cast<int64_t>(row.value.size());
     put_unique(s.build_data, r.id, row, "build_data");
   }
+  void operator()(const td::TestResultSet& r) {
+    require(fk, s.builders, r.builderid, "builders", "test_result_sets");
+    require(fk, s.builds, r.buildid, "builds", "test_result_sets");
+    require(fk, s.steps, r.stepid, "steps", "test_result_sets");
+    put_unique(s.test_result_sets, r.id, r, "test_result_sets");
+  }
+  void operator()(const td::TestName& r) {
+    require(fk, s.builders, r.builderid, "builders", "test_names");
+    require_no(s.test_names, [&](const td::TestName& o) {
+      return o.builderid == r.builderid && o.name == r.name;
+    }, "test_names.builderid, test_names.name_hash");
+    put_unique(s.test_names, r.id, r, "test_names");
+  }
+  void operator()(const td::TestCodePath& r) {
+    require(fk, s.builders, r.builderid, "builders", "test_code_paths");
+    require_no(s.test_code_paths, [&](const td::TestCodePath& o) {
+      return o.builderid == r.builderid && o.path == r.path;
+    }, "test_code_paths.builderid, test_code_paths.path_hash");
+    put_unique(s.test_code_paths, r.id, r, "test_code_paths");
+  }
+  void operator()(const td::TestResult& r) {
+    require(fk, s.builders, r.builderid, "builders", "test_results");
+    require(fk, s.test_result_sets, r.test_result_setid, "test_result_sets", "test_results");
+    if (r.test_nameid) require(fk, s.test_names, *r.test_nameid, "test_names", "test_results");
+    if (r.test_code_pathid) {
+      require(fk, s.test_code_paths, *r.test_code_pathid, "test_code_paths", "test_results");
+    }
+    put_unique(s.test_results, r.id, r, "test_results");
+  }
 };
 
 }  // namespace
@@ -269,6 +298,8 @@ FakeDb::FakeDb(FakeOptions options) : options_(std::move(options)) {
   users_ = make_fake_users(Access{*this});
   tags_ = make_fake_tags(Access{*this});
   build_data_ = make_fake_build_data(Access{*this});
+  test_result_sets_ = make_fake_test_result_sets(Access{*this});
+  test_results_ = make_fake_test_results(Access{*this});
 }
 
 FakeDb::~FakeDb() = default;
@@ -289,6 +320,8 @@ db::Schedulers& FakeDb::schedulers() { return *schedulers_; }
 db::Users& FakeDb::users() { return *users_; }
 db::Tags& FakeDb::tags() { return *tags_; }
 db::BuildData& FakeDb::build_data() { return *build_data_; }
+db::TestResultSets& FakeDb::test_result_sets() { return *test_result_sets_; }
+db::TestResults& FakeDb::test_results() { return *test_results_; }
 
 Future<void> FakeDb::insert_test_data(std::vector<td::Row> rows) {
   bool fk = options_.check_foreign_keys;

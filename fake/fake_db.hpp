@@ -60,6 +60,10 @@ struct Store {
   std::map<int64_t, td::Tag> tags;
   std::map<int64_t, td::BuilderTag> builders_tags;
   std::map<int64_t, td::BuildData> build_data;  // length always set
+  std::map<int64_t, td::TestResultSet> test_result_sets;
+  std::map<int64_t, td::TestName> test_names;
+  std::map<int64_t, td::TestCodePath> test_code_paths;
+  std::map<int64_t, td::TestResult> test_results;
 
   // Auto-increment counters: like SQLite's AUTOINCREMENT, an id is never reused.
   std::map<std::string, int64_t> last_ids;
@@ -101,6 +105,8 @@ class FakeDb final : public db::Db {
   db::Users& users() override;
   db::Tags& tags() override;
   db::BuildData& build_data() override;
+  db::TestResultSets& test_result_sets() override;
+  db::TestResults& test_results() override;
 
   Future<void> insert_test_data(std::vector<td::Row> rows) override;
   std::string describe() const override { return "fake://"; }
@@ -145,6 +151,8 @@ class FakeDb final : public db::Db {
   std::unique_ptr<db::Users> users_;
   std::unique_ptr<db::Tags> tags_;
   std::unique_ptr<db::BuildData> build_data_;
+  std::unique_ptr<db::TestResultSets> test_result_sets_;
+  std::unique_ptr<db::TestResults> test_results_;
 };
 
 }  // namespace ym::fake

@@ -58,6 +58,8 @@ std::unique_ptr<db::BuildData> make_fake_build_data(FakeDb::Access access);
 
 // Find-or-create of a tag by name (used by tags and builders). Defined in fake/tags.cpp.
 int64_t find_tag_id(Store& s, const std::string& name);
+std::unique_ptr<db::TestResultSets> make_fake_test_result_sets(FakeDb::Access access);
+std::unique_ptr<db::TestResults> make_fake_test_results(FakeDb::Access access);
 
 // Shared find-or-create of a source stamp (used by sourcestamps, buildsets and changes). Defined
 // in fake/sourcestamps.cpp.

@@ -72,6 +72,8 @@ std::unique_ptr<BuildData> make_sql_build_data(Context& ctx);
 // Find-or-create of a tag by name inside the caller's transaction (used by tags and builders).
 // Defined in tags.cpp.
 int64_t find_tag_id(Connection& conn, const std::string& name);
+std::unique_ptr<TestResultSets> make_sql_test_result_sets(Context& ctx);
+std::unique_ptr<TestResults> make_sql_test_results(Context& ctx);
 
 // Shared find-or-create of a source stamp inside the caller's transaction (used by sourcestamps,
 // buildsets and changes). Defined in sourcestamps.cpp.

@@ -57,6 +57,9 @@ void buildrequests_builder_pending_index(Connection& c) {
 // Version 4: Buildbot 3.7's newer data: builder tags (tags, builders_tags) and build data. New
 // tables only, so existing rows are untouched.
 void tags_and_build_data(Connection& c) { create_missing(c, 4); }
+// Buildbot 3.7's test result data: test_result_sets, test_names, test_code_paths, test_results.
+// New tables only, so nothing to fill.
+void test_results_tables(Connection& c) { create_missing(c, model::kTestResultsVersion); }
 
 }  // namespace
 
@@ -72,6 +75,8 @@ const std::vector<Migration>& history() {
       {4, "tags, builders_tags, build_data", true,
        "the tables may be partly created; `db upgrade` creates the missing ones",
        &tags_and_build_data},
+      {model::kTestResultsVersion, "test result tables", true,
+       "some of the tables may be missing; `db upgrade` creates them", &test_results_tables},
   };
   return h;
 }
