@@ -299,6 +299,8 @@ class MysqlConnection final : public Connection {
           "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED;"
           "SET SESSION autocommit = 1;"
           "SET SESSION time_zone = '+00:00'");
+      // A read-only session: the server refuses every write (Url::read_only).
+      if (url.read_only) execute_script("SET SESSION TRANSACTION READ ONLY");
       if (int t = url.int_option("lock_wait_timeout", 0); t > 0) {
         execute_script("SET SESSION innodb_lock_wait_timeout = " + std::to_string(t));
       }
