@@ -306,7 +306,9 @@ class MysqlConnection final : public Connection {
       }
       return 0;
     });
-    check_engines(where);
+    // A read-only session changes nothing, so it needs no transactions: Buildbot's own MySQL
+    // databases have MyISAM tables (builders), and an import only reads them.
+    if (!url.read_only) check_engines(where);
   }
 
   ~MysqlConnection() override {
