@@ -28,6 +28,10 @@ struct Url {
   std::string database;
   bool memory = false;  // sqlite:// only
   std::map<std::string, std::string> options;
+  // Set by a program, never parsed from text: the connection only reads. SQLite opens the file
+  // read-only and changes nothing in it (no journal mode is set, a missing file is an error);
+  // PostgreSQL and MySQL sessions are READ ONLY, so the server refuses any write or DDL.
+  bool read_only = false;
 
   // Parses `text`; throws InvalidUrl naming what is wrong (never quoting the password, nor text
   // that could be a misplaced piece of one). user:password ends at the last '@' before the host.

@@ -18,6 +18,7 @@
 #include "db/drivers/driver.hpp"
 #include "db/errors.hpp"
 #include "db/migrate/dump.hpp"
+#include "db/migrate/import_buildbot.hpp"
 #include "db/migrate/runner.hpp"
 #include "db/migrate/schema.hpp"
 #include "db/url.hpp"
@@ -328,11 +329,70 @@ int copy(const std::string& from_text, const std::string& to_text, bool quiet) {
   return kExitOk;
 }
 
+// ----------------------------------------------------------------------------- import-buildbot
+
+int import_buildbot(const std::string& from_text, const std::string& to_text, bool quiet,
+                    bool as_json) {
+  auto from = db::Url::parse(from_text);
+  auto to = db::Url::parse(to_text);
+  require_existing_database(from_text);  // the Buildbot database is only read
+  ProgressReporter bar(stderr, quiet);
+  auto r = migrate::import_buildbot(
+      from, to, [&](const migrate::Progress& p) { bar.update(p.table, p.done, p.total); });
+  bar.finish(fmt::format("imported {} rows of {} tables from {} into {}; row counts verified",
+                         r.rows, r.tables.size(), from.to_string(), to.to_string()));
+  // Rows left behind are said even with --quiet: they are data that did not come along.
+  for (const auto& lb : r.left_behind) {
+    fmt::print(stderr, "warning: {} rows of Buildbot's {} were not imported: {}\n", lb.rows,
+               lb.buildbot_table, lb.why);
+  }
+  for (const auto& t : r.ignored_tables) {
+    fmt::print(stderr, "note: table {} is not Buildbot's; it was not imported\n", t);
+  }
+  if (as_json) {
+    json tables = json::array();
+    for (const auto& t : r.tables) {
+      tables.push_back({{"buildbot_table", t.buildbot_table},
+                        {"table", t.table},
+                        {"source_rows", t.source_rows},
+                        {"imported_rows", t.imported_rows}});
+    }
+    json left = json::array();
+    for (const auto& lb : r.left_behind) {
+      left.push_back({{"buildbot_table", lb.buildbot_table}, {"rows", lb.rows}, {"why", lb.why}});
+    }
+    json out{{"source", from.to_string()},
+             {"target", to.to_string()},
+             {"buildbot_version", r.buildbot_version},
+             {"buildbot_release", r.buildbot_release},
+             {"schema_version", r.schema_version},
+             {"created_schema", r.created_schema},
+             {"rows", r.rows},
+             {"tables", tables},
+             {"not_imported", left},
+             {"ignored_tables", r.ignored_tables}};
+    fmt::print("{}\n", out.dump(2));
+    return kExitOk;
+  }
+  if (quiet) return kExitOk;
+  fmt::print("Buildbot schema {} ({}) -> Yardmaster schema version {}{}\n", r.buildbot_version,
+             r.buildbot_release, r.schema_version, r.created_schema ? " (created)" : "");
+  fmt::print("{:<24} {:<24} {:>12} {:>12}\n", "BUILDBOT TABLE", "TABLE", "SOURCE ROWS", "IMPORTED");
+  for (const auto& t : r.tables) {
+    fmt::print("{:<24} {:<24} {:>12} {:>12}\n", t.buildbot_table, t.table, t.source_rows,
+               t.imported_rows);
+  }
+  fmt::print("{} rows; every table's count matches the source.\n", r.rows);
+  fmt::print("Next: yardmaster create-master DIR --database '{}', then yardmaster run DIR\n",
+             to.to_string());
+  return kExitOk;
+}
+
 }  // namespace
 
 void add_db_commands(CLI::App& app, int& exit_code) {
   auto* db =
-      app.add_subcommand("db", "database administration: status, upgrade, dump, restore, copy");
+      app.add_subcommand("db", "database administration: status, upgrade, dump, restore, copy, import-buildbot");
   db->require_subcommand(1);
   set_example(db, {"db status sqlite:////srv/ci/state.sqlite"});
 
@@ -412,6 +472,24 @@ void add_db_commands(CLI::App& app, int& exit_code) {
   set_example(co, {"db copy sqlite:////srv/ci/state.sqlite 'postgresql://ci:SECRET@db/ci'"});
   co->callback([ca, &exit_code] {
     exit_code = guarded({ca->from, ca->to}, [&] { return copy(ca->from, ca->to, ca->quiet); });
+  });
+
+  auto* ib = db->add_subcommand(
+      "import-buildbot", "import a Buildbot 3.x database into an empty Yardmaster database");
+  struct ImportArgs {
+    std::string from, to;
+    bool quiet = false, json = false;
+  };
+  auto ia = std::make_shared<ImportArgs>();
+  ib->add_option("BUILDBOT_URL", ia->from, "the Buildbot database (only read)")->required();
+  ib->add_option("TARGET_URL", ia->to, "empty target database URL")->required();
+  ib->add_flag("--quiet,-q", ia->quiet, "no progress and no summary, only errors and warnings");
+  ib->add_flag("--json", ia->json, "the summary as JSON (progress still goes to stderr)");
+  set_example(ib, {"db import-buildbot sqlite:////srv/buildbot/state.sqlite "
+                   "'postgresql://ci:SECRET@db/ci'"});
+  ib->callback([ia, &exit_code] {
+    exit_code = guarded({ia->from, ia->to},
+                        [&] { return import_buildbot(ia->from, ia->to, ia->quiet, ia->json); });
   });
 }
 

@@ -1,4 +1,4 @@
-// `yardmaster db ...`: status, upgrade, dump, restore and copy.
+// `yardmaster db ...`: status, upgrade, dump, restore, copy and import-buildbot.
 #pragma once
 
 #include <CLI/CLI.hpp>

@@ -299,12 +299,16 @@ class MysqlConnection final : public Connection {
           "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED;"
           "SET SESSION autocommit = 1;"
           "SET SESSION time_zone = '+00:00'");
+      // A read-only session: the server refuses every write (Url::read_only).
+      if (url.read_only) execute_script("SET SESSION TRANSACTION READ ONLY");
       if (int t = url.int_option("lock_wait_timeout", 0); t > 0) {
         execute_script("SET SESSION innodb_lock_wait_timeout = " + std::to_string(t));
       }
       return 0;
     });
-    check_engines(where);
+    // A read-only session changes nothing, so it needs no transactions: Buildbot's own MySQL
+    // databases have MyISAM tables (builders), and an import only reads them.
+    if (!url.read_only) check_engines(where);
   }
 
   ~MysqlConnection() override {

@@ -225,6 +225,8 @@ class PostgresConnection final : public Connection {
       pqxx::nontransaction t(*conn_);
       // Hex is what rows() decodes; UTC keeps any server-side time function unambiguous.
       t.exec("SET bytea_output = 'hex'; SET TIME ZONE 'UTC'");
+      // A read-only session: the server refuses every write and DDL (Url::read_only).
+      if (url.read_only) t.exec("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY");
       return 0;
     });
   }

@@ -106,7 +106,10 @@ class SqliteConnection final : public Connection {
         throw NotADatabase("cannot open " + path + ": it is a directory, not an SQLite file");
       }
     }
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    // Read-only (Url::read_only): no file is created and none is written, not even its header
+    // (setting the journal mode would write it).
+    int flags = url.read_only ? SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX
+                              : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
     if (rc != SQLITE_OK) {
       std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
@@ -117,7 +120,10 @@ class SqliteConnection final : public Connection {
     sqlite3_extended_result_codes(db_, 1);
     sqlite3_busy_timeout(db_, busy_timeout_ms);
     try {
-      if (!url.memory) {
+      if (url.read_only) {
+        // Fails with NOTADB on a file that is not a database.
+        execute_script("SELECT count(*) FROM sqlite_master");
+      } else if (!url.memory) {
         // Fails with NOTADB on a file that is not a database, before anything is written.
         execute_script("PRAGMA journal_mode=WAL");
         execute_script("PRAGMA synchronous=" + sync);

@@ -13,6 +13,7 @@
 #include "db/base.hpp"
 #include "db/errors.hpp"
 #include "db/extension.hpp"
+#include "db/migrate/copier_internal.hpp"
 #include "db/migrate/runner.hpp"
 #include "db/migrate/schema.hpp"
 #include "db/model.hpp"
@@ -24,110 +25,18 @@ using db::Row;
 using db::Value;
 using nlohmann::json;
 namespace model = db::model;
+using internal::column_list;
+using internal::fill_target;
+using internal::Loader;
+using internal::plan_tables;
+using internal::read_table;
+using internal::TablePlan;
 
 namespace {
 
 constexpr const char* kFormat = "yardmaster-dump";
 constexpr int kFormatVersion = 1;            // a dump without extensions
 constexpr int kExtensionsFormatVersion = 2;  // a dump with extensions: the header lists them
-constexpr int64_t kPageRows = 2000;
-
-// ------------------------------------------------------------------ table plans
-
-// How one table is read in pages: by a key that is unique and not null when there is one
-// (keyset paging), else by all columns with OFFSET (only small link tables have no key).
-struct TablePlan {
-  const model::Table* table = nullptr;
-  std::vector<std::string> columns;
-  std::vector<std::string> key;
-  bool keyset = false;
-};
-
-std::vector<TablePlan> plan_tables(const model::Model& m) {
-  std::vector<TablePlan> out;
-  for (const auto& t : m.tables) {
-    TablePlan p;
-    p.table = &t;
-    for (const auto& c : t.columns) p.columns.push_back(c.name);
-    for (const auto& c : t.columns) {
-      if (c.primary_key) p.key = {c.name};
-    }
-    if (p.key.empty()) {
-      for (const auto& ix : t.indexes) {
-        if (!ix.unique) continue;
-        bool not_null = std::all_of(ix.columns.begin(), ix.columns.end(),
-                                    [&](const std::string& col) { return !t.column(col).nullable; });
-        if (not_null) {
-          p.key = ix.columns;
-          break;
-        }
-      }
-    }
-    p.keyset = !p.key.empty();
-    if (!p.keyset) p.key = p.columns;
-    out.push_back(std::move(p));
-  }
-  return out;
-}
-
-std::string column_list(Connection& c, const std::vector<std::string>& cols) {
-  std::string out;
-  for (const auto& col : cols) out += (out.empty() ? "" : ", ") + c.dialect().quote(col);
-  return out;
-}
-
-// Reads the rows of one table page by page inside the caller's read transaction.
-template <class Fn>
-void read_table(Connection& c, const TablePlan& p, Fn on_page) {
-  const auto& d = c.dialect();
-  std::string select = "SELECT " + column_list(c, p.columns) + " FROM " + d.quote(p.table->name);
-  std::string order = " ORDER BY " + column_list(c, p.key) + " LIMIT ?";
-  std::vector<size_t> key_pos;
-  for (const auto& k : p.key) {
-    key_pos.push_back(std::find(p.columns.begin(), p.columns.end(), k) - p.columns.begin());
-  }
-  std::optional<std::vector<Value>> last;
-  int64_t offset = 0;
-  for (;;) {
-    std::string where;
-    std::vector<Value> params;
-    if (p.keyset && last) {
-      // (k1, k2) > (v1, v2) written out, as not every backend compares row values the same way.
-      std::string cond;
-      std::vector<Value> cparams;
-      for (size_t i = p.key.size(); i-- > 0;) {
-        std::string e = d.quote(p.key[i]);
-        if (cond.empty()) {
-          cond = e + " > ?";
-          cparams = {(*last)[i]};
-        } else {
-          cond = e + " > ? OR (" + e + " = ? AND (" + cond + "))";
-          std::vector<Value> np{(*last)[i], (*last)[i]};
-          np.insert(np.end(), cparams.begin(), cparams.end());
-          cparams = std::move(np);
-        }
-      }
-      where = " WHERE " + cond;
-      params = std::move(cparams);
-    }
-    params.push_back(kPageRows);
-    std::string sql = select + where + order;
-    if (!p.keyset) {
-      sql += " OFFSET ?";
-      params.push_back(offset);
-    }
-    db::Result page = c.stmt(sql).bind_all(params).all();
-    if (page.rows.empty()) return;
-    const Row& tail = page.rows.back();
-    std::vector<Value> key;
-    for (size_t pos : key_pos) key.push_back(tail[pos]);
-    last = std::move(key);
-    offset += static_cast<int64_t>(page.rows.size());
-    bool more = static_cast<int64_t>(page.rows.size()) == kPageRows;
-    on_page(page);
-    if (!more) return;
-  }
-}
 
 // ------------------------------------------------------------------ value encoding
 
@@ -213,12 +122,6 @@ model::Model model_of(int version, const std::vector<ExtensionVersion>& extensio
   return m;
 }
 
-std::map<std::string, int> targets_of(const std::vector<ExtensionVersion>& extensions) {
-  std::map<std::string, int> out;
-  for (const auto& ev : extensions) out[ev.name] = ev.version;
-  return out;
-}
-
 // ------------------------------------------------------------------ snapshot source
 
 struct Snapshot {
@@ -257,106 +160,6 @@ Snapshot open_snapshot(const db::Url& url) {
   s.counts = count_rows(*s.conn, s.model);
   for (const auto& c : s.counts) s.total += c.rows;
   return s;
-}
-
-// ------------------------------------------------------------------ loading
-
-class Loader {
- public:
-  Loader(Connection& c, const TablePlan& p) : c_(c), p_(p) {
-    size_t per_row = p.columns.size();
-    rows_per_stmt_ = std::max<size_t>(1, std::min<size_t>(500, db::batch_size(c.dialect(), per_row)));
-    prefix_ = "INSERT INTO " + c.dialect().quote(p.table->name) + " (" + column_list(c, p.columns) +
-              ") VALUES ";
-    row_marks_ = "(" + db::placeholders(per_row) + ")";
-  }
-
-  void add(std::vector<Value> row) {
-    if (row.size() != p_.columns.size()) {
-      throw db::InvalidArgument("a row of " + p_.table->name + " has " + std::to_string(row.size()) +
-                                " values, expected " + std::to_string(p_.columns.size()));
-    }
-    for (auto& v : row) pending_.push_back(std::move(v));
-    if (++pending_rows_ == rows_per_stmt_) flush();
-  }
-
-  void flush() {
-    if (pending_rows_ == 0) return;
-    std::string sql = prefix_;
-    for (size_t i = 0; i < pending_rows_; ++i) sql += (i ? ", " : "") + row_marks_;
-    c_.stmt(sql).bind_all(pending_).exec();
-    pending_.clear();
-    pending_rows_ = 0;
-  }
-
- private:
-  Connection& c_;
-  const TablePlan& p_;
-  size_t rows_per_stmt_;
-  std::string prefix_, row_marks_;
-  std::vector<Value> pending_;
-  size_t pending_rows_ = 0;
-};
-
-// Moves each auto-increment counter past the highest id loaded (PostgreSQL sequences do not
-// follow explicit ids; SQLite and MySQL counters do).
-void reset_sequences(Connection& c, const model::Model& m) {
-  if (c.dialect().backend != db::Backend::kPostgres) return;
-  for (const auto& t : m.tables) {
-    for (const auto& col : t.columns) {
-      if (!col.primary_key) continue;
-      c.stmt("SELECT setval(pg_get_serial_sequence(?, ?), COALESCE((SELECT MAX(" +
-             c.dialect().quote(col.name) + ") FROM " + c.dialect().quote(t.name) + "), 0) + 1, false)")
-          .bind(t.name, col.name)
-          .all();
-    }
-  }
-}
-
-void require_empty_target(Connection& c, const db::Url& url) {
-  SchemaStatus st = read_status(c);
-  if (st.state != SchemaState::kEmpty) {
-    throw db::InvalidArgument("the target database " + url.to_string() +
-                              " is not empty; restore and copy only fill an empty database");
-  }
-}
-
-// Drops whatever a failed restore or copy created, so that the target is empty again.
-void drop_created(Connection& c, const model::Model& m) {
-  if (c.in_transaction()) c.rollback();
-  for (auto it = m.tables.rbegin(); it != m.tables.rend(); ++it) {
-    try {
-      c.execute_script("DROP TABLE IF EXISTS " + c.dialect().quote(it->name));
-    } catch (...) {
-    }
-  }
-  for (const char* record : {kExtensionRecordTable, kRecordTable}) {
-    try {
-      c.execute_script("DROP TABLE IF EXISTS " + c.dialect().quote(record));
-    } catch (...) {
-    }
-  }
-}
-
-// Creates the schema at `version` (and each extension at its version) on an empty target, then
-// runs load(conn) in one transaction.
-template <class Load>
-void fill_target(Connection& target, const db::Url& url, int version,
-                 const std::vector<ExtensionVersion>& extensions, const model::Model& m, Load load) {
-  require_empty_target(target, url);
-  try {
-    UpgradeOptions opts;
-    opts.target = version;
-    opts.extension_targets = targets_of(extensions);
-    upgrade(target, url, opts);
-    db::Transaction txn(target, db::TxnMode::kWrite);
-    load(target);
-    reset_sequences(target, m);
-    txn.commit();
-  } catch (...) {
-    drop_created(target, m);
-    throw;
-  }
 }
 
 // ------------------------------------------------------------------ SQLite script
@@ -475,14 +278,14 @@ DumpResult dump(const db::Url& url, const std::string& path, DumpFormat format,
     }
     for (size_t i = 0; i < s.plans.size(); ++i) {
       const TablePlan& p = s.plans[i];
-      prog.table = p.table->name;
+      prog.table = p.table;
       prog.table_done = 0;
       prog.table_total = s.counts[i].rows;
       if (format == DumpFormat::kPortable) {
-        write_line(json{{"table", p.table->name}, {"columns", p.columns}}.dump());
+        write_line(json{{"table", p.table}, {"columns", p.columns}}.dump());
       } else {
         auto create = s.conn->stmt("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?")
-                          .bind(p.table->name)
+                          .bind(p.table)
                           .scalar<std::string>();
         out << *create << ";\n";
       }
@@ -494,7 +297,7 @@ DumpResult dump(const db::Url& url, const std::string& path, DumpFormat format,
             for (const auto& v : r.values()) row.push_back(encode(v));
             write_line(row.dump());
           } else {
-            out << "INSERT INTO \"" << p.table->name << "\" VALUES(";
+            out << "INSERT INTO \"" << p.table << "\" VALUES(";
             for (size_t k = 0; k < r.size(); ++k) out << (k ? "," : "") << sql_literal(r[k]);
             out << ");\n";
           }
@@ -505,12 +308,12 @@ DumpResult dump(const db::Url& url, const std::string& path, DumpFormat format,
         if (progress) progress(prog);
       });
       if (n != s.counts[i].rows) {
-        throw db::InternalError("table " + p.table->name + " changed during the dump (" +
+        throw db::InternalError("table " + p.table + " changed during the dump (" +
                                 std::to_string(n) + " rows read, " +
                                 std::to_string(s.counts[i].rows) + " counted)");
       }
       if (format == DumpFormat::kPortable) {
-        write_line(json{{"end_table", p.table->name}, {"rows", n}}.dump());
+        write_line(json{{"end_table", p.table}, {"rows", n}}.dump());
       }
     }
     if (format == DumpFormat::kPortable) {
@@ -688,13 +491,13 @@ DumpResult restore(const std::string& path, const db::Url& url, const ProgressFn
       json j = json::parse(line);
       if (j.contains("table")) {
         const TablePlan& p = plans.at(index);
-        if (p.table->name != j.at("table").get<std::string>() ||
+        if (p.table != j.at("table").get<std::string>() ||
             j.at("columns").get<std::vector<std::string>>() != p.columns) {
-          bad_dump(path, "the columns of " + p.table->name + " differ from schema version " +
+          bad_dump(path, "the columns of " + p.table + " differ from schema version " +
                              std::to_string(f.schema_version));
         }
         loader = std::make_unique<Loader>(c, p);
-        prog.table = p.table->name;
+        prog.table = p.table;
         prog.table_done = 0;
         prog.table_total = f.tables[index].rows;
       } else if (j.contains("end_table")) {
@@ -716,7 +519,7 @@ DumpResult copy(const db::Url& from, const db::Url& to, const ProgressFn& progre
     for (size_t i = 0; i < s.plans.size(); ++i) {
       const TablePlan& p = s.plans[i];
       Loader loader(c, p);
-      prog.table = p.table->name;
+      prog.table = p.table;
       prog.table_done = 0;
       prog.table_total = s.counts[i].rows;
       read_table(*s.conn, p, [&](const db::Result& page) {
