@@ -6,6 +6,7 @@
 #include <optional>
 #include <set>
 
+#include "db/base.hpp"
 #include "db/errors.hpp"
 #include "db/migrate/copier_internal.hpp"
 #include "db/migrate/runner.hpp"
@@ -34,18 +35,23 @@ struct ColumnRule {
   enum class Kind {
     kNullAs,  // Buildbot's column may be NULL where ours may not: NULL becomes `value`
     kAbsent,  // Buildbot has no such column: every row gets `value`
+    kHashOf,  // Buildbot has no such column: our SHA-1 (hash_columns) of the column `from`
   };
   std::string column;
   Kind kind;
   Value value;
+  std::string from;  // kHashOf
   std::string why;  // for docs/import-buildbot.md and the errors
 };
 
 ColumnRule null_as(std::string column, int64_t value, std::string why) {
-  return {std::move(column), ColumnRule::Kind::kNullAs, value, std::move(why)};
+  return {std::move(column), ColumnRule::Kind::kNullAs, value, "", std::move(why)};
 }
 ColumnRule absent(std::string column, Value value, std::string why) {
-  return {std::move(column), ColumnRule::Kind::kAbsent, std::move(value), std::move(why)};
+  return {std::move(column), ColumnRule::Kind::kAbsent, std::move(value), "", std::move(why)};
+}
+ColumnRule hash_of(std::string column, std::string from, std::string why) {
+  return {std::move(column), ColumnRule::Kind::kHashOf, nullptr, std::move(from), std::move(why)};
 }
 
 struct TableEntry {
@@ -106,6 +112,21 @@ const std::vector<TableEntry>& table_list() {
       {"logs", "logs", {"id"}, {}},
       // Chunks are copied as stored: `content` and `compressed` keep Buildbot's layout and codes.
       {"logchunks", "logchunks", {"logid", "first_line"}, {}},
+      {"tags", "tags", {"id"}, {}},
+      {"builders_tags", "builders_tags", {"id"}, {}},
+      {"build_data", "build_data", {"id"}, {}},
+      {"test_result_sets", "test_result_sets", {"id"}, {}},
+      // Names and code paths are unique per builder here (by the hash of their text); Buildbot's
+      // index allows a name twice, and such a database fails the load (nothing is written).
+      {"test_names",
+       "test_names",
+       {"id"},
+       {hash_of("name_hash", "name", "Buildbot 3.7 has no hash column; ours indexes the name")}},
+      {"test_code_paths",
+       "test_code_paths",
+       {"id"},
+       {hash_of("path_hash", "path", "Buildbot 3.7 has no hash column; ours indexes the path")}},
+      {"test_results", "test_results", {"id"}, {}},
   };
   return kList;
 }
@@ -115,15 +136,8 @@ struct NotCarried {
   const char* buildbot_table;
   const char* why;
 };
-constexpr NotCarried kNotCarried[] = {
-    {"tags", "builder tags are not in this schema yet"},
-    {"builders_tags", "builder tags are not in this schema yet"},
-    {"build_data", "build data is not in this schema yet"},
-    {"test_result_sets", "test results are not in this schema yet"},
-    {"test_results", "test results are not in this schema yet"},
-    {"test_names", "test results are not in this schema yet"},
-    {"test_code_paths", "test results are not in this schema yet"},
-};
+// (None today: every table of Buildbot 3.7 is carried. The list stays for the next release.)
+const std::vector<NotCarried> kNotCarried = {};
 
 // Tables of a Buildbot database that hold no data of its own: its version records.
 const std::set<std::string> kVersionTables = {"alembic_version", "migrate_version"};
@@ -215,7 +229,7 @@ TableImport plan_import(Connection& src, const TableEntry& e, const std::string&
       if (r.column == col.name) rule = &r;
     }
     ti.rule.push_back(rule);
-    if (rule && rule->kind == ColumnRule::Kind::kAbsent) {
+    if (rule && (rule->kind == ColumnRule::Kind::kAbsent || rule->kind == ColumnRule::Kind::kHashOf)) {
       ti.source_index.push_back(-1);
       continue;
     }
@@ -249,6 +263,19 @@ std::vector<Value> convert(const TableImport& ti, const Row& r) {
   out.reserve(ti.write.columns.size());
   for (size_t i = 0; i < ti.write.columns.size(); ++i) {
     const ColumnRule* rule = ti.rule[i];
+    if (ti.source_index[i] < 0 && rule->kind == ColumnRule::Kind::kHashOf) {
+      auto from = std::find(ti.read.columns.begin(), ti.read.columns.end(), rule->from);
+      const Value& text = r[static_cast<size_t>(from - ti.read.columns.begin())];
+      if (const auto* str = std::get_if<std::string>(&text)) {
+        out.push_back(db::hash_columns({*str}));
+      } else if (const auto* blob = std::get_if<db::Blob>(&text)) {
+        out.push_back(db::hash_columns({blob->bytes}));
+      } else {
+        throw db::InvalidArgument("import: " + ti.read.table + "." + rule->from +
+                                  " is NULL or not text in a row of the Buildbot database");
+      }
+      continue;
+    }
     if (ti.source_index[i] < 0) {
       out.push_back(rule->value);
       continue;
