@@ -65,7 +65,7 @@ TEST_P(LogChunksMigrationOn, OldChunksAreRewrittenAndEveryLineReadsBackIdentical
   add(1, "a\nb\n", false);
   add(1, "\n", false);
   add(1, "c\n\n\n", true);
-  add(2, std::string("nul \0 byte\n\xC3\xA9t\xC3\xA9\n", 16), false);
+  add(2, std::string("nul \0 byte\n\xC3\xA9t\xC3\xA9\n", 17), false);
   add(2, std::string("\xE2\x9C\x93\0\n", 5), true);
   for (int i = 0; i < 450; ++i) {
     add(3 + i % 9, "line " + std::to_string(i) + " of the output\nand its second line\n", i % 3 == 0);
