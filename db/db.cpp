@@ -14,7 +14,7 @@ class SqlDb final : public Db {
         clock_(options.clock ? options.clock : Clock(&now_seconds)),
         caches_(options.cache_sizes),
         pool_(make_factory(url), pool_options(url, options)),
-        ctx_{pool_, caches_, clock_, options.compress_finished_logs} {
+        ctx_{pool_, caches_, clock_, options.compress_finished_logs, options.log_compression} {
     prepare_schema(options.create_if_empty);
     masters_ = internal::make_sql_masters(ctx_);
     builders_ = internal::make_sql_builders(ctx_);

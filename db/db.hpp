@@ -57,6 +57,10 @@ struct DbOptions {
   // returns first). yardmaster turns this on; off here so that stored chunks are what the
   // caller appended until it asks.
   bool compress_finished_logs = false;
+  // The codec compress_log writes (logchunks.compressed codes, as Buildbot's). zstd, code 4, is
+  // what Buildbot 4.1 and later read too; Buildbot 3.x reads kNone, kGzip, kBzip2 and kLz4.
+  // Chunks of every codec are read whatever this says.
+  LogCompression log_compression = LogCompression::kZstd;
 };
 
 class Db {

@@ -291,7 +291,7 @@ FakeDb::FakeDb(FakeOptions options) : options_(std::move(options)) {
   buildrequests_ = make_fake_buildrequests(Access{*this});
   builds_ = make_fake_builds(Access{*this});
   steps_ = make_fake_steps(Access{*this});
-  logs_ = make_fake_logs(Access{*this}, options_.compress_finished_logs);
+  logs_ = make_fake_logs(Access{*this}, options_.compress_finished_logs, options_.log_compression);
   changes_ = make_fake_changes(Access{*this});
   changesources_ = make_fake_changesources(Access{*this});
   schedulers_ = make_fake_schedulers(Access{*this});

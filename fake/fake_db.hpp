@@ -82,6 +82,8 @@ struct FakeOptions {
   db::Clock clock;  // "now" for timestamps; the system clock by default
   // As DbOptions::compress_finished_logs; here finish_log compresses before it returns.
   bool compress_finished_logs = false;
+  // As DbOptions::log_compression.
+  db::LogCompression log_compression = db::LogCompression::kZstd;
 };
 
 class FakeDb final : public db::Db {

@@ -48,7 +48,8 @@ std::unique_ptr<db::Buildsets> make_fake_buildsets(FakeDb::Access access);
 std::unique_ptr<db::BuildRequests> make_fake_buildrequests(FakeDb::Access access);
 std::unique_ptr<db::Builds> make_fake_builds(FakeDb::Access access);
 std::unique_ptr<db::Steps> make_fake_steps(FakeDb::Access access);
-std::unique_ptr<db::Logs> make_fake_logs(FakeDb::Access access, bool compress_finished);
+std::unique_ptr<db::Logs> make_fake_logs(FakeDb::Access access, bool compress_finished,
+                                         db::LogCompression codec);
 std::unique_ptr<db::Changes> make_fake_changes(FakeDb::Access access);
 std::unique_ptr<db::ChangeSources> make_fake_changesources(FakeDb::Access access);
 std::unique_ptr<db::Schedulers> make_fake_schedulers(FakeDb::Access access);

@@ -14,15 +14,11 @@ db::Log to_record(const td::Log& r) {
   return db::Log{r.id, r.name, r.slug, r.stepid, r.complete, r.num_lines, r.type};
 }
 
-void check_type(const std::string& type) {
-  if (type.size() != 1 || type[0] <= ' ' || type[0] > '~') {
-    throw db::InvalidArgument("log type must be one printable ASCII character, not '" + type + "'");
-  }
-}
 
 class FakeLogs final : public db::Logs {
  public:
-  FakeLogs(FakeDb::Access a, bool compress_finished) : a_(a), compress_finished_(compress_finished) {}
+  FakeLogs(FakeDb::Access a, bool compress_finished, db::LogCompression codec)
+      : a_(a), compress_finished_(compress_finished), codec_(codec) {}
 
   Future<std::optional<db::Log>> get_log(int64_t logid) override {
     return a_.call([&](Store& s) -> std::optional<db::Log> {
@@ -41,11 +37,11 @@ class FakeLogs final : public db::Logs {
     });
   }
 
-  Future<std::vector<db::Log>> get_logs(int64_t stepid) override {
+  Future<std::vector<db::Log>> get_logs(std::optional<int64_t> stepid) override {
     return a_.call([&](Store& s) {
       std::vector<db::Log> out;
       for (const auto& [id, l] : s.logs) {
-        if (l.stepid == stepid) out.push_back(to_record(l));
+        if (!stepid || l.stepid == *stepid) out.push_back(to_record(l));
       }
       return out;
     });
@@ -60,8 +56,10 @@ class FakeLogs final : public db::Logs {
            it != s.logchunks.end() && it->first.first == logid; ++it) {
         const td::LogChunk& c = it->second;
         if (c.first_line > last_line || c.last_line < first_line) continue;
-        std::string text = c.compressed ? db::internal::decompress_chunk(c.content) : c.content;
-        db::internal::append_lines(text, c.first_line, first_line, last_line, out);
+        const std::string where = db::internal::chunk_name(logid, c.first_line);
+        std::string text = c.compressed ? db::internal::decode_chunk(c.content, c.compressed, where)
+                                        : c.content;
+        db::internal::append_lines(text, c.first_line, c.last_line, first_line, last_line, out);
       }
       return out;
     });
@@ -71,7 +69,7 @@ class FakeLogs final : public db::Logs {
                           std::string type) override {
     return a_.call([&](Store& s) {
       db::check_identifier("log slug", slug, db::kLogSlugMax);
-      check_type(type);
+      db::internal::check_log_type(type);
       if (!db::is_valid_utf8(name)) throw db::InvalidArgument("log name is not valid UTF-8");
       if (!s.steps.count(stepid)) throw db::NotFound("no step with id " + std::to_string(stepid));
       for (const auto& [id, l] : s.logs) {
@@ -122,27 +120,27 @@ class FakeLogs final : public db::Logs {
       return make_exceptional_future<void>(std::current_exception());
     }
     try {
-      compress_log(logid).get();
+      compress_log(logid, false).get();
     } catch (const std::exception&) {
     }
     return make_ready_future();
   }
 
-  Future<int64_t> compress_log(int64_t logid) override {
+  Future<int64_t> compress_log(int64_t logid, bool force) override {
     // The same plan as the SQL connector; read, planned and applied under one lock here.
     return a_.call([&](Store& s) -> int64_t {
       std::vector<db::internal::StoredChunk> chunks;
       for (auto it = s.logchunks.lower_bound({logid, INT64_MIN});
            it != s.logchunks.end() && it->first.first == logid; ++it) {
-        if (!it->second.compressed) {
-          chunks.push_back({it->second.first_line, it->second.last_line, it->second.content});
-        }
+        chunks.push_back({it->second.first_line, it->second.last_line, it->second.content,
+                          it->second.compressed});
       }
       int64_t saved = 0;
-      for (auto& m : db::internal::plan_compression(chunks)) {
+      for (auto& m : db::internal::plan_compression(logid, chunks, codec_, force)) {
         for (int64_t first : m.replaced) s.logchunks.erase({logid, first});
-        s.logchunks[{logid, m.first_line}] = td::LogChunk{
-            logid, m.first_line, m.last_line, std::move(m.content), m.compressed ? 1 : 0};
+        s.logchunks[{logid, m.first_line}] =
+            td::LogChunk{logid, m.first_line, m.last_line, std::move(m.content),
+                         static_cast<int>(m.code)};
         saved += m.saved;
       }
       return saved;
@@ -153,7 +151,7 @@ class FakeLogs final : public db::Logs {
     return a_.call([&](Store& s) {
       int64_t cutoff = older_than.time_since_epoch().count();
       const std::string deleted(1, db::log_types::kDeleted);
-      int64_t count = 0;
+      int64_t chunks = 0;
       for (auto& [id, l] : s.logs) {
         if (l.type == deleted) continue;
         auto step = s.steps.find(l.stepid);
@@ -161,23 +159,25 @@ class FakeLogs final : public db::Logs {
             *step->second.started_at >= cutoff) {
           continue;
         }
-        std::erase_if(s.logchunks, [&](const auto& kv) { return kv.first.first == id; });
+        chunks += static_cast<int64_t>(
+            std::erase_if(s.logchunks, [&](const auto& kv) { return kv.first.first == id; }));
         l.type = deleted;
-        ++count;
       }
-      return count;
+      return chunks;
     });
   }
 
  private:
   FakeDb::Access a_;
   bool compress_finished_;
+  db::LogCompression codec_;
 };
 
 }  // namespace
 
-std::unique_ptr<db::Logs> make_fake_logs(FakeDb::Access a, bool compress_finished) {
-  return std::make_unique<FakeLogs>(a, compress_finished);
+std::unique_ptr<db::Logs> make_fake_logs(FakeDb::Access a, bool compress_finished,
+                                         db::LogCompression codec) {
+  return std::make_unique<FakeLogs>(a, compress_finished, codec);
 }
 
 }  // namespace ym::fake

@@ -1,10 +1,14 @@
 // SQL implementation of Logs: step output stored as numbered lines in chunks (logchunks), some
-// zstd-compressed; and the chunk helpers that the fake shares (db/connectors/logs_util.hpp).
+// compressed with Buildbot's codecs (and zstd); and the chunk helpers that the fake shares (db/connectors/logs_util.hpp).
 #include "db/connectors/logs.hpp"
 
+#include <bzlib.h>
+#include <lz4.h>
+#include <zlib.h>
 #include <zstd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <mutex>
 #include <unordered_map>
 
@@ -30,7 +34,170 @@ size_t cut_at_character(std::string_view line, size_t max) {
   while (pos > 0 && (static_cast<unsigned char>(line[pos]) & 0xC0) == 0x80) --pos;
   return pos;
 }
+
+[[noreturn]] void unreadable(const std::string& where, const std::string& why) {
+  throw UnreadableLogChunk(where + " cannot be read: " + why);
+}
+
+// Output grows in steps up to kMaxDecodedChunkBytes; past it the chunk is refused.
+void grow(std::string& out, size_t used, const std::string& where) {
+  if (out.size() >= kMaxDecodedChunkBytes) {
+    unreadable(where, "it decodes to more than " + std::to_string(kMaxDecodedChunkBytes) +
+                          " bytes");
+  }
+  out.resize(std::min(kMaxDecodedChunkBytes, std::max<size_t>(used * 2, 64 * 1024)));
+}
+
+// Code 1: zlib.compress's format (a zlib stream; a gzip header is accepted too).
+std::string zlib_encode(std::string_view text) {
+  uLongf n = compressBound(text.size());
+  std::string out(n, '\0');
+  int rc = compress2(reinterpret_cast<Bytef*>(out.data()), &n,
+                     reinterpret_cast<const Bytef*>(text.data()), text.size(), 9);
+  if (rc != Z_OK) throw InternalError("zlib compression failed: " + std::to_string(rc));
+  out.resize(n);
+  return out;
+}
+
+std::string zlib_decode(std::string_view data, const std::string& where) {
+  z_stream z{};
+  if (inflateInit2(&z, 15 + 32) != Z_OK) throw InternalError("zlib: inflateInit2 failed");
+  std::string out;
+  size_t used = 0;
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  z.avail_in = static_cast<uInt>(data.size());
+  int rc = Z_OK;
+  while (rc != Z_STREAM_END) {
+    if (used == out.size()) grow(out, used, where);
+    z.next_out = reinterpret_cast<Bytef*>(out.data() + used);
+    z.avail_out = static_cast<uInt>(out.size() - used);
+    rc = inflate(&z, Z_NO_FLUSH);
+    used = out.size() - z.avail_out;
+    if (rc == Z_STREAM_END) break;
+    if (rc != Z_OK && !(rc == Z_BUF_ERROR && z.avail_out == 0)) {
+      std::string msg = z.msg ? z.msg : (rc == Z_BUF_ERROR ? "truncated data" : "zlib error");
+      inflateEnd(&z);
+      unreadable(where, "gzip (zlib) data: " + msg);
+    }
+  }
+  inflateEnd(&z);
+  out.resize(used);
+  return out;
+}
+
+// Code 2: bz2.compress's format (one or more bzip2 streams, as Python reads them).
+std::string bzip2_encode(std::string_view text) {
+  unsigned int n = static_cast<unsigned int>(text.size() + text.size() / 100 + 601);
+  std::string out(n, '\0');
+  int rc = BZ2_bzBuffToBuffCompress(out.data(), &n, const_cast<char*>(text.data()),
+                                    static_cast<unsigned int>(text.size()), 9, 0, 0);
+  if (rc != BZ_OK) throw InternalError("bzip2 compression failed: " + std::to_string(rc));
+  out.resize(n);
+  return out;
+}
+
+std::string bzip2_decode(std::string_view data, const std::string& where) {
+  std::string out;
+  size_t used = 0;
+  size_t offset = 0;
+  do {
+    bz_stream b{};
+    if (BZ2_bzDecompressInit(&b, 0, 0) != BZ_OK) throw InternalError("bzip2: init failed");
+    b.next_in = const_cast<char*>(data.data() + offset);
+    b.avail_in = static_cast<unsigned int>(data.size() - offset);
+    int rc = BZ_OK;
+    while (rc != BZ_STREAM_END) {
+      if (used == out.size()) grow(out, used, where);
+      b.next_out = out.data() + used;
+      b.avail_out = static_cast<unsigned int>(out.size() - used);
+      rc = BZ2_bzDecompress(&b);
+      used = out.size() - b.avail_out;
+      if (rc == BZ_OK && b.avail_in == 0 && b.avail_out > 0) rc = BZ_UNEXPECTED_EOF;
+      if (rc != BZ_OK && rc != BZ_STREAM_END) {
+        BZ2_bzDecompressEnd(&b);
+        unreadable(where, "bzip2 data: " + std::string(rc == BZ_UNEXPECTED_EOF
+                                                           ? "truncated data"
+                                                           : "error " + std::to_string(rc)));
+      }
+    }
+    offset = data.size() - b.avail_in;
+    BZ2_bzDecompressEnd(&b);
+  } while (offset < data.size());
+  out.resize(used);
+  return out;
+}
+
+// Code 3: lz4.block.compress's format: the text's size (4 bytes, little-endian), then one LZ4
+// block.
+std::string lz4_encode(std::string_view text) {
+  if (text.size() > static_cast<size_t>(LZ4_MAX_INPUT_SIZE)) {
+    throw InternalError("lz4: a chunk of " + std::to_string(text.size()) + " bytes is too large");
+  }
+  std::string out(4 + LZ4_compressBound(static_cast<int>(text.size())), '\0');
+  uint32_t size = static_cast<uint32_t>(text.size());
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((size >> (8 * i)) & 0xFF);
+  int n = LZ4_compress_default(text.data(), out.data() + 4, static_cast<int>(text.size()),
+                               static_cast<int>(out.size() - 4));
+  if (n <= 0 && !text.empty()) throw InternalError("lz4 compression failed");
+  out.resize(4 + static_cast<size_t>(std::max(n, 0)));
+  return out;
+}
+
+std::string lz4_decode(std::string_view data, const std::string& where) {
+  if (data.size() < 4) unreadable(where, "lz4 data shorter than its size header");
+  uint32_t size = 0;
+  for (int i = 0; i < 4; ++i) size |= static_cast<uint32_t>(static_cast<unsigned char>(data[i])) << (8 * i);
+  if (size > kMaxDecodedChunkBytes || size > static_cast<uint32_t>(LZ4_MAX_INPUT_SIZE)) {
+    unreadable(where, "lz4 data claims " + std::to_string(size) + " bytes");
+  }
+  std::string out(size, '\0');
+  int n = LZ4_decompress_safe(data.data() + 4, out.data(), static_cast<int>(data.size() - 4),
+                              static_cast<int>(size));
+  if (n < 0 || static_cast<uint32_t>(n) != size) unreadable(where, "damaged lz4 data");
+  return out;
+}
+
+// Code 4: zstd frames. Read as a stream, so that frames without their content size (Buildbot
+// 4's streaming compressor writes those) and several frames in a row read too.
+std::string zstd_encode(std::string_view text) {
+  std::string out(ZSTD_compressBound(text.size()), '\0');
+  size_t n = ZSTD_compress(out.data(), out.size(), text.data(), text.size(), 3);
+  if (ZSTD_isError(n)) {
+    throw InternalError(std::string("zstd compression failed: ") + ZSTD_getErrorName(n));
+  }
+  out.resize(n);
+  return out;
+}
+
+std::string zstd_decode(std::string_view data, const std::string& where) {
+  std::unique_ptr<ZSTD_DStream, size_t (*)(ZSTD_DStream*)> ds(ZSTD_createDStream(),
+                                                              &ZSTD_freeDStream);
+  if (!ds) throw InternalError("zstd: out of memory");
+  ZSTD_initDStream(ds.get());
+  std::string out;
+  size_t used = 0;
+  ZSTD_inBuffer in{data.data(), data.size(), 0};
+  size_t pending = 1;  // 0 once a frame is complete
+  while (in.pos < in.size || pending != 0) {
+    if (used == out.size()) grow(out, used, where);
+    ZSTD_outBuffer o{out.data(), out.size(), used};
+    size_t before_in = in.pos;
+    pending = ZSTD_decompressStream(ds.get(), &o, &in);
+    if (ZSTD_isError(pending)) unreadable(where, std::string("zstd data: ") + ZSTD_getErrorName(pending));
+    bool progressed = o.pos != used || in.pos != before_in;
+    used = o.pos;
+    if (in.pos == in.size && pending != 0 && !progressed && used < out.size()) {
+      unreadable(where, "zstd data: truncated frame");
+    }
+  }
+  out.resize(used);
+  return out;
+}
 }  // namespace
+
+std::string chunk_name(int64_t logid, int64_t first_line) {
+  return "log " + std::to_string(logid) + ", chunk at line " + std::to_string(first_line);
+}
 
 std::vector<ChunkText> prepare_log_content(std::string_view content) {
   if (content.empty() || content.back() != '\n') {
@@ -47,100 +214,165 @@ std::vector<ChunkText> prepare_log_content(std::string_view content) {
     std::string_view line = rest.substr(0, nl);
     rest.remove_prefix(nl + 1);
     line = line.substr(0, cut_at_character(line, kMaxLogLineBytes));
-    if (current.lines > 0 && current.text.size() + line.size() + 1 > kLogChunkBytes) {
+    // Buildbot's rule: a chunk is the longest run of whole lines whose joined text is shorter
+    // than MAX_CHUNK_SIZE.
+    if (current.lines > 0 && current.text.size() + 1 + line.size() >= kLogChunkBytes) {
       chunks.push_back(std::move(current));
       current = ChunkText{};
     }
+    if (current.lines > 0) current.text.push_back('\n');
     current.text.append(line);
-    current.text.push_back('\n');
     ++current.lines;
   }
   if (current.lines > 0) chunks.push_back(std::move(current));
   return chunks;
 }
 
-std::string compress_chunk(std::string_view raw) {
-  std::string out(ZSTD_compressBound(raw.size()), '\0');
-  size_t n = ZSTD_compress(out.data(), out.size(), raw.data(), raw.size(), 3);
-  if (ZSTD_isError(n)) {
-    throw InternalError(std::string("zstd compression failed: ") + ZSTD_getErrorName(n));
-  }
-  out.resize(n);
-  return out;
-}
-
-std::string decompress_chunk(std::string_view data) {
-  unsigned long long size = ZSTD_getFrameContentSize(data.data(), data.size());
-  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN) {
-    throw InternalError("a compressed log chunk is not a zstd frame with a known size");
-  }
-  std::string out(size, '\0');
-  size_t n = ZSTD_decompress(out.data(), out.size(), data.data(), data.size());
-  if (ZSTD_isError(n) || n != size) {
-    throw InternalError(std::string("a compressed log chunk is damaged: ") +
-                        (ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short output"));
+std::string as_read(const std::vector<ChunkText>& chunks) {
+  std::string out;
+  for (const auto& c : chunks) {
+    out += c.text;
+    out.push_back('\n');
   }
   return out;
 }
 
-void append_lines(std::string_view text, int64_t chunk_first, int64_t first, int64_t last,
-                  std::string& out) {
-  int64_t line = chunk_first;
+bool known_code(int64_t code) { return code >= 0 && code <= 4; }
+
+std::string encode_chunk(std::string_view text, LogCompression codec) {
+  switch (codec) {
+    case LogCompression::kNone: return std::string(text);
+    case LogCompression::kGzip: return zlib_encode(text);
+    case LogCompression::kBzip2: return bzip2_encode(text);
+    case LogCompression::kLz4: return lz4_encode(text);
+    case LogCompression::kZstd: return zstd_encode(text);
+  }
+  throw InvalidArgument("unknown log compression " + std::to_string(static_cast<int>(codec)));
+}
+
+std::string decode_chunk(std::string_view data, int64_t code, const std::string& where) {
+  switch (code) {
+    case 0: return std::string(data);
+    case 1: return zlib_decode(data, where);
+    case 2: return bzip2_decode(data, where);
+    case 3: return lz4_decode(data, where);
+    case 4: return zstd_decode(data, where);
+    default:
+      unreadable(where, "unknown compression code " + std::to_string(code) +
+                            " (known: 0 none, 1 gzip, 2 bzip2, 3 lz4, 4 zstd)");
+  }
+}
+
+void append_lines(std::string_view text, int64_t chunk_first, int64_t chunk_last, int64_t first,
+                  int64_t last, std::string& out) {
+  // Lines are numbered from the chunk's first line. A chunk holding fewer lines than its range
+  // (Buildbot 3.7 writes such chunks: an append of "\n" alone stores no chunk, and its
+  // compressLog then merges the chunks around the gap) reads its missing lines as empty lines
+  // at its end, so that every line of the range is there once; lines beyond the range are not
+  // read.
   size_t pos = 0;
-  while (pos < text.size() && line <= last) {
-    size_t nl = text.find('\n', pos);
-    size_t end = nl == std::string_view::npos ? text.size() : nl;
-    if (line >= first) {
-      out.append(text.substr(pos, end - pos));
-      out.push_back('\n');  // also for a (test-inserted) chunk whose last newline is missing
-    }
+  for (int64_t line = chunk_first; line <= last && line <= chunk_last; ++line) {
+    size_t end = pos > text.size() ? pos : text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    if (line >= first && pos <= text.size()) out.append(text.substr(pos, end - pos));
+    if (line >= first) out.push_back('\n');
     pos = end + 1;
-    ++line;
   }
 }
 
-std::optional<ChunkMerge> merge_run(const CompressionRun& run,
-                                    const std::vector<std::string_view>& texts) {
+std::optional<ChunkMerge> merge_run(int64_t logid, const CompressionRun& run,
+                                    const std::vector<std::string_view>& stored,
+                                    LogCompression codec) {
   std::string raw;
-  raw.reserve(run.bytes() + texts.size());
-  size_t stored = 0;  // bytes as stored now
-  for (std::string_view t : texts) {
-    stored += t.size();
-    raw.append(t);
-    if (!raw.empty() && raw.back() != '\n') raw.push_back('\n');  // a test-inserted chunk
+  raw.reserve(run.bytes() + stored.size());
+  size_t stored_bytes = 0;
+  bool any_encoded = false;
+  for (size_t i = 0; i < stored.size(); ++i) {
+    stored_bytes += stored[i].size();
+    if (i > 0) raw.push_back('\n');
+    const int64_t code = run.codes()[i];
+    std::string decoded;
+    if (code != 0) {
+      any_encoded = true;
+      decoded = decode_chunk(stored[i], code, chunk_name(logid, run.firsts()[i]));
+    }
+    std::string_view text = code == 0 ? stored[i] : std::string_view(decoded);
+    // Merged, a chunk holds exactly the lines of its range, as append_lines reads them.
+    const int64_t want = run.lasts()[i] - run.firsts()[i] + 1;
+    int64_t held = 1;
+    size_t cut = text.size();
+    for (size_t p = 0; p < text.size(); ++p) {
+      if (text[p] == '\n' && ++held > want) {
+        cut = p;
+        break;
+      }
+    }
+    raw.append(text.substr(0, cut));
+    if (held < want) raw.append(static_cast<size_t>(want - held), '\n');
   }
   ChunkMerge m;
   m.first_line = run.firsts().front();
   m.last_line = run.lasts().back();
   m.replaced = run.firsts();
   m.replaced_last = run.lasts();
-  std::string packed = compress_chunk(raw);
-  if (packed.size() < stored) {
-    m.saved = static_cast<int64_t>(stored) - static_cast<int64_t>(packed.size());
-    m.content = std::move(packed);
-    m.compressed = true;
-    return m;
+  m.replaced_code = run.codes();
+  if (codec != LogCompression::kNone) {
+    std::string packed = encode_chunk(raw, codec);
+    // Buildbot's rule: compressed only when that is smaller than the plain text.
+    if (packed.size() < raw.size()) {
+      m.content = std::move(packed);
+      m.code = static_cast<int64_t>(codec);
+    }
   }
-  if (texts.size() > 1) {
-    m.saved = static_cast<int64_t>(stored) - static_cast<int64_t>(raw.size());
+  if (m.code == 0) {
+    if (stored.size() == 1 && !any_encoded) return std::nullopt;  // a lone plain chunk stays
     m.content = std::move(raw);
-    return m;
   }
-  return std::nullopt;
+  m.saved = static_cast<int64_t>(stored_bytes) - static_cast<int64_t>(m.content.size());
+  return m;
 }
 
-std::vector<ChunkMerge> plan_compression(const std::vector<StoredChunk>& chunks) {
+std::optional<RewrittenChunk> rewrite_old_chunk(std::string_view content, int64_t code,
+                                                int64_t lines, const std::string& where) {
+  auto newlines = [](std::string_view t) {
+    return static_cast<int64_t>(std::count(t.begin(), t.end(), '\n'));
+  };
+  // Old plain chunk: one newline per line, the last at the end.
+  if (code == 0) {
+    if (content.empty() || content.back() != '\n' || newlines(content) != lines) return std::nullopt;
+    return RewrittenChunk{std::string(content.substr(0, content.size() - 1)), 0};
+  }
+  // Earlier versions wrote only zstd, as code 1 (Buildbot's gzip code). A code-1 chunk that is not
+  // a zstd frame is a real zlib chunk and stays.
+  static constexpr unsigned char kZstdMagic[4] = {0x28, 0xB5, 0x2F, 0xFD};
+  if (code != 1 || content.size() < 4 || std::memcmp(content.data(), kZstdMagic, 4) != 0) {
+    return std::nullopt;
+  }
+  std::string text = decode_chunk(content, 4, where);
+  if (!text.empty() && text.back() == '\n' && newlines(text) == lines) {
+    text.pop_back();
+    return RewrittenChunk{encode_chunk(text, LogCompression::kZstd), 4};
+  }
+  return RewrittenChunk{std::string(content), 4};  // already without its final newline
+}
+
+std::vector<ChunkMerge> plan_compression(int64_t logid, const std::vector<StoredChunk>& chunks,
+                                         LogCompression codec, bool force) {
   std::vector<ChunkMerge> plan;
   CompressionRun run;
   std::vector<std::string_view> texts;
   auto close = [&] {
     if (run.empty()) return;
-    if (auto m = merge_run(run, texts)) plan.push_back(std::move(*m));
+    if (auto m = merge_run(logid, run, texts, codec)) plan.push_back(std::move(*m));
     run = CompressionRun{};
     texts.clear();
   };
   for (const StoredChunk& c : chunks) {
-    ChunkSpan span{c.first_line, c.last_line, c.content.size()};
+    if (!compressible(c.code, codec, force)) {
+      close();
+      continue;
+    }
+    ChunkSpan span{c.first_line, c.last_line, c.content.size(), c.code};
     if (!run.accepts(span)) close();
     run.add(span);
     texts.push_back(c.content);
@@ -171,17 +403,14 @@ Log read_log(const Row& r) {
              r.get<bool>(4),    r.get<int64_t>(5),     r.get<std::string>(6)};
 }
 
-void check_type(const std::string& type) {
-  if (type.size() != 1 || type[0] <= ' ' || type[0] > '~') {
-    throw InvalidArgument("log type must be one printable ASCII character, not '" + type + "'");
-  }
-}
-
-// Stored text of a chunk row (first_line, last_line, content, compressed).
-std::string chunk_text(const Row& r) {
+// Decoded text of a chunk row (first_line, last_line, content, compressed).
+std::string chunk_text(const Row& r, int64_t logid) {
   auto content = r.get<std::optional<Blob>>(2);
   if (!content) return {};
-  return r.get<bool>(3) ? internal::decompress_chunk(content->bytes) : std::move(content->bytes);
+  int64_t code = r.get<int64_t>(3);
+  if (code == 0) return std::move(content->bytes);
+  return internal::decode_chunk(content->bytes, code,
+                                internal::chunk_name(logid, r.get<int64_t>(0)));
 }
 
 // Lines first..last of the log, read from only the chunks that overlap the range (index
@@ -194,7 +423,8 @@ std::string read_lines(Connection& c, int64_t logid, int64_t first, int64_t last
                              "AND last_line >= ? ORDER BY first_line")
                           .bind(logid, last, first)
                           .all()) {
-    internal::append_lines(chunk_text(r), r.get<int64_t>(0), first, last, out);
+    internal::append_lines(chunk_text(r, logid), r.get<int64_t>(0), r.get<int64_t>(1), first, last,
+                           out);
   }
   return out;
 }
@@ -245,8 +475,7 @@ struct AppendAttempts {
     if (sent.empty()) return std::nullopt;
     auto lines = c.stmt("SELECT num_lines FROM logs WHERE id = ?").bind(logid).scalar<int64_t>();
     if (!lines) return std::nullopt;
-    std::string text;
-    for (const auto& chunk : *chunks) text += chunk.text;
+    const std::string text = internal::as_read(*chunks);
     for (auto it = sent.rbegin(); it != sent.rend(); ++it) {
       int64_t first = *it;
       if (first + added > *lines) continue;
@@ -272,13 +501,14 @@ class SqlLogs final : public Logs {
     return one(" WHERE stepid = ? AND slug = ?", {stepid, slug});
   }
 
-  Future<std::vector<Log>> get_logs(int64_t stepid) override {
+  Future<std::vector<Log>> get_logs(std::optional<int64_t> stepid) override {
     return ctx_.pool.run([stepid](Connection& c) {
       std::vector<Log> out;
-      for (const Row& r :
-           c.stmt(std::string(kSelect) + " WHERE stepid = ? ORDER BY id").bind(stepid).all()) {
-        out.push_back(read_log(r));
-      }
+      auto rows = stepid ? c.stmt(std::string(kSelect) + " WHERE stepid = ? ORDER BY id")
+                               .bind(*stepid)
+                               .all()
+                         : c.stmt(std::string(kSelect) + " ORDER BY id").all();
+      for (const Row& r : rows) out.push_back(read_log(r));
       return out;
     });
   }
@@ -295,7 +525,7 @@ class SqlLogs final : public Logs {
                           std::string type) override {
     try {
       check_identifier("log slug", slug, kLogSlugMax);
-      check_type(type);
+      internal::check_log_type(type);
       if (!is_valid_utf8(name)) throw InvalidArgument("log name is not valid UTF-8");
     } catch (const Error&) {
       return make_exceptional_future<int64_t>(std::current_exception());
@@ -416,12 +646,15 @@ class SqlLogs final : public Logs {
     });
   }
 
-  Future<int64_t> compress_log(int64_t logid) override {
+  Future<int64_t> compress_log(int64_t logid, bool force) override {
     Pool& pool = ctx_.pool;
+    const LogCompression codec = ctx_.log_compression;
     // On our own thread, which waits for one database call at a time: the database threads stay
     // free for queries, and only one run of chunks is in memory at once, whatever the log's size.
     return then_on(make_ready_future(), compressor_.get_executor(),
-                   [&pool, logid](Future<void>) { return compress_runs(pool, logid); });
+                   [&pool, logid, codec, force](Future<void>) {
+                     return compress_runs(pool, logid, codec, force);
+                   });
   }
 
   Future<int64_t> delete_old_log_chunks(Timestamp older_than) override {
@@ -489,7 +722,7 @@ class SqlLogs final : public Logs {
 
   void compress_in_background(int64_t logid) {
     ctx_.background.begin();
-    then_on(compress_log(logid), compressor_.get_executor(), [this](Future<int64_t> f) {
+    then_on(compress_log(logid, false), compressor_.get_executor(), [this](Future<int64_t> f) {
       try {
         f.get();
       } catch (const std::exception&) {
@@ -504,7 +737,7 @@ class SqlLogs final : public Logs {
   // own, so that memory holds one run (about kCompressedChunkBytes) and a reader sees, run by run,
   // either the old chunks or the new one. A failure or crash part way leaves the runs done so far
   // compressed and the rest plain; a later call carries on.
-  static int64_t compress_runs(Pool& pool, int64_t logid) {
+  static int64_t compress_runs(Pool& pool, int64_t logid, LogCompression codec, bool force) {
     int64_t saved = 0;
     int64_t after = -1;  // the chunks listed so far start at or before this line
     internal::CompressionRun run;
@@ -513,20 +746,26 @@ class SqlLogs final : public Logs {
                         std::vector<internal::ChunkSpan> spans;
                         for (const Row& r :
                              c.stmt("SELECT first_line, last_line, "
-                                    "COALESCE(LENGTH(content), 0) FROM logchunks "
-                                    "WHERE logid = ? AND compressed = 0 AND first_line > ? "
+                                    "COALESCE(LENGTH(content), 0), compressed FROM logchunks "
+                                    "WHERE logid = ? AND first_line > ? "
                                     "ORDER BY first_line LIMIT ?")
                                  .bind(logid, after, kSpanPage)
                                  .all()) {
                           spans.push_back({r.get<int64_t>(0), r.get<int64_t>(1),
-                                           static_cast<size_t>(r.get<int64_t>(2))});
+                                           static_cast<size_t>(r.get<int64_t>(2)),
+                                           r.get<int64_t>(3)});
                         }
                         return spans;
                       })
                       .get();
       for (const auto& span : page) {
+        if (!internal::compressible(span.code, codec, force)) {
+          if (!run.empty()) saved += compress_run(pool, logid, run, codec);
+          run = internal::CompressionRun{};
+          continue;
+        }
         if (!run.accepts(span)) {
-          saved += compress_run(pool, logid, run);
+          saved += compress_run(pool, logid, run, codec);
           run = internal::CompressionRun{};
         }
         run.add(span);
@@ -534,15 +773,17 @@ class SqlLogs final : public Logs {
       if (static_cast<int64_t>(page.size()) < kSpanPage) break;
       after = page.back().first_line;
     }
-    if (!run.empty()) saved += compress_run(pool, logid, run);
+    if (!run.empty()) saved += compress_run(pool, logid, run, codec);
     return saved;
   }
 
-  // Reads one run's text, merges it (off the database threads) and swaps it in. A run whose
+  // Reads one run's content, merges it (off the database threads) and swaps it in. A run whose
   // chunks changed since they were listed (another compress_log, delete_old_log_chunks) is left
   // alone.
-  static int64_t compress_run(Pool& pool, int64_t logid, const internal::CompressionRun& run) {
-    auto texts = pool.run([logid, firsts = run.firsts(), lasts = run.lasts()](Connection& c)
+  static int64_t compress_run(Pool& pool, int64_t logid, const internal::CompressionRun& run,
+                              LogCompression codec) {
+    auto texts = pool.run([logid, firsts = run.firsts(), lasts = run.lasts(),
+                           codes = run.codes()](Connection& c)
                               -> std::optional<std::vector<std::string>> {
                        std::vector<std::string> out;
                        size_t i = 0;
@@ -553,7 +794,7 @@ class SqlLogs final : public Logs {
                                                .bind(logid, firsts.front(), firsts.back())
                                                .all()) {
                          if (i >= firsts.size() || r.get<int64_t>(0) != firsts[i] ||
-                             r.get<int64_t>(1) != lasts[i] || r.get<bool>(2)) {
+                             r.get<int64_t>(1) != lasts[i] || r.get<int64_t>(2) != codes[i]) {
                            return std::nullopt;
                          }
                          auto content = r.get<std::optional<Blob>>(3);
@@ -568,7 +809,7 @@ class SqlLogs final : public Logs {
     std::optional<internal::ChunkMerge> merge;
     {
       std::vector<std::string_view> views(texts->begin(), texts->end());
-      merge = internal::merge_run(run, views);
+      merge = internal::merge_run(logid, run, views, codec);
     }
     texts.reset();  // the run's text, before the write
     if (!merge) return 0;
@@ -584,8 +825,7 @@ class SqlLogs final : public Logs {
   // exactly the merged content, and its savings are counted once; anything else is left alone as
   // a run that changed, so a lost reply never doubles or drops a line.
   static int64_t replace_run(Connection& c, int64_t logid, const internal::ChunkMerge& m) {
-    std::vector<int64_t> firsts, lasts;
-    bool plain = true;
+    std::vector<int64_t> firsts, lasts, codes;
     for (const Row& r : c.stmt("SELECT first_line, last_line, compressed FROM logchunks "
                                "WHERE logid = ? AND first_line >= ? AND first_line <= ? "
                                "ORDER BY first_line")
@@ -593,40 +833,46 @@ class SqlLogs final : public Logs {
                             .all()) {
       firsts.push_back(r.get<int64_t>(0));
       lasts.push_back(r.get<int64_t>(1));
-      if (r.get<bool>(2)) plain = false;
+      codes.push_back(r.get<int64_t>(2));
     }
     if (Pool::commit_outcome_unknown() && firsts.size() == 1 && firsts[0] == m.first_line &&
-        lasts[0] == m.last_line && (plain != m.compressed)) {
+        lasts[0] == m.last_line && codes[0] == m.code &&
+        (m.replaced.size() > 1 || m.replaced_code[0] != m.code)) {
       auto stored = c.stmt("SELECT content FROM logchunks WHERE logid = ? AND first_line = ?")
                         .bind(logid, m.first_line)
                         .scalar<Blob>();
       if (stored && stored->bytes == m.content) return m.saved;
     }
-    if (!plain || firsts != m.replaced || lasts != m.replaced_last) return 0;
+    if (firsts != m.replaced || lasts != m.replaced_last || codes != m.replaced_code) return 0;
     c.stmt("DELETE FROM logchunks WHERE logid = ? AND first_line >= ? AND first_line <= ?")
         .bind(logid, m.first_line, m.last_line)
         .exec();
     c.stmt(
          "INSERT INTO logchunks (logid, first_line, last_line, content, compressed) "
          "VALUES (?, ?, ?, ?, ?)")
-        .bind(logid, m.first_line, m.last_line, Blob{m.content}, m.compressed)
+        .bind(logid, m.first_line, m.last_line, Blob{m.content}, m.code)
         .exec();
     return m.saved;
   }
 
   // One bounded transaction per batch of logs, chained until a batch comes back short, so that
   // other writers get the database between batches. After a lost reply, a batch whose logs are
-  // all marked deleted went through: it is counted, not chosen again.
+  // all marked deleted went through: its chunks are counted as that attempt counted them, and
+  // the batch is not chosen again.
+  struct Batch {
+    std::vector<int64_t> logs;
+    int64_t chunks = 0;
+  };
   static void delete_batches(Pool& pool, int64_t older_than, int64_t done,
                              std::shared_ptr<Promise<int64_t>> promise) {
-    auto chosen = std::make_shared<std::vector<int64_t>>();
+    auto chosen = std::make_shared<Batch>();
     pool.transaction(
-            [older_than, chosen](Connection& c) {
+            [older_than, chosen](Connection& c) -> std::pair<int64_t, int64_t> {
               const std::string deleted(1, log_types::kDeleted);
-              if (Pool::commit_outcome_unknown() && !chosen->empty()) {
+              if (Pool::commit_outcome_unknown() && !chosen->logs.empty()) {
                 int64_t marked = 0;
                 internal::for_each_batch(
-                    c.dialect(), *chosen, 1,
+                    c.dialect(), chosen->logs, 1,
                     [&](const std::string& marks, const std::vector<Value>& p) {
                       marked += *c.stmt("SELECT COUNT(*) FROM logs WHERE type = ? AND id IN (" +
                                         marks + ")")
@@ -634,7 +880,9 @@ class SqlLogs final : public Logs {
                                      .bind_all(p)
                                      .scalar<int64_t>();
                     });
-                if (marked == static_cast<int64_t>(chosen->size())) return marked;
+                if (marked == static_cast<int64_t>(chosen->logs.size())) {
+                  return {marked, chosen->chunks};
+                }
               }
               std::vector<int64_t> ids;
               for (const Row& r :
@@ -645,32 +893,34 @@ class SqlLogs final : public Logs {
                        .all()) {
                 ids.push_back(r.get<int64_t>(0));
               }
+              int64_t chunks = 0;
               internal::for_each_batch(
                   c.dialect(), ids, 1, [&](const std::string& marks, const std::vector<Value>& p) {
-                    c.stmt("DELETE FROM logchunks WHERE logid IN (" + marks + ")")
-                        .bind_all(p)
-                        .exec();
+                    chunks += c.stmt("DELETE FROM logchunks WHERE logid IN (" + marks + ")")
+                                  .bind_all(p)
+                                  .exec();
                     c.stmt("UPDATE logs SET type = ? WHERE id IN (" + marks + ")")
                         .bind(deleted)
                         .bind_all(p)
                         .exec();
                   });
-              *chosen = ids;
-              return static_cast<int64_t>(ids.size());
+              chosen->logs = ids;
+              chosen->chunks = chunks;
+              return {static_cast<int64_t>(ids.size()), chunks};
             },
             Unknown::kRetry)
-        .then([&pool, older_than, done, promise](Future<int64_t> f) {
-          int64_t n = 0;
+        .then([&pool, older_than, done, promise](Future<std::pair<int64_t, int64_t>> f) {
+          std::pair<int64_t, int64_t> n;
           try {
             n = f.get();
           } catch (...) {
             promise->set_exception(std::current_exception());
             return;
           }
-          if (n < kDeleteBatch) {
-            promise->set_value(done + n);
+          if (n.first < kDeleteBatch) {
+            promise->set_value(done + n.second);
           } else {
-            delete_batches(pool, older_than, done + n, promise);
+            delete_batches(pool, older_than, done + n.second, promise);
           }
         });
   }

@@ -42,6 +42,7 @@ struct Context {
   CacheRegistry& caches;
   Clock clock;
   bool compress_finished_logs = false;
+  LogCompression log_compression = LogCompression::kZstd;
   BackgroundWork background{};
   int64_t now() const { return clock().time_since_epoch().count(); }
 };

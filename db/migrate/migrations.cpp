@@ -5,6 +5,8 @@
 // To add a version: tag the new tables/columns/indexes in model.cpp with since_*(N), append a
 // Migration {N, name, transactional?, what-to-check, step} below, and add a test in
 // tests/migrate/ that fills a database at N-1, upgrades it and checks every row (docs/migrations.md).
+#include "db/connectors/logs_util.hpp"
+#include "db/drivers/driver.hpp"
 #include "db/errors.hpp"
 #include "db/migrate/introspect.hpp"
 #include "db/migrate/schema.hpp"
@@ -60,6 +62,38 @@ void tags_and_build_data(Connection& c) { create_missing(c, 4); }
 // Buildbot 3.7's test result data: test_result_sets, test_names, test_code_paths, test_results.
 // New tables only, so nothing to fill.
 void test_results_tables(Connection& c) { create_missing(c, model::kTestResultsVersion); }
+// Log chunks in Buildbot's layout (db/connectors/logs_util.hpp): earlier versions ended every
+// line of a chunk with a newline and stored zstd as code 1, which Buildbot reads as gzip. Each
+// chunk is rewritten where it is still in the old layout (a row tells which it is in), batch by
+// batch, each batch a transaction of its own: an interrupted run leaves every chunk readable in
+// one layout or the other, and running it again finishes the rest.
+void logchunks_buildbot_layout(Connection& c) {
+  constexpr int64_t kBatch = 200;
+  int64_t logid = -1, first = -1;  // the last chunk looked at
+  for (;;) {
+    db::Transaction txn(c, db::TxnMode::kWrite);
+    auto rows = c.stmt("SELECT logid, first_line, last_line, compressed, content FROM logchunks "
+                       "WHERE logid > ? OR (logid = ? AND first_line > ?) "
+                       "ORDER BY logid, first_line LIMIT ?")
+                    .bind(logid, logid, first, kBatch)
+                    .all();
+    for (const auto& r : rows) {
+      logid = r.get<int64_t>(0);
+      first = r.get<int64_t>(1);
+      auto content = r.get<std::optional<db::Blob>>(4);
+      if (!content) continue;
+      auto rewritten = db::internal::rewrite_old_chunk(
+          content->bytes, r.get<int64_t>(3), r.get<int64_t>(2) - first + 1,
+          db::internal::chunk_name(logid, first));
+      if (!rewritten) continue;
+      c.stmt("UPDATE logchunks SET content = ?, compressed = ? WHERE logid = ? AND first_line = ?")
+          .bind(db::Blob{std::move(rewritten->content)}, rewritten->code, logid, first)
+          .exec();
+    }
+    txn.commit();
+    if (static_cast<int64_t>(rows.size()) < kBatch) return;
+  }
+}
 
 }  // namespace
 
@@ -77,6 +111,10 @@ const std::vector<Migration>& history() {
        &tags_and_build_data},
       {model::kTestResultsVersion, "test result tables", true,
        "some of the tables may be missing; `db upgrade` creates them", &test_results_tables},
+      {db::internal::kBuildbotChunkLayoutVersion, "log chunks in Buildbot's layout", false,
+       "some chunks may still be in the old layout (every one reads correctly); `db upgrade` "
+       "rewrites the rest",
+       &logchunks_buildbot_layout},
   };
   return h;
 }

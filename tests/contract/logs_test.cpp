@@ -3,6 +3,7 @@
 
 #include "contract/fixture.hpp"
 #include "db/base.hpp"
+#include "db/connectors/logs_util.hpp"
 
 namespace ym::test {
 namespace {
@@ -89,6 +90,16 @@ TEST_P(LogsContract, GetLogsOrdersById) {
   EXPECT_EQ(logs[0], (db::Log{30, "a", "a", 5, true, 4, "t"}));
   EXPECT_EQ(logs[1].id, 31);
   EXPECT_TRUE(db_->logs().get_logs(99).get().empty());
+  // No step: every log, ordered by id (Buildbot's getLogs(stepid=None)).
+  auto all = db_->logs().get_logs().get();
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].id, 30);
+  EXPECT_EQ(all[1].id, 31);
+  EXPECT_EQ(all[2], (db::Log{32, "c", "c", 6, false, 0, "s"}));
+}
+
+TEST_P(LogsContract, GetLogsOfNoStepInAnEmptyDatabaseIsEmpty) {
+  EXPECT_TRUE(db_->logs().get_logs().get().empty());
 }
 
 TEST_P(LogsContract, AddLogNameIsFreeText) {
@@ -105,8 +116,9 @@ TEST_P(LogsContract, AddLogRejectsBadInputAndChangesNothing) {
                           std::string(db::kLogSlugMax + 1, 'x')}) {
     EXPECT_THROW(db_->logs().add_log(5, "n", bad, "s").get(), db::InvalidIdentifier) << bad;
   }
-  for (std::string bad :
-       {std::string(""), std::string("st"), std::string("\xC3\xA9"), std::string(" ")}) {
+  // As Buildbot's addLog: only t, s and h; "d" is set by delete_old_log_chunks alone.
+  for (std::string bad : {std::string(""), std::string("st"), std::string("\xC3\xA9"),
+                          std::string(" "), std::string("d"), std::string("x"), std::string("S")}) {
     EXPECT_THROW(db_->logs().add_log(5, "n", "slug", bad).get(), db::InvalidArgument) << bad;
   }
   EXPECT_THROW(db_->logs().add_log(5, "bad \xff", "slug", "s").get(), db::InvalidArgument);
@@ -238,12 +250,110 @@ TEST_P(LogsContract, GetLogLinesReturnsExactlyTheRequestedLines) {
 
 TEST_P(LogsContract, GetLogLinesReadsStoredChunks) {
   insert(base());
-  insert({td::Log{.id = 30, .slug = "s", .stepid = 5, .num_lines = 5},
-          td::LogChunk{.logid = 30, .first_line = 0, .last_line = 1, .content = "a\nb\n"},
-          td::LogChunk{.logid = 30, .first_line = 2, .last_line = 4, .content = "c\nd\ne\n"}});
+  // Buildbot's layout: lines joined by "\n", no final newline; "" is one empty line.
+  insert({td::Log{.id = 30, .slug = "s", .stepid = 5, .num_lines = 6},
+          td::LogChunk{.logid = 30, .first_line = 0, .last_line = 1, .content = "a\nb"},
+          td::LogChunk{.logid = 30, .first_line = 2, .last_line = 4, .content = "c\nd\ne"},
+          td::LogChunk{.logid = 30, .first_line = 5, .last_line = 5, .content = ""}});
   EXPECT_EQ(db_->logs().get_log_lines(30, 1, 3).get(), "b\nc\nd\n");
-  EXPECT_EQ(db_->logs().append_log(30, "f\n").get(), std::optional<LineRange>({5, 5}));
-  EXPECT_EQ(db_->logs().get_log_lines(30, 0, 10).get(), "a\nb\nc\nd\ne\nf\n");
+  EXPECT_EQ(db_->logs().append_log(30, "f\n").get(), std::optional<LineRange>({6, 6}));
+  EXPECT_EQ(db_->logs().get_log_lines(30, 0, 10).get(), "a\nb\nc\nd\ne\n\nf\n");
+}
+
+// Chunks of every code Buildbot writes (and zstd, code 4, as Buildbot 4.1 and later write it),
+// as a database written by Buildbot holds them, read back line for line.
+TEST_P(LogsContract, GetLogLinesReadsChunksOfEveryCodec) {
+  insert(base());
+  using db::LogCompression;
+  std::vector<td::Row> rows;
+  std::string all;
+  int64_t line = 0;
+  for (LogCompression codec : {LogCompression::kNone, LogCompression::kGzip,
+                               LogCompression::kBzip2, LogCompression::kLz4,
+                               LogCompression::kZstd}) {
+    std::string text = numbered(static_cast<int>(line), static_cast<int>(line) + 49);
+    all += text;
+    text.pop_back();
+    rows.push_back(td::LogChunk{.logid = 30,
+                                .first_line = line,
+                                .last_line = line + 49,
+                                .content = db::internal::encode_chunk(text, codec),
+                                .compressed = static_cast<int>(codec)});
+    line += 50;
+  }
+  insert({td::Log{.id = 30, .slug = "s", .stepid = 5, .num_lines = line}});
+  insert(rows);
+  EXPECT_EQ(db_->logs().get_log_lines(30, 0, line - 1).get(), all);
+  for (int64_t f = 0; f < line; f += 23) {
+    EXPECT_EQ(db_->logs().get_log_lines(30, f, f + 30).get(), slice(all, f, f + 30)) << f;
+  }
+  // Appends continue the log; forcing compress_log turns every chunk into the configured codec.
+  std::string more = numbered(250, 259);
+  db_->logs().append_log(30, more).get();
+  all += more;
+  db_->logs().compress_log(30, /*force=*/true).get();
+  EXPECT_EQ(db_->logs().get_log_lines(30, 0, 259).get(), all);
+  EXPECT_EQ(db_->logs().compress_log(30, /*force=*/true).get(), 0);
+}
+
+// A chunk that cannot be read is a typed error, never a crash or made-up text.
+TEST_P(LogsContract, AnUnreadableChunkIsATypedError) {
+  insert(base());
+  std::string zstd = db::internal::encode_chunk(numbered(0, 99), db::LogCompression::kZstd);
+  std::string gzip = db::internal::encode_chunk(numbered(0, 99), db::LogCompression::kGzip);
+  insert({td::Log{.id = 30, .slug = "a", .stepid = 5, .num_lines = 1},
+          td::Log{.id = 31, .slug = "b", .stepid = 5, .num_lines = 1},
+          td::Log{.id = 32, .slug = "c", .stepid = 5, .num_lines = 1},
+          td::Log{.id = 33, .slug = "d", .stepid = 5, .num_lines = 1},
+          td::Log{.id = 34, .slug = "e", .stepid = 5, .num_lines = 1},
+          // Brotli (Buildbot 4's code 5) and beyond are not read.
+          td::LogChunk{.logid = 30, .first_line = 0, .last_line = 0, .content = "x", .compressed = 5},
+          td::LogChunk{.logid = 31, .first_line = 0, .last_line = 0, .content = "not zlib",
+                       .compressed = 1},
+          td::LogChunk{.logid = 32, .first_line = 0, .last_line = 0,
+                       .content = zstd.substr(0, zstd.size() / 2), .compressed = 4},
+          td::LogChunk{.logid = 33, .first_line = 0, .last_line = 0,
+                       .content = gzip.substr(0, gzip.size() - 8), .compressed = 1},
+          td::LogChunk{.logid = 34, .first_line = 0, .last_line = 0, .content = "\xff\xff\xff\x7f",
+                       .compressed = 3},
+          });
+  for (int64_t id : {30, 31, 32, 33, 34}) {
+    EXPECT_THROW(db_->logs().get_log_lines(id, 0, 0).get(), db::UnreadableLogChunk) << id;
+  }
+  try {
+    db_->logs().get_log_lines(30, 0, 0).get();
+  } catch (const db::UnreadableLogChunk& e) {
+    EXPECT_NE(std::string(e.what()).find("log 30, chunk at line 0"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("code 5"), std::string::npos) << e.what();
+  }
+}
+
+// Buildbot 3.7 writes chunks holding fewer lines than their range (below): they read with the
+// missing lines empty at the chunk's end, never failing; extra lines past the range are ignored.
+TEST_P(LogsContract, AChunkWithFewerLinesThanItsRangeReadsItsMissingLinesEmpty) {
+  insert(base());
+  insert({td::Log{.id = 30, .slug = "s", .stepid = 5, .num_lines = 7},
+          td::LogChunk{.logid = 30, .first_line = 0, .last_line = 3, .content = "a\nb\nc"},
+          td::LogChunk{.logid = 30, .first_line = 4, .last_line = 5, .content = "d\ne\nf"},
+          td::LogChunk{.logid = 30, .first_line = 6, .last_line = 6, .content = "g"}});
+  EXPECT_EQ(db_->logs().get_log_lines(30, 0, 9).get(), "a\nb\nc\n\nd\ne\ng\n");
+  EXPECT_EQ(db_->logs().get_log_lines(30, 3, 4).get(), "\nd\n");
+  EXPECT_EQ(db_->logs().get_log_lines(30, 2, 2).get(), "c\n");
+}
+
+// Buildbot 3.7 stores no chunk for an append of one empty line ("\n"), so its getLogLines
+// then returns "" for a line that num_lines counts. We store the line (a chunk "" of one line):
+// docs/buildbot-compatibility.md.
+TEST_P(LogsContract, AnAppendOfOneEmptyLineKeepsTheLine) {
+  insert(base());
+  int64_t id = db_->logs().add_log(5, "n", "s", "s").get();
+  EXPECT_EQ(db_->logs().append_log(id, "\n").get(), std::optional<LineRange>({0, 0}));
+  EXPECT_EQ(db_->logs().append_log(id, "a\n\n").get(), std::optional<LineRange>({1, 2}));
+  EXPECT_EQ(db_->logs().get_log(id).get()->num_lines, 3);
+  EXPECT_EQ(db_->logs().get_log_lines(id, 0, 0).get(), "\n");
+  EXPECT_EQ(db_->logs().get_log_lines(id, 0, 9).get(), "\na\n\n");
+  db_->logs().compress_log(id).get();
+  EXPECT_EQ(db_->logs().get_log_lines(id, 0, 9).get(), "\na\n\n");
 }
 
 // ------------------------------------------------------------------ compress_log
@@ -284,6 +394,35 @@ TEST_P(LogsContract, CompressLogOfAnEmptyOrUnknownLogSavesNothing) {
   int64_t id = db_->logs().add_log(5, "n", "s", "s").get();
   EXPECT_EQ(db_->logs().compress_log(id).get(), 0);
   EXPECT_EQ(db_->logs().compress_log(id + 1000).get(), 0);
+}
+
+// Without force, chunks already compressed (here with gzip, as Buildbot writes them) stay as they
+// are; with force they are decoded and merged into the configured codec. Either way the lines
+// read the same, and a second forced call has nothing left to do.
+TEST_P(LogsContract, CompressLogWithForceRecompressesChunksOfAnotherCodec) {
+  insert(base());
+  std::vector<td::Row> rows{td::Log{.id = 30, .slug = "s", .stepid = 5, .num_lines = 400}};
+  std::string all;
+  for (int first = 0; first < 400; first += 20) {
+    std::string text = numbered(first, first + 19);
+    all += text;
+    text.pop_back();
+    rows.push_back(td::LogChunk{.logid = 30,
+                                .first_line = first,
+                                .last_line = first + 19,
+                                .content = db::internal::encode_chunk(text, db::LogCompression::kGzip),
+                                .compressed = 1});
+  }
+  insert(rows);
+  EXPECT_EQ(db_->logs().compress_log(30).get(), 0);
+  EXPECT_EQ(db_->logs().get_log_lines(30, 0, 399).get(), all);
+  EXPECT_GT(db_->logs().compress_log(30, /*force=*/true).get(), 0);  // one zstd chunk beats 20
+  EXPECT_EQ(db_->logs().get_log_lines(30, 0, 399).get(), all);
+  for (int64_t f = 0; f < 400; f += 37) {
+    EXPECT_EQ(db_->logs().get_log_lines(30, f, f + 25).get(), slice(all, f, f + 25)) << f;
+  }
+  EXPECT_EQ(db_->logs().compress_log(30, /*force=*/true).get(), 0);
+  EXPECT_EQ(db_->logs().compress_log(30).get(), 0);
 }
 
 TEST_P(LogsContract, CompressLogLeavesAnIncompressibleLineAlone) {
@@ -331,7 +470,8 @@ TEST_P(LogsContract, DeleteOldLogChunksKeepsLineCountsAndMarksLogsDeleted) {
   fill(*db_, old2, 10, 10);
   std::string fresh_text = fill(*db_, fresh, 50, 10);
   std::string unstarted_text = fill(*db_, unstarted, 5, 5);
-  EXPECT_EQ(db_->logs().delete_old_log_chunks(clock_.at(2000)).get(), 2);
+  // The number of chunks deleted, as Buildbot: 10 appends to old1, 1 to old2.
+  EXPECT_EQ(db_->logs().delete_old_log_chunks(clock_.at(2000)).get(), 11);
   for (int64_t id : {old1, old2}) {
     auto log = db_->logs().get_log(id).get();
     EXPECT_EQ(log->type, "d");
@@ -345,7 +485,7 @@ TEST_P(LogsContract, DeleteOldLogChunksKeepsLineCountsAndMarksLogsDeleted) {
   // Already deleted logs are not counted again; the cut-off is strict.
   EXPECT_EQ(db_->logs().delete_old_log_chunks(clock_.at(2000)).get(), 0);
   EXPECT_EQ(db_->logs().delete_old_log_chunks(clock_.at(5000)).get(), 0);
-  EXPECT_EQ(db_->logs().delete_old_log_chunks(clock_.at(5001)).get(), 1);
+  EXPECT_EQ(db_->logs().delete_old_log_chunks(clock_.at(5001)).get(), 5);
   EXPECT_EQ(db_->logs().get_log_lines(fresh, 0, 49).get(), "");
   EXPECT_EQ(db_->logs().get_log(unstarted).get()->type, "s");
 }
@@ -357,10 +497,11 @@ TEST_P(LogsContract, DeleteOldLogChunksCountsEveryLogAcrossBatches) {
     int64_t id = 100 + i;
     rows.push_back(td::Log{
         .id = id, .name = "l", .slug = "l" + std::to_string(i), .stepid = 5, .num_lines = 2});
-    rows.push_back(td::LogChunk{.logid = id, .first_line = 0, .last_line = 1, .content = "a\nb\n"});
+    rows.push_back(td::LogChunk{.logid = id, .first_line = 0, .last_line = 0, .content = "a"});
+    rows.push_back(td::LogChunk{.logid = id, .first_line = 1, .last_line = 1, .content = "b"});
   }
   insert(rows);
-  EXPECT_EQ(db_->logs().delete_old_log_chunks(clock_.at(2000)).get(), 250);
+  EXPECT_EQ(db_->logs().delete_old_log_chunks(clock_.at(2000)).get(), 500);
   for (int64_t id : {100, 199, 200, 349}) {
     EXPECT_EQ(db_->logs().get_log(id).get()->type, "d") << id;
     EXPECT_EQ(db_->logs().get_log(id).get()->num_lines, 2) << id;

@@ -16,6 +16,7 @@
 #include <map>
 #include <random>
 #include <sstream>
+#include <tuple>
 
 #include "db/connectors/logs_util.hpp"
 #include "db/db.hpp"
@@ -83,7 +84,7 @@ class SqliteLogs : public testing::Test {
   Layout sql_layout() {
     auto conn = db::open_connection(db::Url::parse(url_));
     auto row = conn->stmt(
-                       "SELECT COUNT(*), COALESCE(SUM(compressed), 0), "
+                       "SELECT COUNT(*), COALESCE(SUM(CASE WHEN compressed <> 0 THEN 1 ELSE 0 END), 0), "
                        "COALESCE(SUM(LENGTH(content)), 0) FROM logchunks WHERE logid = 30")
                    .one();
     return Layout{row->get<int64_t>(0), row->get<int64_t>(1), row->get<int64_t>(2)};
@@ -95,7 +96,7 @@ class SqliteLogs : public testing::Test {
       for (const auto& [key, c] : s.logchunks) {
         if (key.first != 30) continue;
         ++l.rows;
-        l.compressed += c.compressed;
+        l.compressed += c.compressed != 0 ? 1 : 0;
         l.bytes += static_cast<int64_t>(c.content.size());
       }
       return l;
@@ -121,7 +122,8 @@ TEST_F(SqliteLogs, CompressLogMergesSmallChunksIntoOneCompressedChunk) {
     for (int i = 0; i < 1000; i += 10) db.logs().append_log(30, lines(i, i + 9)).get();
   });
   Layout before = sql_layout();
-  EXPECT_EQ(before, (Layout{100, 0, static_cast<int64_t>(all.size())}));
+  // Each chunk is stored without its final newline.
+  EXPECT_EQ(before, (Layout{100, 0, static_cast<int64_t>(all.size()) - 100}));
   EXPECT_EQ(fake_layout(), before);
 
   int64_t saved = db_->logs().compress_log(30).get();
@@ -167,8 +169,82 @@ TEST_F(SqliteLogs, AppendSplitsLargeContentIntoBoundedChunks) {
   Layout l = sql_layout();
   EXPECT_GE(l.rows, static_cast<int64_t>(big.size() / (64 * 1024)));
   EXPECT_LE(l.rows, static_cast<int64_t>(big.size() / (60 * 1024)) + 1);
-  EXPECT_EQ(l.bytes, static_cast<int64_t>(big.size()));
+  EXPECT_EQ(l.bytes, static_cast<int64_t>(big.size()) - l.rows);
   EXPECT_EQ(fake_layout(), l);
+}
+
+// The rows an append stores are Buildbot's: lines joined by "\n" without the final newline,
+// each chunk as many whole lines as stay under 64 KiB, plain (code 0) until compress_log.
+TEST_F(SqliteLogs, AppendStoresChunksInBuildbotsLayout) {
+  std::string line(1000, 'x');
+  std::string big;
+  for (int i = 0; i < 100; ++i) big += line + "\n";  // 100 lines of 1000 bytes: 65 + 35
+  both([&](db::Db& db) {
+    db.logs().append_log(30, "a\nb\n").get();
+    db.logs().append_log(30, "\n").get();
+    db.logs().append_log(30, big).get();
+  });
+  auto conn = db::open_connection(db::Url::parse(url_));
+  std::vector<std::tuple<int64_t, int64_t, std::string, int64_t>> got;
+  for (const auto& r : conn->stmt("SELECT first_line, last_line, content, compressed FROM "
+                                  "logchunks WHERE logid = 30 ORDER BY first_line")
+                           .all()) {
+    got.emplace_back(r.get<int64_t>(0), r.get<int64_t>(1), r.get<db::Blob>(2).bytes,
+                     r.get<int64_t>(3));
+  }
+  std::string first65, rest35;
+  for (int i = 0; i < 65; ++i) first65 += (i ? "\n" : "") + line;
+  for (int i = 0; i < 35; ++i) rest35 += (i ? "\n" : "") + line;
+  ASSERT_EQ(first65.size(), 65064u);  // one more line would reach 65536
+  decltype(got) expected{{0, 1, "a\nb", 0}, {2, 2, "", 0}, {3, 67, first65, 0},
+                         {68, 102, rest35, 0}};
+  EXPECT_EQ(got, expected);
+  auto fake_rows = fake_.inspect([](const fake::Store& s) {
+    decltype(got) out;
+    for (const auto& [key, c] : s.logchunks) {
+      if (key.first == 30) out.emplace_back(c.first_line, c.last_line, c.content, c.compressed);
+    }
+    return out;
+  });
+  EXPECT_EQ(fake_rows, expected);
+}
+
+// compress_log writes the configured codec's code, and every codec reads back.
+TEST_F(SqliteLogs, CompressLogWritesTheConfiguredCodec) {
+  std::string all = lines(0, 999);
+  for (auto codec : {db::LogCompression::kNone, db::LogCompression::kGzip,
+                     db::LogCompression::kBzip2, db::LogCompression::kLz4,
+                     db::LogCompression::kZstd}) {
+    SCOPED_TRACE(static_cast<int>(codec));
+    db::DbOptions options;
+    options.log_compression = codec;
+    auto db = db::Db::open(url_, options);
+    fake::FakeDb fake(fake::FakeOptions{.log_compression = codec});
+    fake.insert_test_data(base()).get();
+    auto conn = db::open_connection(db::Url::parse(url_));
+    conn->stmt("DELETE FROM logchunks").exec();
+    conn->stmt("UPDATE logs SET num_lines = 0").exec();
+    for (db::Db* d : {db.get(), static_cast<db::Db*>(&fake)}) {
+      for (int i = 0; i < 1000; i += 50) d->logs().append_log(30, lines(i, i + 49)).get();
+    }
+    int64_t saved = db->logs().compress_log(30).get();
+    EXPECT_EQ(fake.logs().compress_log(30).get(), saved);
+    std::vector<int64_t> codes;
+    for (const auto& r :
+         conn->stmt("SELECT DISTINCT compressed FROM logchunks WHERE logid = 30").all()) {
+      codes.push_back(r.get<int64_t>(0));
+    }
+    EXPECT_EQ(codes, std::vector<int64_t>{static_cast<int64_t>(codec)});
+    EXPECT_EQ(fake_layout(fake), sql_layout());
+    EXPECT_EQ(db->logs().get_log_lines(30, 0, 999).get(), all);
+    EXPECT_EQ(fake.logs().get_log_lines(30, 0, 999).get(), all);
+    if (codec == db::LogCompression::kNone) {
+      EXPECT_EQ(saved, -19);  // 20 chunks become one: 19 newlines joined them
+    } else {
+      EXPECT_GT(saved, static_cast<int64_t>(all.size() / 2));
+    }
+    db->shutdown();
+  }
 }
 
 TEST_F(SqliteLogs, CompressLogCapsTheTextOfAMergedChunk) {
@@ -183,7 +259,7 @@ TEST_F(SqliteLogs, CompressLogCapsTheTextOfAMergedChunk) {
   Layout l = sql_layout();
   EXPECT_GE(l.rows, 2);  // at most 1 MiB of text per merged chunk
   EXPECT_LT(l.rows, 40);
-  EXPECT_EQ(l.bytes, static_cast<int64_t>(all.size()) - saved);
+  EXPECT_EQ(l.bytes, static_cast<int64_t>(all.size()) - 40 - saved);
   EXPECT_EQ(fake_layout(), l);
   int64_t lines_total = std::count(all.begin(), all.end(), '\n');
   EXPECT_EQ(db_->logs().get_log_lines(30, 0, lines_total).get(), all);
@@ -366,11 +442,11 @@ TEST(LogsBoundedMemory, CompressingALogFarLargerThanTheBoundStaysWithinIt) {
   // Below the interface: the log is now compressed chunks of at most 1 MiB of text each.
   {
     auto conn = db::open_connection(db::Url::parse("sqlite:///" + file.string()));
-    auto row = conn->stmt("SELECT COUNT(*), COALESCE(SUM(compressed), 0) FROM logchunks "
-                          "WHERE logid = 30")
+    auto row = conn->stmt("SELECT COUNT(*), COALESCE(SUM(CASE WHEN compressed = 4 THEN 1 ELSE "
+                          "0 END), 0) FROM logchunks WHERE logid = 30")
                    .one();
     int64_t rows = row->get<int64_t>(0);
-    EXPECT_EQ(row->get<int64_t>(1), rows) << "every chunk compressed";
+    EXPECT_EQ(row->get<int64_t>(1), rows) << "every chunk compressed with zstd (code 4)";
     EXPECT_GE(rows, mebibytes);  // 1 MiB of text per merged chunk at most
     EXPECT_LE(rows, 2 * mebibytes);
   }
