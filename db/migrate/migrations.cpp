@@ -54,6 +54,11 @@ void buildrequests_builder_pending_index(Connection& c) {
   c.execute_script(sql);
 }
 
+// Version 7: change_files.seq, so that a change's files read back in the order they were given
+// (Buildbot's behaviour). The order of files stored before it is unknown: they keep NULL and read
+// by name, as they always did.
+void change_files_seq(Connection& c) { create_missing(c, 7); }
+
 }  // namespace
 
 const std::vector<Migration>& history() {
@@ -65,6 +70,8 @@ const std::vector<Migration>& history() {
       {3, "index buildrequests_builder_pending", false,
        "the index may be missing or (PostgreSQL) invalid; `db upgrade` rebuilds it",
        &buildrequests_builder_pending_index},
+      {7, "change_files.seq", true, "the column may be missing; `db upgrade` adds it",
+       &change_files_seq},
   };
   return h;
 }
