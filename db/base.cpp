@@ -115,6 +115,20 @@ void check_length(const std::string& table, const std::string& column, std::stri
   }
 }
 
+std::string ensure_length(const std::string& table, const std::string& column,
+                          const std::string& value) {
+  int max = model::max_length(table, column);
+  if (max == 0 || utf8_length(value) <= static_cast<size_t>(max)) return value;
+  size_t keep = static_cast<size_t>(max / 2), chars = 0, i = 0;
+  for (; i < value.size(); ++i) {
+    if ((static_cast<unsigned char>(value[i]) & 0xC0) != 0x80) {
+      if (chars == keep) break;
+      ++chars;
+    }
+  }
+  return value.substr(0, i) + hash_columns({value}).substr(0, keep);
+}
+
 HashValue hash_value(const std::optional<std::string>& s) {
   return s ? HashValue(*s) : HashValue(nullptr);
 }

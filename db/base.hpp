@@ -34,6 +34,12 @@ std::string sanitize_utf8(std::string_view s);
 // Throws ValueTooLong when `value` does not fit the model's `table`.`column`.
 void check_length(const std::string& table, const std::string& column, std::string_view value);
 
+// `value` made to fit the model's `table`.`column` the way Buildbot's ensureLength does: when
+// longer, its first max/2 characters followed by the first max/2 hex digits of its SHA-1. The
+// same long value always gives the same short one, so a lookup by it still finds the row.
+std::string ensure_length(const std::string& table, const std::string& column,
+                          const std::string& value);
+
 // One value for hash_columns: null, text or integer.
 using HashValue = std::variant<std::nullptr_t, std::string, int64_t>;
 HashValue hash_value(const std::optional<std::string>& s);

@@ -166,7 +166,10 @@ Model build_model() {
   add(changes);
 
   T change_files("change_files");
+  // seq: the file's place in the list add_change was given (0, 1, ...); NULL for files stored
+  // before version 7, which read after the numbered ones, by name.
   change_files.integer("changeid", kNotNull).str("filename", 1024, kNotNull)
+      .integer("seq", kNull).since_col(7)
       .index("change_files_changeid", {"changeid"}).fk({"changeid"}, "changes", {"changeid"}, true);
   add(change_files);
 

@@ -73,7 +73,8 @@ struct ToSql {
              {"sourcestampid", r.sourcestampid}, {"parent_changeids", to_value(r.parent_changeids)}}};
   }
   SqlRow operator()(const ChangeFile& r) const {
-    return {"change_files", {{"changeid", r.changeid}, {"filename", r.filename}}};
+    return {"change_files",
+            {{"changeid", r.changeid}, {"filename", r.filename}, {"seq", to_value(r.seq)}}};
   }
   SqlRow operator()(const ChangeProperty& r) const {
     return {"change_properties",

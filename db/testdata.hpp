@@ -112,6 +112,7 @@ struct Change {
 struct ChangeFile {
   int64_t changeid = 0;
   std::string filename = "README";
+  std::optional<int64_t> seq;  // place in the change's list; nullopt (NULL): after those with one
 };
 struct ChangeProperty {
   int64_t changeid = 0;
@@ -151,7 +152,7 @@ struct Buildset {
   int64_t submitted_at = 12345678;
   bool complete = false;
   std::optional<int64_t> complete_at;
-  std::optional<int> results;
+  std::optional<int> results = -1;  // -1: not yet (what add_buildset stores)
   std::optional<int64_t> parent_buildid;
   std::optional<std::string> parent_relationship;
 };
@@ -171,7 +172,7 @@ struct BuildRequest {
   int64_t builderid = 0;
   int priority = 0;
   bool complete = false;
-  std::optional<int> results;
+  std::optional<int> results = -1;  // -1: not yet (what add_buildset stores)
   int64_t submitted_at = 0;
   std::optional<int64_t> complete_at;
   bool waited_for = false;

@@ -13,6 +13,8 @@ namespace ym::db {
 
 // Build, step and buildset result codes (the same numbers as Buildbot's).
 namespace results {
+// Not finished yet: what a new buildset or build request holds (Buildbot stores -1 there too).
+inline constexpr int kNotYet = -1;
 inline constexpr int kSuccess = 0;
 inline constexpr int kWarnings = 1;
 inline constexpr int kFailure = 2;

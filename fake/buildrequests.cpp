@@ -25,7 +25,7 @@ db::BuildRequest to_record(const Store& s, const td::BuildRequest& br) {
   r.complete = br.complete;
   if (br.complete_at) r.complete_at = at(*br.complete_at);
   r.submitted_at = at(br.submitted_at);
-  r.results = br.results;
+  r.results = br.results.value_or(db::results::kNotYet);
   r.waited_for = br.waited_for;
   return r;
 }

@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "db/base.hpp"
+#include "db/connectors/changes_util.hpp"
 #include "db/connectors/json_util.hpp"
 #include "fake/internal.hpp"
 #include "fake/result_spec.hpp"
@@ -16,7 +17,6 @@ namespace {
 using db::internal::dump_json;
 using db::internal::parse_json;
 
-using StampKey = std::tuple<std::string, std::optional<std::string>, std::string>;
 
 db::Build to_record(const td::Build& r) {
   db::Build b;
@@ -99,20 +99,13 @@ class FakeBuilds final : public db::Builds {
   Future<std::optional<db::Build>> get_prev_successful_build(
       int64_t builderid, int number, std::vector<db::SourceStamp> sourcestamps) override {
     return a_.call([&](Store& s) -> std::optional<db::Build> {
-      std::set<StampKey> wanted;
-      for (const auto& ss : sourcestamps) wanted.insert({ss.repository, ss.branch, ss.codebase});
-      std::vector<const td::Build*> candidates;
-      for (const auto& [id, b] : s.builds) {
-        if (b.builderid == builderid && b.number < number && b.results == db::results::kSuccess) {
-          candidates.push_back(&b);
-        }
-      }
-      std::sort(candidates.begin(), candidates.end(),
-                [](const td::Build* x, const td::Build* y) { return x->number > y->number; });
-      for (const td::Build* b : candidates) {
-        if (stamps_of(s, *b) == wanted) return to_record(*b);
-      }
-      return std::nullopt;
+      db::internal::StampKeys wanted;
+      for (const auto& ss : sourcestamps) wanted.emplace(ss.repository, ss.branch, ss.codebase);
+      // The blame list's rule, through the same helper (changes_util.hpp).
+      auto src = make_fake_blame_source(s);
+      auto id = db::internal::previous_successful_build(*src, builderid, number, wanted);
+      if (!id) return std::nullopt;
+      return to_record(s.builds.at(*id));
     });
   }
 
@@ -311,19 +304,7 @@ class FakeBuilds final : public db::Builds {
 
  private:
   // (repository, branch, codebase) of the stamps of the build's buildset.
-  static std::set<StampKey> stamps_of(const Store& s, const td::Build& b) {
-    std::set<StampKey> out;
-    auto br = s.buildrequests.find(b.buildrequestid);
-    if (br == s.buildrequests.end()) return out;
-    for (const auto& [id, bss] : s.buildset_sourcestamps) {
-      if (bss.buildsetid != br->second.buildsetid) continue;
-      auto ss = s.sourcestamps.find(bss.sourcestampid);
-      if (ss != s.sourcestamps.end()) {
-        out.insert({ss->second.repository, ss->second.branch, ss->second.codebase});
-      }
-    }
-    return out;
-  }
+
 
   FakeDb::Access a_;
 };

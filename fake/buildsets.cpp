@@ -20,7 +20,7 @@ db::Buildset to_record(const Store& s, const td::Buildset& b) {
   r.submitted_at = at(b.submitted_at);
   r.complete = b.complete;
   if (b.complete_at) r.complete_at = at(*b.complete_at);
-  r.results = b.results;
+  r.results = b.results.value_or(db::results::kNotYet);
   r.parent_buildid = b.parent_buildid;
   r.parent_relationship = b.parent_relationship;
   std::set<int64_t> ssids;
@@ -86,7 +86,7 @@ class FakeBuildsets final : public db::Buildsets {
                                            .submitted_at = submitted,
                                            .complete = false,
                                            .complete_at = std::nullopt,
-                                           .results = std::nullopt,
+                                           .results = db::results::kNotYet,
                                            .parent_buildid = bs.parent_buildid,
                                            .parent_relationship = bs.parent_relationship};
       for (const auto& p : props) {
@@ -103,7 +103,7 @@ class FakeBuildsets final : public db::Buildsets {
                                                .builderid = builderid,
                                                .priority = bs.priority,
                                                .complete = false,
-                                               .results = std::nullopt,
+                                               .results = db::results::kNotYet,
                                                .submitted_at = submitted,
                                                .complete_at = std::nullopt,
                                                .waited_for = bs.waited_for};

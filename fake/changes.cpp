@@ -47,10 +47,17 @@ db::Change to_record(const Store& s, const td::Change& r) {
   ch.project = r.project;
   ch.codebase = r.codebase;
   ch.sourcestampid = r.sourcestampid;
+  std::vector<const td::ChangeFile*> files;
   for (const auto& f : s.change_files) {
-    if (f.changeid == r.changeid) ch.files.push_back(f.filename);
+    if (f.changeid == r.changeid) files.push_back(&f);
   }
-  std::sort(ch.files.begin(), ch.files.end());
+  // The SQL order: numbered files by seq, then those without one (older rows) by name.
+  std::stable_sort(files.begin(), files.end(), [](const td::ChangeFile* a, const td::ChangeFile* b) {
+    if (a->seq.has_value() != b->seq.has_value()) return a->seq.has_value();
+    if (a->seq) return *a->seq < *b->seq;
+    return a->filename < b->filename;
+  });
+  for (const auto* f : files) ch.files.push_back(f->filename);
   for (const auto& p : s.change_properties) {
     if (p.changeid != r.changeid) continue;
     if (auto prop = db::internal::decode_change_property(p.property_value)) {
@@ -186,7 +193,10 @@ class FakeChanges final : public db::Changes {
       row.sourcestampid = ssid;
       row.parent_changeids = parent_change_id(s, ch.branch, ch.repository, ch.project, ch.codebase);
       s.changes[row.changeid] = row;
-      for (const auto& f : ch.files) s.change_files.push_back(td::ChangeFile{row.changeid, f});
+      for (size_t i = 0; i < ch.files.size(); ++i) {
+        s.change_files.push_back(
+            td::ChangeFile{row.changeid, ch.files[i], static_cast<int64_t>(i)});
+      }
       for (const auto& [name, json] : prepared.properties) {
         s.change_properties.push_back(td::ChangeProperty{row.changeid, name, json});
       }
@@ -261,7 +271,7 @@ class FakeChanges final : public db::Changes {
         [&](Store& s) { return parent_change_id(s, branch, repository, project, codebase); });
   }
 
-  Future<std::vector<db::Change>> get_changes_for_build(int64_t buildid) override {
+  Future<std::vector<db::Change>> get_changes_for_build(int64_t buildid) override {  // rule's order
     return a_.call([&](Store& s) {
       FakeBlameSource src(s);
       std::vector<db::Change> out;
@@ -305,6 +315,10 @@ class FakeChanges final : public db::Changes {
 };
 
 }  // namespace
+
+std::unique_ptr<db::internal::BlameSource> make_fake_blame_source(const Store& s) {
+  return std::make_unique<FakeBlameSource>(s);
+}
 
 std::unique_ptr<db::Changes> make_fake_changes(FakeDb::Access a) {
   return std::make_unique<FakeChanges>(a);

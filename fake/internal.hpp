@@ -1,7 +1,13 @@
 // Internal to fake/: how the fake components reach the store.
 #pragma once
 
+#include <memory>
+
 #include "fake/fake_db.hpp"
+
+namespace ym::db::internal {
+class BlameSource;
+}
 
 namespace ym::fake {
 
@@ -38,6 +44,10 @@ struct FakeDb::Access {
     return p.get_future();
   }
 };
+
+// The previous-build and blame-list data over the store (changes_util.hpp); defined in
+// fake/changes.cpp, used by fake/builds.cpp for get_prev_successful_build.
+std::unique_ptr<db::internal::BlameSource> make_fake_blame_source(const Store& s);
 
 std::unique_ptr<db::Masters> make_fake_masters(FakeDb::Access access);
 std::unique_ptr<db::Builders> make_fake_builders(FakeDb::Access access);

@@ -19,7 +19,7 @@ class FakeState final : public db::State {
       if (name.empty() || class_name.empty()) {
         throw db::InvalidArgument("object name and class name must not be empty");
       }
-      db::check_length("objects", "name", name);
+      name = db::ensure_length("objects", "name", name);  // as Buildbot's ensureLength
       db::check_length("objects", "class_name", class_name);
       for (const auto& [id, o] : s.objects) {
         if (o.name == name && o.class_name == class_name) return id;

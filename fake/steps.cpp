@@ -91,7 +91,7 @@ class FakeSteps final : public db::Steps {
       row.number = number;
       row.name = chosen;
       row.buildid = buildid;
-      row.started_at = a_.now();
+      row.started_at = std::nullopt;  // until start_step, as in Buildbot
       row.complete_at = std::nullopt;
       row.state_string = state_string;
       row.results = std::nullopt;

@@ -17,11 +17,8 @@ class FakeUsers final : public db::Users {
       for (const auto& ui : s.users_info) {
         if (ui.attr_type == attr_type && ui.attr_data == attr_data) return ui.uid;
       }
-      std::string chosen;
-      for (int64_t n = 0;; ++n) {
-        chosen = db::internal::user_identifier_candidate(identifier, n);
-        if (!find_by_identifier(s, chosen)) break;
-      }
+      std::string chosen = identifier;
+      while (find_by_identifier(s, chosen)) chosen = db::internal::next_user_identifier(chosen);
       int64_t uid = s.next_id("users", s.users);
       s.users[uid] = td::User{uid, chosen, std::nullopt, std::nullopt};
       s.users_info.push_back(td::UserInfo{uid, attr_type, attr_data});
@@ -46,10 +43,10 @@ class FakeUsers final : public db::Users {
     });
   }
 
-  Future<std::vector<db::User>> get_users() override {
+  Future<std::vector<db::UserSummary>> get_users() override {
     return a_.call([&](Store& s) {
-      std::vector<db::User> out;
-      for (const auto& [uid, u] : s.users) out.push_back(to_record(s, u, false));
+      std::vector<db::UserSummary> out;
+      for (const auto& [uid, u] : s.users) out.push_back(db::UserSummary{uid, u.identifier});
       return out;
     });
   }
@@ -127,7 +124,9 @@ class FakeUsers final : public db::Users {
     db::User rec{u.uid, u.identifier, u.bb_username, u.bb_password, {}};
     if (with_attributes) {
       for (const auto& ui : s.users_info) {
-        if (ui.uid == u.uid) rec.attributes[ui.attr_type] = ui.attr_data;
+        if (ui.uid == u.uid && !db::internal::is_user_field_name(ui.attr_type)) {
+          rec.attributes[ui.attr_type] = ui.attr_data;
+        }
       }
     }
     return rec;

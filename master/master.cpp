@@ -645,6 +645,8 @@ awaitable<void> Master::run_build(std::shared_ptr<Build> build) {
       if (build->stop != Stop::kNone || build->db_error) break;
       if (results == results::kFailure || results == results::kException) {
         auto skipped = co_await await(db_.steps().add_step(build->buildid, step.name, "skipped"));
+        // Started like any step (as Buildbot does), so that it has a start time.
+        co_await await(db_.steps().start_step(skipped.id));
         co_await await(db_.steps().finish_step(skipped.id, results::kSkipped, false));
         continue;
       }
@@ -676,6 +678,7 @@ awaitable<Master::StepResult> Master::run_step(std::shared_ptr<Build> build, con
                                                const std::vector<std::string>& env,
                                                const std::filesystem::path& workdir) {
   auto added = co_await await(db_.steps().add_step(build->buildid, step.name, "running"));
+  co_await await(db_.steps().start_step(added.id));  // add_step leaves started_at NULL
   int64_t logid = co_await await(db_.logs().add_log(added.id, "stdio", "stdio", "s"));
   auto writer = std::make_shared<LogWriter>(io_, db_.logs(), logid);
   writer->set_gate([this] { return may_write(); });

@@ -13,7 +13,7 @@ namespace {
 // A request with its builder's name and its claim, if any (at most one: brid is unique there).
 constexpr const char* kSelect =
     "SELECT br.id, br.buildsetid, br.builderid, b.name, br.priority, c.claimed_at, c.masterid, "
-    "br.complete, br.complete_at, br.submitted_at, br.results, br.waited_for "
+    "br.complete, br.complete_at, br.submitted_at, COALESCE(br.results, -1), br.waited_for "
     "FROM buildrequests br JOIN builders b ON b.id = br.builderid "
     "LEFT JOIN buildrequest_claims c ON c.brid = br.id";
 
@@ -30,7 +30,7 @@ BuildRequest read_request(const Row& r) {
   br.complete = r.get<bool>(7);
   br.complete_at = r.get<std::optional<Timestamp>>(8);
   br.submitted_at = r.get<Timestamp>(9);
-  br.results = r.get<std::optional<int>>(10);
+  br.results = r.get<int>(10);
   br.waited_for = r.get<bool>(11);
   return br;
 }
@@ -41,7 +41,7 @@ const internal::SpecFields& request_fields() {
                                        {"builderid", "br.builderid"},
                                        {"priority", "br.priority"},
                                        {"complete", "br.complete"},
-                                       {"results", "br.results"},
+                                       {"results", "COALESCE(br.results, -1)"},
                                        {"submitted_at", "br.submitted_at"},
                                        {"complete_at", "br.complete_at"},
                                        {"claimed_at", "c.claimed_at"},

@@ -27,7 +27,9 @@ struct BuildRequest {
   bool complete = false;
   std::optional<Timestamp> complete_at;
   Timestamp submitted_at{};
-  std::optional<int> results;
+  // results::kNotYet (-1) until complete, as in Buildbot; a NULL stored by an older Yardmaster
+  // reads as -1 too.
+  int results = -1;
   bool waited_for = false;
   bool operator==(const BuildRequest&) const = default;
 };

@@ -4,6 +4,7 @@
 #include <set>
 #include <tuple>
 
+#include "db/connectors/changes_util.hpp"
 #include "db/connectors/json_util.hpp"
 #include "db/connectors/result_spec_sql.hpp"
 #include "db/connectors/sql.hpp"
@@ -20,8 +21,6 @@ constexpr const char* kSelect =
 
 // Attempts at a build number inside one transaction before the whole transaction is retried.
 constexpr int kNumberAttempts = 8;
-// Candidate builds examined per query by get_prev_successful_build.
-constexpr int64_t kPrevBatch = 50;
 
 Build read_build(const Row& r) {
   Build b;
@@ -63,9 +62,6 @@ void require_row(Connection& c, const char* sql, int64_t id, const char* what) {
     throw NotFound("no " + std::string(what) + " with id " + std::to_string(id));
   }
 }
-
-// (repository, branch, codebase): what get_prev_successful_build compares.
-using StampKey = std::tuple<std::string, std::optional<std::string>, std::string>;
 
 class SqlBuilds final : public Builds {
  public:
@@ -124,49 +120,16 @@ class SqlBuilds final : public Builds {
 
   Future<std::optional<Build>> get_prev_successful_build(
       int64_t builderid, int number, std::vector<SourceStamp> sourcestamps) override {
-    std::set<StampKey> wanted;
-    for (const auto& ss : sourcestamps) wanted.insert({ss.repository, ss.branch, ss.codebase});
+    internal::StampKeys wanted;
+    for (const auto& ss : sourcestamps) wanted.emplace(ss.repository, ss.branch, ss.codebase);
     return ctx_.pool.read([builderid, number, wanted](Connection& c) -> std::optional<Build> {
-      // Newest first, a page of candidates at a time, so that a long history is not loaded
-      // when the match is recent (the usual case).
-      int64_t below = number;
-      for (;;) {
-        std::vector<Build> page;
-        for (const Row& r : c.stmt(std::string(kSelect) +
-                                   " WHERE b.builderid = ? AND b.number < ? AND b.results = ?"
-                                   " ORDER BY b.number DESC LIMIT ?")
-                                .bind(builderid, below, results::kSuccess, kPrevBatch)
-                                .all()) {
-          page.push_back(read_build(r));
-        }
-        if (page.empty()) return std::nullopt;
-        std::map<int64_t, std::set<StampKey>> stamps;
-        std::vector<int64_t> ids;
-        for (const auto& b : page) ids.push_back(b.id);
-        internal::for_each_batch(
-            c.dialect(), ids, 0, [&](const std::string& marks, const std::vector<Value>& p) {
-              for (const Row& r :
-                   c.stmt("SELECT b.id, ss.repository, ss.branch, ss.codebase FROM builds b"
-                          " JOIN buildrequests br ON br.id = b.buildrequestid"
-                          " JOIN buildset_sourcestamps bss ON bss.buildsetid = br.buildsetid"
-                          " JOIN sourcestamps ss ON ss.id = bss.sourcestampid"
-                          " WHERE b.id IN (" +
-                          marks + ") ORDER BY b.id, ss.id")
-                       .bind_all(p)
-                       .all()) {
-                stamps[r.get<int64_t>(0)].insert({r.get<std::string>(1),
-                                                  r.get<std::optional<std::string>>(2),
-                                                  r.get<std::string>(3)});
-              }
-            });
-        for (const auto& b : page) {
-          auto it = stamps.find(b.id);
-          const std::set<StampKey> empty;
-          if ((it == stamps.end() ? empty : it->second) == wanted) return b;
-        }
-        if (static_cast<int64_t>(page.size()) < kPrevBatch) return std::nullopt;
-        below = page.back().number;
-      }
+      // The blame list's rule, through the same helper (changes_util.hpp).
+      auto src = internal::make_sql_blame_source(c);
+      auto id = internal::previous_successful_build(*src, builderid, number, wanted);
+      if (!id) return std::nullopt;
+      auto row = c.stmt(std::string(kSelect) + " WHERE b.id = ?").bind(*id).one();
+      if (!row) return std::nullopt;
+      return read_build(*row);
     });
   }
 

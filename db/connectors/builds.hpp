@@ -58,9 +58,11 @@ class Builds {
   // Builds matching `filter`; default order id.
   virtual Future<std::vector<Build>> get_builds(BuildFilter filter = {}) = 0;
 
-  // The most recent successful build (results == SUCCESS) of the builder numbered below `number`
-  // whose source stamps, as a set of (repository, branch, codebase), equal those of
-  // `sourcestamps` (a build with a stamp more or less does not match); nullopt if none.
+  // The most recently completed successful build (results == SUCCESS; complete_at descending,
+  // then number descending, as Buildbot orders) of the builder numbered below `number` whose
+  // source stamps, as a set of (repository, branch, codebase), equal those of `sourcestamps` (a
+  // build with a stamp more or less does not match); nullopt if none. The blame list
+  // (Changes::get_changes_for_build) finds its previous build by this same rule.
   virtual Future<std::optional<Build>> get_prev_successful_build(
       int64_t builderid, int number, std::vector<SourceStamp> sourcestamps) = 0;
 

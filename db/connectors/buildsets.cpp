@@ -13,7 +13,7 @@ namespace {
 
 constexpr const char* kSelect =
     "SELECT bs.id, bs.external_idstring, bs.reason, bs.submitted_at, bs.complete, "
-    "bs.complete_at, bs.results, bs.parent_buildid, bs.parent_relationship FROM buildsets bs";
+    "bs.complete_at, COALESCE(bs.results, -1), bs.parent_buildid, bs.parent_relationship FROM buildsets bs";
 
 Buildset read_buildset(const Row& r) {
   Buildset b;
@@ -23,7 +23,7 @@ Buildset read_buildset(const Row& r) {
   b.submitted_at = r.get<Timestamp>(3);
   b.complete = r.get<bool>(4);
   b.complete_at = r.get<std::optional<Timestamp>>(5);
-  b.results = r.get<std::optional<int>>(6);
+  b.results = r.get<int>(6);
   b.parent_buildid = r.get<std::optional<int64_t>>(7);
   b.parent_relationship = r.get<std::optional<std::string>>(8);
   return b;
@@ -58,7 +58,7 @@ const internal::SpecFields& buildset_fields() {
                                        {"submitted_at", "bs.submitted_at"},
                                        {"complete", "bs.complete"},
                                        {"complete_at", "bs.complete_at"},
-                                       {"results", "bs.results"},
+                                       {"results", "COALESCE(bs.results, -1)"},
                                        {"parent_buildid", "bs.parent_buildid"}},
                                       {"bsid"},
                                       {}};
@@ -125,8 +125,9 @@ class SqlBuildsets final : public Buildsets {
       AddedBuildset out;
       out.bsid = c.stmt(
                       "INSERT INTO buildsets (external_idstring, reason, submitted_at, complete, "
-                      "parent_buildid, parent_relationship) VALUES (?, ?, ?, 0, ?, ?)")
-                     .bind(bs.external_idstring, bs.reason, submitted, bs.parent_buildid,
+                      "results, parent_buildid, parent_relationship) VALUES (?, ?, ?, 0, ?, ?, ?)")
+                     .bind(bs.external_idstring, bs.reason, submitted, results::kNotYet,
+                           bs.parent_buildid,
                            bs.parent_relationship)
                      .insert();
       for (const auto& p : props) {
@@ -144,9 +145,10 @@ class SqlBuildsets final : public Buildsets {
       for (int64_t builderid : bs.builderids) {
         out.brids[builderid] =
             c.stmt(
-                 "INSERT INTO buildrequests (buildsetid, builderid, priority, complete, "
-                 "submitted_at, waited_for) VALUES (?, ?, ?, 0, ?, ?)")
-                .bind(out.bsid, builderid, bs.priority, submitted, bs.waited_for)
+                 "INSERT INTO buildrequests (buildsetid, builderid, priority, complete, results, "
+                 "submitted_at, waited_for) VALUES (?, ?, ?, 0, ?, ?, ?)")
+                .bind(out.bsid, builderid, bs.priority, results::kNotYet, submitted,
+                      bs.waited_for)
                 .insert();
       }
       return out;

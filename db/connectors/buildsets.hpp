@@ -25,7 +25,9 @@ struct Buildset {
   Timestamp submitted_at{};
   bool complete = false;
   std::optional<Timestamp> complete_at;
-  std::optional<int> results;
+  // results::kNotYet (-1) until complete, as in Buildbot. A NULL stored by an older Yardmaster
+  // reads as -1 too, so the field is never empty.
+  int results = results::kNotYet;
   std::optional<int64_t> parent_buildid;
   std::optional<std::string> parent_relationship;
   bool operator==(const Buildset&) const = default;

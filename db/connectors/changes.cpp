@@ -66,7 +66,7 @@ void attach_details(Connection& c, std::vector<Change>& changes) {
       c.dialect(), ids, 0, [&](const std::string& marks, std::vector<Value>& p) {
         for (const Row& r :
              c.stmt("SELECT changeid, filename FROM change_files WHERE changeid IN (" + marks +
-                    ") ORDER BY changeid, filename")
+                    ") ORDER BY changeid, CASE WHEN seq IS NULL THEN 1 ELSE 0 END, seq, filename")
                  .bind_all(p)
                  .all()) {
           by_id.at(r.get<int64_t>(0))->files.push_back(r.get<std::string>(1));
@@ -234,9 +234,9 @@ class SqlChanges final : public Changes {
               .bind(ch.author, ch.committer, ch.comments, ch.branch, ch.revision, ch.revlink, when,
                     ch.category, ch.repository, ch.codebase, ch.project, ssid, parent)
               .insert("changeid");
-      for (const auto& f : ch.files) {
-        c.stmt("INSERT INTO change_files (changeid, filename) VALUES (?, ?)")
-            .bind(changeid, f)
+      for (size_t i = 0; i < ch.files.size(); ++i) {
+        c.stmt("INSERT INTO change_files (changeid, filename, seq) VALUES (?, ?, ?)")
+            .bind(changeid, ch.files[i], static_cast<int64_t>(i))
             .exec();
       }
       for (const auto& [name, json] : prepared.properties) {
@@ -354,7 +354,14 @@ class SqlChanges final : public Changes {
   Future<std::vector<Change>> get_changes_for_build(int64_t buildid) override {
     return ctx_.pool.read([buildid](Connection& c) {
       SqlBlameSource src(c);
-      return load_changes(c, internal::blame_change_ids(src, buildid));
+      auto ids = internal::blame_change_ids(src, buildid);
+      std::map<int64_t, Change> by_id;
+      for (Change& ch : load_changes(c, ids)) by_id.emplace(ch.changeid, std::move(ch));
+      std::vector<Change> out;  // in the rule's order, not load_changes's
+      for (int64_t id : ids) {
+        if (auto it = by_id.find(id); it != by_id.end()) out.push_back(it->second);
+      }
+      return out;
     });
   }
 
@@ -407,6 +414,10 @@ class SqlChanges final : public Changes {
 };
 
 }  // namespace
+
+std::unique_ptr<internal::BlameSource> internal::make_sql_blame_source(Connection& c) {
+  return std::make_unique<SqlBlameSource>(c);
+}
 
 std::unique_ptr<Changes> internal::make_sql_changes(Context& ctx) {
   return std::make_unique<SqlChanges>(ctx);

@@ -14,18 +14,17 @@
 
 namespace ym::db {
 
-// Bounds of get_changes_for_build, so that a blame list never walks a whole table: at most this
-// many changes per codebase (the newest), and at most this many earlier successful builds of the
-// builder are examined to find "the previous build".
+// The bound of get_changes_for_build, so that a blame list never returns a whole history: at
+// most this many changes per codebase (the newest). Buildbot has no bound
+// (docs/buildbot-compatibility.md).
 inline constexpr int kBlameMaxChangesPerCodebase = 200;
-inline constexpr int kBlamePreviousBuildsScanned = 1000;
 
 struct Change {
   int64_t changeid = 0;
   std::vector<int64_t> parent_changeids;
   std::string author;
   std::optional<std::string> committer;
-  std::vector<std::string> files;  // sorted by filename (the schema keeps no insertion order)
+  std::vector<std::string> files;  // in the order add_change was given them
   std::string comments;
   std::optional<std::string> revision;
   Timestamp when_timestamp{};
@@ -49,7 +48,7 @@ struct NewChange {
   std::optional<Timestamp> when_timestamp;  // default: now
   std::optional<std::string> branch;
   std::optional<std::string> category;
-  std::optional<std::string> revlink;
+  std::optional<std::string> revlink = "";  // '' by default, as the reference says; nullopt: NULL
   Properties properties;
   std::string repository;
   std::string project;
@@ -95,10 +94,11 @@ class Changes {
                                                               std::string project,
                                                               std::string codebase) = 0;
 
-  // The "blame list" of a build, in changeid order: for each of its source stamps, the stamp's
-  // change and its ancestors (parent_changeids) back to, not including, the change of the previous
-  // successful build of the same builder on the same repositories/branches/codebases (see
-  // docs/connectors/changes.md for the exact rule and its bounds). Empty for an unknown build.
+  // The "blame list" of a build, newest first within each codebase (Buildbot's order): for each
+  // codebase of its source stamps, the stamp's change and its ancestors (parent_changeids) back
+  // to, not including, the change of the previous successful build (get_prev_successful_build's
+  // rule), or to the first change when the chain never meets it (see docs/connectors/changes.md
+  // for the exact rule and its bound). Empty for an unknown build.
   virtual Future<std::vector<Change>> get_changes_for_build(int64_t buildid) = 0;
 
   // The change that created this source stamp (the latest, if several), or nullopt.

@@ -102,74 +102,95 @@ class BlameSource {
   virtual std::optional<std::optional<int64_t>> parent_of(int64_t changeid) = 0;
 };
 
-// The blame list of `buildid` as change ids, ascending. The rule (Buildbot's, bounded):
-// 1. The previous build is the most recently completed successful build of the same builder with
-//    a lower number whose stamps have the same set of (repository, branch, codebase); at most
-//    kBlamePreviousBuildsScanned candidates are examined.
-// 2. For each stamp of the build with a change: unless that change is the previous build's change
-//    for the codebase, it is listed, then its ancestors through parent_changeids, stopping before
-//    the previous build's change, at a change older than it (it is not an ancestor: everything
-//    older was built already), at a missing or non-decreasing parent, or after
-//    kBlameMaxChangesPerCodebase changes.
+// The (repository, branch, codebase) set that decides whether two builds built "the same
+// sources" (get_prev_successful_build, and the blame list's previous build).
+using StampKeys = std::set<std::tuple<std::string, std::optional<std::string>, std::string>>;
+inline StampKeys stamp_keys(const std::vector<BlameSource::Stamp>& stamps) {
+  StampKeys out;
+  for (const auto& ss : stamps) out.emplace(ss.repository, ss.branch, ss.codebase);
+  return out;
+}
+
+// The one rule of get_prev_successful_build and of the blame list (Buildbot's): among the
+// successful builds of `builderid` numbered below `number`, the most recently completed one
+// whose stamps have exactly the key set `wanted`. Candidates are examined a page at a time, so
+// that the usual case (a recent match) reads little; there is no bound on how far back it looks.
+inline std::optional<int64_t> previous_successful_build(BlameSource& src, int64_t builderid,
+                                                        int64_t number, const StampKeys& wanted) {
+  constexpr int64_t kPage = 100;
+  for (int64_t offset = 0;; offset += kPage) {
+    auto ids = src.previous_successful_builds(builderid, number, kPage, offset);
+    auto their_stamps = src.stamps_of_builds(ids);
+    for (int64_t id : ids) {
+      if (stamp_keys(their_stamps[id]) == wanted) return id;
+    }
+    if (static_cast<int64_t>(ids.size()) < kPage) return std::nullopt;
+  }
+}
+
+// The blame list of `buildid` as change ids, in Buildbot 3.7's order (its getChangesForBuild):
+// for each codebase of the build's stamps (in stamp id order), the stamp's latest change, then
+// its ancestors through parent_changeids, newest first. The walk of a codebase stops before the
+// change of the previous build (previous_successful_build) for that codebase; without a previous
+// build, or when the chain never meets that change (a rebuild of an older revision), it goes on
+// to the first change that has no parent. Two guards Buildbot lacks: a walk lists at most
+// kBlameMaxChangesPerCodebase changes, and stops at a parent that is not older than its child
+// (a corrupt cycle would otherwise never end) or that does not exist.
 inline std::vector<int64_t> blame_change_ids(BlameSource& src, int64_t buildid) {
   auto build = src.build(buildid);
   if (!build) return {};
-  using Key = std::tuple<std::string, std::optional<std::string>, std::string>;
-  auto keys = [](const std::vector<BlameSource::Stamp>& stamps) {
-    std::set<Key> out;
-    for (const auto& ss : stamps) out.emplace(ss.repository, ss.branch, ss.codebase);
-    return out;
-  };
   std::vector<BlameSource::Stamp> stamps = src.stamps_of_builds({buildid})[buildid];
-  const std::set<Key> wanted = keys(stamps);
 
-  std::optional<int64_t> previous;
-  constexpr int64_t kPage = 100;
-  for (int64_t offset = 0; offset < kBlamePreviousBuildsScanned && !previous; offset += kPage) {
-    int64_t limit = std::min<int64_t>(kPage, kBlamePreviousBuildsScanned - offset);
-    auto ids = src.previous_successful_builds(build->builderid, build->number, limit, offset);
-    if (ids.empty()) break;
-    auto their_stamps = src.stamps_of_builds(ids);
-    for (int64_t id : ids) {
-      if (keys(their_stamps[id]) == wanted) {
-        previous = id;
-        break;
-      }
+  // codebase -> its stamp's change, in the order the codebases first appear (a later stamp of the
+  // same codebase replaces the change, as in Buildbot's dict).
+  std::vector<std::pair<std::string, std::optional<int64_t>>> from;
+  for (const auto& ss : stamps) {
+    auto ch = src.change_of_stamp(ss.ssid);
+    auto it = std::find_if(from.begin(), from.end(),
+                           [&](const auto& e) { return e.first == ss.codebase; });
+    if (it == from.end()) {
+      from.emplace_back(ss.codebase, ch);
+    } else {
+      it->second = ch;
     }
-    if (static_cast<int64_t>(ids.size()) < limit) break;
   }
 
   std::map<std::string, int64_t> stop_at;  // codebase -> the previous build's change
-  if (previous) {
+  if (auto previous =
+          previous_successful_build(src, build->builderid, build->number, stamp_keys(stamps))) {
     auto previous_stamps = src.stamps_of_builds({*previous});  // kept alive for the loop
     for (const auto& ss : previous_stamps[*previous]) {
-      if (auto ch = src.change_of_stamp(ss.ssid)) stop_at[ss.codebase] = *ch;
+      if (auto ch = src.change_of_stamp(ss.ssid)) {
+        stop_at[ss.codebase] = *ch;
+      } else {
+        stop_at.erase(ss.codebase);
+      }
     }
   }
 
-  std::set<int64_t> out;
-  for (const auto& ss : stamps) {
-    auto from = src.change_of_stamp(ss.ssid);
-    if (!from) continue;
+  std::vector<int64_t> out;
+  for (const auto& [codebase, first] : from) {
+    if (!first) continue;
     std::optional<int64_t> stop;
-    if (auto it = stop_at.find(ss.codebase); it != stop_at.end()) stop = it->second;
-    if (stop == from) continue;  // built already
-    int64_t current = *from;
+    if (auto it = stop_at.find(codebase); it != stop_at.end()) stop = it->second;
+    if (stop == first) continue;  // built already
+    int64_t current = *first;
     auto parent = src.parent_of(current);
-    out.insert(current);
+    if (!parent) continue;  // the change vanished
+    out.push_back(current);
     for (int listed = 1; listed < kBlameMaxChangesPerCodebase; ++listed) {
-      if (!parent || !*parent) break;
+      if (!*parent) break;  // the first change of its line
       int64_t p = **parent;
-      if (p >= current) break;        // a corrupt link: parents are always older
-      if (stop && p <= *stop) break;  // reached (or passed) the previous build's change
+      if (p == stop) break;     // reached the previous build's change
+      if (p >= current) break;  // a corrupt link: parents are always older
       auto next = src.parent_of(p);
       if (!next) break;  // a dangling link
-      out.insert(p);
+      out.push_back(p);
       current = p;
       parent = next;
     }
   }
-  return std::vector<int64_t>(out.begin(), out.end());
+  return out;
 }
 
 }  // namespace ym::db::internal

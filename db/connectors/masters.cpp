@@ -36,10 +36,9 @@ class SqlMasters final : public Masters {
       // under READ COMMITTED (PostgreSQL, MySQL) two peers expiring the same master would both
       // read "active" and both report the change. The row lock makes the second UPDATE match
       // nothing, so exactly one caller sees the flag change on every backend.
-      auto require_master = [&] {
-        if (!c.stmt("SELECT 1 FROM masters WHERE id = ?").bind(masterid).one()) {
-          throw NotFound("no master with id " + std::to_string(masterid));
-        }
+      // An unknown master is not an error: nothing changes (Buildbot returns False).
+      auto exists = [&] {
+        return c.stmt("SELECT 1 FROM masters WHERE id = ?").bind(masterid).one().has_value();
       };
       if (active) {
         if (c.stmt("UPDATE masters SET active = 1, last_active = ? WHERE id = ? AND active = 0")
@@ -47,14 +46,14 @@ class SqlMasters final : public Masters {
                 .exec() > 0) {
           return true;
         }
-        require_master();
+        if (!exists()) return false;
         c.stmt("UPDATE masters SET last_active = ? WHERE id = ?").bind(now, masterid).exec();
         return false;
       }
       int64_t flipped =
           c.stmt("UPDATE masters SET active = 0 WHERE id = ? AND active <> 0").bind(masterid).exec();
       bool changed = flipped > 0;
-      if (!changed) require_master();
+      if (!changed && !exists()) return false;
       // Release everything that tied work to this master so that its peers can take over.
       c.stmt("DELETE FROM builder_masters WHERE masterid = ?").bind(masterid).exec();
       c.stmt("DELETE FROM scheduler_masters WHERE masterid = ?").bind(masterid).exec();
@@ -100,7 +99,7 @@ class SqlMasters final : public Masters {
 
   Future<void> set_all_masters_active_long_time_ago() override {
     return ctx_.pool.transaction(
-        [](Connection& c) { c.stmt("UPDATE masters SET last_active = 0").exec(); });
+        [](Connection& c) { c.stmt("UPDATE masters SET active = 1, last_active = 0").exec(); });
   }
 
  private:

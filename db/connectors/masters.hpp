@@ -37,7 +37,7 @@ class Masters {
   // "retry: its master went inactive"), with their unfinished steps (RETRY) and logs, so that no
   // build of a master that stopped stays running and none of them can later be completed.
   // Running it again on an inactive master finishes what is left and returns false.
-  // Throws NotFound for an unknown master id.
+  // An unknown master id changes nothing and returns false (as Buildbot).
   virtual Future<bool> set_master_state(int64_t masterid, bool active) = 0;
 
   // The master, or nullopt when it does not exist.
@@ -46,8 +46,9 @@ class Masters {
   // Every master, ordered by id.
   virtual Future<std::vector<Master>> get_masters() = 0;
 
-  // Sets every master's last_active to the epoch so that housekeeping at the next start-up
-  // treats them all as expired (for upgrade tools only).
+  // Marks every master active with last_active at the epoch (as Buildbot does), so that
+  // housekeeping at the next start-up expires them all and takes their work over (for upgrade
+  // tools only).
   virtual Future<void> set_all_masters_active_long_time_ago() = 0;
 
   // The completion-token forms: name(args..., token) (see <yardmaster/async.hpp>).

@@ -53,6 +53,11 @@ struct Context {
 void end_unfinished_builds(Connection& c, const std::vector<int64_t>& buildids, int results,
                            int step_results, const std::string& state_string, int64_t now);
 
+class BlameSource;
+// The data of the previous-build and blame-list rule (changes_util.hpp) read over `c`, for the
+// caller's transaction. Defined in changes.cpp; builds.cpp uses it for get_prev_successful_build.
+std::unique_ptr<BlameSource> make_sql_blame_source(Connection& c);
+
 std::unique_ptr<Masters> make_sql_masters(Context& ctx);
 std::unique_ptr<Builders> make_sql_builders(Context& ctx);
 std::unique_ptr<Workers> make_sql_workers(Context& ctx);

@@ -18,7 +18,9 @@ class State {
   virtual ~State() = default;
 
   // The id of the object (name, class_name), creating it if needed; one id for concurrent
-  // callers. Throws ValueTooLong when either is over 128 characters, InvalidArgument if empty.
+  // callers. A name over 128 characters is shortened as Buildbot does (its first 64 characters
+  // and 64 hex digits of its SHA-1), so it still finds its object; a class name over 128 throws
+  // ValueTooLong. InvalidArgument if either is empty.
   virtual Future<int64_t> get_object_id(std::string name, std::string class_name) = 0;
 
   // The value of `name`; throws NotFound when it is not set.

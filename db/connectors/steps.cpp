@@ -79,7 +79,6 @@ class SqlSteps final : public Steps {
     } catch (const Error&) {
       return make_exceptional_future<AddedStep>(std::current_exception());
     }
-    int64_t now = ctx_.now();
     return ctx_.pool.transaction([=](Connection& c) {
       // Lock the build row first (a no-op update), so that add_step calls on one build take
       // turns on a server backend, and only then read: MySQL's snapshot starts at the first
@@ -110,8 +109,8 @@ class SqlSteps final : public Steps {
           int64_t id = c.stmt(
                             "INSERT INTO steps (number, name, buildid, started_at, complete_at, "
                             "state_string, results, urls_json, hidden) "
-                            "VALUES (?, ?, ?, ?, NULL, ?, NULL, ?, 0)")
-                           .bind(number, chosen, buildid, now, state_string, std::string("[]"))
+                            "VALUES (?, ?, ?, NULL, NULL, ?, NULL, ?, 0)")
+                           .bind(number, chosen, buildid, state_string, std::string("[]"))
                            .insert();
           c.execute_script("RELEASE SAVEPOINT ym_add_step");
           return AddedStep{id, static_cast<int>(number), chosen};

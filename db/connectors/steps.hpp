@@ -54,7 +54,8 @@ class Steps {
   // The build's steps ordered by number; empty for an unknown build.
   virtual Future<std::vector<Step>> get_steps(int64_t buildid) = 0;
 
-  // Adds a step numbered one past the build's last, started now. A taken name gets the first
+  // Adds a step numbered one past the build's last, not yet started (started_at stays NULL until
+  // start_step, as in Buildbot). A taken name gets the first
   // free suffix "_1", "_2", ... (shortening the name so that it stays within kStepNameMax).
   // Throws InvalidIdentifier for a bad name, InvalidArgument for a state string that is not
   // UTF-8, NotFound for an unknown build.

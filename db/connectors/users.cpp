@@ -26,7 +26,8 @@ std::optional<User> fetch_user(Connection& c, const std::string& where, const Va
        c.stmt("SELECT attr_type, attr_data FROM users_info WHERE uid = ? ORDER BY attr_type")
            .bind(u.uid)
            .all()) {
-    u.attributes[r.get<std::string>(0)] = r.get<std::string>(1);
+    auto type = r.get<std::string>(0);
+    if (!internal::is_user_field_name(type)) u.attributes[type] = r.get<std::string>(1);
   }
   return u;
 }
@@ -79,11 +80,11 @@ class SqlUsers final : public Users {
         [username](Connection& c) { return fetch_user(c, " WHERE bb_username = ?", username); });
   }
 
-  Future<std::vector<User>> get_users() override {
+  Future<std::vector<UserSummary>> get_users() override {
     return ctx_.pool.run([](Connection& c) {
-      std::vector<User> out;
-      for (const Row& r : c.stmt(std::string(kSelectUser) + " ORDER BY uid").all()) {
-        out.push_back(read_user(r));
+      std::vector<UserSummary> out;
+      for (const Row& r : c.stmt("SELECT uid, identifier FROM users ORDER BY uid").all()) {
+        out.push_back(UserSummary{r.get<int64_t>(0), r.get<std::string>(1)});
       }
       return out;
     });
@@ -136,10 +137,9 @@ class SqlUsers final : public Users {
                        .scalar<int64_t>()) {
       return *uid;
     }
-    std::string chosen;
-    for (int64_t n = 0;; ++n) {
-      chosen = internal::user_identifier_candidate(identifier, n);
-      if (!c.stmt("SELECT 1 FROM users WHERE identifier = ?").bind(chosen).one()) break;
+    std::string chosen = identifier;
+    while (c.stmt("SELECT 1 FROM users WHERE identifier = ?").bind(chosen).one()) {
+      chosen = internal::next_user_identifier(chosen);
     }
     int64_t uid = c.stmt("INSERT INTO users (identifier) VALUES (?)").bind(chosen).insert("uid");
     c.stmt("INSERT INTO users_info (uid, attr_type, attr_data) VALUES (?, ?, ?)")

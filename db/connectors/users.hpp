@@ -18,8 +18,18 @@ struct User {
   std::string identifier;  // display name, unique
   std::optional<std::string> bb_username;
   std::optional<std::string> bb_password;         // a hash, never a clear-text password
-  std::map<std::string, std::string> attributes;  // attr_type -> attr_data
+  // attr_type -> attr_data. Attributes whose type is the name of a field above (uid, identifier,
+  // bb_username, bb_password) are left out, as the reference says.
+  std::map<std::string, std::string> attributes;
   bool operator==(const User&) const = default;
+};
+
+// What get_users lists of each user: the reference's "partial usdict" (no credentials, no
+// attributes), as Buildbot returns it.
+struct UserSummary {
+  int64_t uid = 0;
+  std::string identifier;
+  bool operator==(const UserSummary&) const = default;
 };
 
 // Only the fields given are changed. bb_username and bb_password go together, as do attr_type
@@ -49,8 +59,9 @@ class Users {
   // The user whose bb_username is `username`, with attributes, or nullopt.
   virtual Future<std::optional<User>> get_user_by_username(std::string username) = 0;
 
-  // Every user ordered by uid, without attributes.
-  virtual Future<std::vector<User>> get_users() = 0;
+  // Every user ordered by uid, as uid and identifier only (no username, password hash or
+  // attributes: the reference's partial user dicts).
+  virtual Future<std::vector<UserSummary>> get_users() = 0;
 
   // Applies `update` to the user, all or nothing; an unknown uid is silently ignored (as the
   // reference says). The attribute update replaces the user's value of that attr_type. Throws

@@ -2,6 +2,7 @@
 // make the same identifier for a new user and check input the same way.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -13,13 +14,32 @@
 
 namespace ym::db::internal {
 
-// The n-th identifier to try for a new user: `base` itself, then base_1, base_2, ...; the base is
-// cut (at a character boundary) so that base and suffix fit users.identifier.
-inline std::string user_identifier_candidate(std::string_view base, int64_t n) {
-  if (n == 0) return std::string(base);
-  std::string suffix = "_" + std::to_string(n);
+// The identifier to try after `ident` was taken, by Buildbot's rule (its incrementIdentifier):
+// a trailing "_<digits>" is bumped by one ("alice_2" -> "alice_3"), anything else gets "_2"
+// ("alice" -> "alice_2"). The rest is cut (at a character boundary) so that it and the suffix
+// fit users.identifier.
+inline std::string next_user_identifier(std::string_view ident) {
+  size_t digits = ident.size();
+  while (digits > 0 && ident[digits - 1] >= '0' && ident[digits - 1] <= '9') --digits;
+  std::string_view base = ident;
+  std::string number = "1";
+  if (digits < ident.size() && digits > 0 && ident[digits - 1] == '_') {
+    base = ident.substr(0, digits - 1);
+    number = std::string(ident.substr(digits));
+  }
+  // number + 1 in decimal, on the text (a suffix may be longer than any integer type).
+  size_t k = number.size();
+  while (k > 0 && number[k - 1] == '9') number[--k] = '0';
+  if (k == 0) {
+    number.insert(number.begin(), '1');
+  } else {
+    ++number[k - 1];
+  }
+  number.erase(0, std::min(number.find_first_not_of('0'), number.size() - 1));  // "007" -> "8"
+  std::string suffix = "_" + number;
   size_t max_chars = static_cast<size_t>(model::max_length("users", "identifier"));
-  size_t keep = max_chars > suffix.size() ? max_chars - suffix.size() : 0;
+  if (suffix.size() > max_chars) throw InvalidArgument("cannot make a longer user identifier");
+  size_t keep = max_chars - suffix.size();
   size_t chars = 0, i = 0;
   for (; i < base.size(); ++i) {
     if ((static_cast<unsigned char>(base[i]) & 0xC0) != 0x80) {
@@ -28,6 +48,13 @@ inline std::string user_identifier_candidate(std::string_view base, int64_t n) {
     }
   }
   return std::string(base.substr(0, i)) + suffix;
+}
+
+// Attribute types that a user dictionary keeps for its own fields: the reference drops such
+// attributes from what get_user returns (they stay stored and findable by find_user_by_attr).
+inline bool is_user_field_name(const std::string& attr_type) {
+  return attr_type == "uid" || attr_type == "identifier" || attr_type == "bb_username" ||
+         attr_type == "bb_password";
 }
 
 // Throws InvalidArgument (empty, not UTF-8) or ValueTooLong unless `value` can be stored in

@@ -38,10 +38,8 @@ class SqlWorkers final : public Workers {
   Future<std::optional<Worker>> get_worker(std::optional<int64_t> workerid,
                                            std::optional<std::string> name,
                                            WorkerFilter filter) override {
-    if (workerid.has_value() == name.has_value()) {
-      return make_error_future<std::optional<Worker>>(
-          InvalidArgument("get_worker needs exactly one of a worker id and a name"));
-    }
+    // Neither given: no worker, as in Buildbot (not an error); both: both must match.
+    if (!workerid && !name) return make_ready_future(std::optional<Worker>{});
     return ctx_.pool.read([workerid, name, filter](Connection& c) -> std::optional<Worker> {
       auto v = fetch(c, workerid, name, filter);
       if (v.empty()) return std::nullopt;

@@ -53,8 +53,8 @@ class Workers {
   // by masterid.
   virtual Future<std::vector<Worker>> get_workers(WorkerFilter filter = {}) = 0;
 
-  // One worker by id or by name (exactly one must be given, else InvalidArgument), filtered as
-  // get_workers; nullopt when there is no match.
+  // One worker by id and/or by name (both given: both must match), filtered as get_workers;
+  // nullopt when there is no match or neither is given (as Buildbot).
   virtual Future<std::optional<Worker>> get_worker(std::optional<int64_t> workerid,
                                                    std::optional<std::string> name = {},
                                                    WorkerFilter filter = {}) = 0;

@@ -79,7 +79,12 @@ const std::vector<TableEntry>& table_list() {
       {"patches", "patches", {"id"}, {}},
       {"sourcestamps", "sourcestamps", {"id"}, {}},
       {"changes", "changes", {"changeid"}, {}},
-      {"change_files", "change_files", {}, {}},
+      {"change_files",
+       "change_files",
+       {},
+       {absent("seq", nullptr,
+               "Buildbot 3.7 has no column for a file's place in its change: imported files keep "
+               "NULL and read by name")}},
       {"change_properties", "change_properties", {}, {}},
       {"change_users", "change_users", {}, {}},
       {"changesources", "changesources", {"id"}, {}},

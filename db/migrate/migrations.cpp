@@ -94,6 +94,10 @@ void logchunks_buildbot_layout(Connection& c) {
     if (static_cast<int64_t>(rows.size()) < kBatch) return;
   }
 }
+// Version 7: change_files.seq, so that a change's files read back in the order they were given
+// (Buildbot's behaviour). The order of files stored before it is unknown: they keep NULL and read
+// by name, as they always did.
+void change_files_seq(Connection& c) { create_missing(c, 7); }
 
 }  // namespace
 
@@ -115,6 +119,8 @@ const std::vector<Migration>& history() {
        "some chunks may still be in the old layout (every one reads correctly); `db upgrade` "
        "rewrites the rest",
        &logchunks_buildbot_layout},
+      {7, "change_files.seq", true, "the column may be missing; `db upgrade` adds it",
+       &change_files_seq},
   };
   return h;
 }

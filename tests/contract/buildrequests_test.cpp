@@ -101,7 +101,7 @@ TEST_P(BuildRequestsContract, GetBuildRequestReadsEveryField) {
                     .complete = false,
                     .complete_at = std::nullopt,
                     .submitted_at = clock_.at(150),
-                    .results = std::nullopt,
+                    .results = db::results::kNotYet,
                     .waited_for = true};
   EXPECT_EQ(*r, want);
   auto done = db_->buildrequests().get_build_request(43).get();

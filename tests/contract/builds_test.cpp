@@ -369,6 +369,20 @@ TEST_P(BuildsContract, PrevSuccessfulBuildMatchesRepositoryBranchAndCodebase) {
   EXPECT_EQ(number_of(b.get_prev_successful_build(99, 100, {main}).get()), std::nullopt);
 }
 
+// Buildbot orders the candidates by complete_at (newest first), not by number; ties go to the
+// higher number. The blame list uses the same rule (ChangesContract.BlameListUses...).
+TEST_P(BuildsContract, PrevSuccessfulBuildIsTheMostRecentlyCompletedNotTheHighestNumber) {
+  insert(base());
+  insert(history());  // 101, 102, 104, 105 succeeded, all completed at 5000
+  insert({build_row(107, 7, 20, 70, results::kSuccess, 4000),
+          build_row(108, 8, 20, 70, results::kSuccess, 9000),
+          build_row(109, 9, 20, 70, results::kSuccess, 3000)});
+  auto main = stamp("r", "main");
+  EXPECT_EQ(number_of(db_->builds().get_prev_successful_build(20, 10, {main}).get()), 8);
+  // Below 8: 105 and 101 completed at 5000 (the tie goes to 5), after 107 (4000).
+  EXPECT_EQ(number_of(db_->builds().get_prev_successful_build(20, 8, {main}).get()), 5);
+}
+
 TEST_P(BuildsContract, PrevSuccessfulBuildLooksPastManyNonMatchingBuilds) {
   insert(base());
   insert(history());

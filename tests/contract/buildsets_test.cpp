@@ -56,7 +56,7 @@ TEST_P(BuildsetsContract, AddBuildsetStoresBuildsetPropertiesStampsAndRequests) 
   EXPECT_EQ(bs->submitted_at, clock_.at(1'700'000'000));
   EXPECT_FALSE(bs->complete);
   EXPECT_FALSE(bs->complete_at);
-  EXPECT_FALSE(bs->results);
+  EXPECT_EQ(bs->results, db::results::kNotYet);  // -1, as Buildbot stores
   EXPECT_FALSE(bs->parent_buildid);
   EXPECT_FALSE(bs->parent_relationship);
   ASSERT_EQ(bs->sourcestamps.size(), 2u);
@@ -78,11 +78,36 @@ TEST_P(BuildsetsContract, AddBuildsetStoresBuildsetPropertiesStampsAndRequests) 
     EXPECT_EQ(br->submitted_at, clock_.at(1'700'000'000));
     EXPECT_FALSE(br->claimed);
     EXPECT_FALSE(br->complete);
-    EXPECT_FALSE(br->results);
+    EXPECT_EQ(br->results, db::results::kNotYet);
   }
   db::BuildRequestFilter f;
   f.bsid = added.bsid;
   EXPECT_EQ(db_->buildrequests().get_build_requests(f).get().size(), 2u);
+}
+
+// A database written before results defaulted to -1 holds NULL in unfinished rows: they read as
+// -1 and a filter on results == -1 finds them, like the rows add_buildset writes now.
+TEST_P(BuildsetsContract, StoredNullResultsReadAsNotYet) {
+  insert(builders());
+  insert({td::Buildset{.id = 70, .results = std::nullopt},
+          td::BuildRequest{.id = 71, .buildsetid = 70, .builderid = 1, .results = std::nullopt}});
+  NewBuildset nb;
+  nb.reason = "r";
+  nb.builderids = {1};
+  auto added = db_->buildsets().add_buildset(nb).get();
+  EXPECT_EQ(db_->buildsets().get_buildset(70).get()->results, db::results::kNotYet);
+  EXPECT_EQ(db_->buildrequests().get_build_request(71).get()->results, db::results::kNotYet);
+  EXPECT_EQ(ids_of(db_->buildsets()
+                       .get_buildsets({}, db::ResultSpec().where("results", int64_t{-1}))
+                       .get()),
+            (std::vector<int64_t>{70, added.bsid}));
+  db::BuildRequestFilter f;
+  f.spec = db::ResultSpec().where("results", int64_t{-1});
+  std::vector<int64_t> brids;
+  for (const auto& br : db_->buildrequests().get_build_requests(f).get()) {
+    brids.push_back(br.buildrequestid);
+  }
+  EXPECT_EQ(brids, (std::vector<int64_t>{71, added.brids.at(1)}));
 }
 
 TEST_P(BuildsetsContract, AddBuildsetDefaultsAndGivenSubmittedAt) {

@@ -48,7 +48,7 @@ TEST_P(ChangesContract, AddChangeStoresEveryFieldAndItsSourceStamp) {
   EXPECT_TRUE(ch->parent_changeids.empty());
   EXPECT_EQ(ch->author, "dustin");
   EXPECT_EQ(ch->committer, "marie");
-  EXPECT_EQ(ch->files, (std::vector<std::string>{"a/b.c", "m.h", "z.c"}));
+  EXPECT_EQ(ch->files, (std::vector<std::string>{"z.c", "a/b.c", "m.h"}));  // as given
   EXPECT_EQ(ch->comments, "fix the frobnicator");
   EXPECT_EQ(ch->revision, "2d3f");
   EXPECT_EQ(ch->when_timestamp, clock_.at(266738400));
@@ -71,6 +71,34 @@ TEST_P(ChangesContract, AddChangeStoresEveryFieldAndItsSourceStamp) {
   EXPECT_EQ(db_->changes().get_change(id, /*no_cache=*/true).get(), ch);
   EXPECT_EQ(db_->changes().get_change_from_ssid(ch->sourcestampid).get(), ch);
   EXPECT_TRUE(db_->changes().get_change_uids(id).get().empty());
+}
+
+// The reference's default revlink is '' (not NULL); nullopt still stores NULL, as revlink=None
+// does in Buildbot.
+TEST_P(ChangesContract, AddChangeWithoutRevlinkStoresTheEmptyString) {
+  auto id = db_->changes().add_change(simple_change("r1")).get();
+  EXPECT_EQ(db_->changes().get_change(id).get()->revlink, std::optional<std::string>(""));
+  auto none = simple_change("r2");
+  none.revlink = std::nullopt;
+  id = db_->changes().add_change(none).get();
+  EXPECT_EQ(db_->changes().get_change(id).get()->revlink, std::nullopt);
+}
+
+// Files come back in the order given (Buildbot keeps it); rows stored before change_files.seq
+// existed (NULL) come after the numbered ones, by name.
+TEST_P(ChangesContract, ChangeFilesKeepTheirOrder) {
+  auto c = simple_change("r1");
+  c.files = {"b", "a", "c", "a/z", "B"};
+  auto id = db_->changes().add_change(c).get();
+  EXPECT_EQ(db_->changes().get_change(id).get()->files, c.files);
+  EXPECT_EQ(db_->changes().get_changes().get().at(0).files, c.files);
+  insert({td::SourceStamp{.id = 90}, td::Change{.changeid = 90, .sourcestampid = 90},
+          td::ChangeFile{.changeid = 90, .filename = "zz"},
+          td::ChangeFile{.changeid = 90, .filename = "second", .seq = 1},
+          td::ChangeFile{.changeid = 90, .filename = "aa"},
+          td::ChangeFile{.changeid = 90, .filename = "first", .seq = 0}});
+  EXPECT_EQ(db_->changes().get_change(90).get()->files,
+            (std::vector<std::string>{"first", "second", "aa", "zz"}));
 }
 
 TEST_P(ChangesContract, AddChangeDefaultsTheTimestampToNow) {
@@ -413,10 +441,10 @@ TEST_P(ChangesContract, BlameListRunsBackToThePreviousSuccessfulBuild) {
   add_build(rows, 1001, 2, {5}, std::nullopt, std::nullopt);
   insert(rows);
   auto blame = db_->changes().get_changes_for_build(1001).get();
-  EXPECT_EQ(ids_of(blame), (Ids{4, 5}));
-  EXPECT_EQ(blame[1], *db_->changes().get_change(5).get());
+  EXPECT_EQ(ids_of(blame), (Ids{5, 4}));  // newest first, as Buildbot
+  EXPECT_EQ(blame[0], *db_->changes().get_change(5).get());
   // The first build has no previous build: its whole (short) history.
-  EXPECT_EQ(ids_of(db_->changes().get_changes_for_build(1000).get()), (Ids{1, 2, 3}));
+  EXPECT_EQ(ids_of(db_->changes().get_changes_for_build(1000).get()), (Ids{3, 2, 1}));
 }
 
 TEST_P(ChangesContract, BlameListSkipsPreviousBuildsThatFailed) {
@@ -426,7 +454,7 @@ TEST_P(ChangesContract, BlameListSkipsPreviousBuildsThatFailed) {
   add_build(rows, 1001, 2, {3}, db::results::kFailure, 200);
   add_build(rows, 1002, 3, {5}, std::nullopt, std::nullopt);
   insert(rows);
-  EXPECT_EQ(ids_of(db_->changes().get_changes_for_build(1002).get()), (Ids{3, 4, 5}));
+  EXPECT_EQ(ids_of(db_->changes().get_changes_for_build(1002).get()), (Ids{5, 4, 3}));
 }
 
 TEST_P(ChangesContract, BlameListIgnoresBuildsOfOtherBranchesAndBuilders) {
@@ -438,7 +466,7 @@ TEST_P(ChangesContract, BlameListIgnoresBuildsOfOtherBranchesAndBuilders) {
   add_build(rows, 2000, 1, {4}, kOk, 300, 78);  // another builder
   add_build(rows, 1002, 3, {5}, std::nullopt, std::nullopt);
   insert(rows);
-  EXPECT_EQ(ids_of(db_->changes().get_changes_for_build(1002).get()), (Ids{3, 4, 5}));
+  EXPECT_EQ(ids_of(db_->changes().get_changes_for_build(1002).get()), (Ids{5, 4, 3}));
 }
 
 TEST_P(ChangesContract, BlameListUsesTheMostRecentlyCompletedPreviousBuild) {
@@ -448,7 +476,7 @@ TEST_P(ChangesContract, BlameListUsesTheMostRecentlyCompletedPreviousBuild) {
   add_build(rows, 1001, 2, {3}, kOk, 200);
   add_build(rows, 1002, 3, {5}, std::nullopt, std::nullopt);
   insert(rows);
-  EXPECT_EQ(ids_of(db_->changes().get_changes_for_build(1002).get()), (Ids{3, 4, 5}));
+  EXPECT_EQ(ids_of(db_->changes().get_changes_for_build(1002).get()), (Ids{5, 4, 3}));
 }
 
 TEST_P(ChangesContract, BlameListIsEmptyWhenTheChangeWasBuiltAlready) {
@@ -460,13 +488,26 @@ TEST_P(ChangesContract, BlameListIsEmptyWhenTheChangeWasBuiltAlready) {
   EXPECT_TRUE(db_->changes().get_changes_for_build(1001).get().empty());
 }
 
-TEST_P(ChangesContract, BlameListOfAnOlderRevisionStopsAtItsOwnChange) {
+// Buildbot 3.7 stops only when a parent is the previous build's change: a rebuild of an older
+// revision never meets it and walks back to the first change of the line.
+TEST_P(ChangesContract, BlameListOfAnOlderRevisionWalksBackToTheFirstChange) {
   auto rows = blame_world();
   add_chain(rows, 1, 5);
   add_build(rows, 1000, 1, {5}, kOk, 100);
   add_build(rows, 1001, 2, {3}, std::nullopt, std::nullopt);  // a rebuild of an older change
   insert(rows);
-  EXPECT_EQ(ids_of(db_->changes().get_changes_for_build(1001).get()), (Ids{3}));
+  EXPECT_EQ(ids_of(db_->changes().get_changes_for_build(1001).get()), (Ids{3, 2, 1}));
+}
+
+// The walk stops at the previous build's change only when it is the parent, not at any older id.
+TEST_P(ChangesContract, BlameListStopsOnlyAtThePreviousBuildsChangeItself) {
+  auto rows = blame_world();
+  add_chain(rows, 1, 3);
+  add_chain(rows, 10, 3);  // a second line of the same branch: 10 has no parent
+  add_build(rows, 1000, 1, {2}, kOk, 100);
+  add_build(rows, 1001, 2, {12}, std::nullopt, std::nullopt);
+  insert(rows);
+  EXPECT_EQ(ids_of(db_->changes().get_changes_for_build(1001).get()), (Ids{12, 11, 10}));
 }
 
 TEST_P(ChangesContract, BlameListWalksEachCodebase) {
@@ -478,7 +519,8 @@ TEST_P(ChangesContract, BlameListWalksEachCodebase) {
   add_build(rows, 1000, 1, {2, 12, 30}, kOk, 100);
   add_build(rows, 1001, 2, {3, 14, 30}, std::nullopt, std::nullopt);
   insert(rows);
-  EXPECT_EQ(ids_of(db_->changes().get_changes_for_build(1001).get()), (Ids{3, 13, 14}));
+  // Codebase by codebase in stamp order, each newest first (Buildbot's order).
+  EXPECT_EQ(ids_of(db_->changes().get_changes_for_build(1001).get()), (Ids{3, 14, 13}));
 }
 
 TEST_P(ChangesContract, BlameListWithoutPreviousBuildIsBounded) {
@@ -489,8 +531,8 @@ TEST_P(ChangesContract, BlameListWithoutPreviousBuildIsBounded) {
   insert(rows);
   auto blame = ids_of(db_->changes().get_changes_for_build(1000).get());
   ASSERT_EQ(blame.size(), static_cast<size_t>(db::kBlameMaxChangesPerCodebase));
-  EXPECT_EQ(blame.front(), 6);
-  EXPECT_EQ(blame.back(), n);
+  EXPECT_EQ(blame.front(), n);  // the newest are kept, newest first
+  EXPECT_EQ(blame.back(), 6);
 }
 
 }  // namespace

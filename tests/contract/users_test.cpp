@@ -26,12 +26,21 @@ TEST_P(UsersContract, FindUserByAttrFindsAnExistingUserWhateverTheIdentifier) {
   EXPECT_NE(db_->users().find_user_by_attr("soap2", "git", "soapy").get(), 5);
 }
 
-TEST_P(UsersContract, FindUserByAttrMakesTheIdentifierUnique) {
-  insert({td::User{.uid = 5, .identifier = "soap"}, td::User{.uid = 6, .identifier = "soap_1"}});
+// Buildbot's incrementIdentifier: a taken "soap" becomes "soap_2", then "soap_3"; a taken name
+// that already ends in "_<n>" has n bumped.
+TEST_P(UsersContract, FindUserByAttrMakesTheIdentifierUniqueLikeBuildbot) {
+  insert({td::User{.uid = 5, .identifier = "soap"}, td::User{.uid = 6, .identifier = "bob_7"},
+          td::User{.uid = 7, .identifier = "bob_8"}});
   auto a = db_->users().find_user_by_attr("soap", "git", "a@example.org").get();
   auto b = db_->users().find_user_by_attr("soap", "git", "b@example.org").get();
+  auto c = db_->users().find_user_by_attr("bob_7", "git", "c@example.org").get();
+  auto d = db_->users().find_user_by_attr("v_009", "git", "d@example.org").get();
+  auto e = db_->users().find_user_by_attr("v_009", "git", "e@example.org").get();
   EXPECT_EQ(db_->users().get_user(a).get()->identifier, "soap_2");
   EXPECT_EQ(db_->users().get_user(b).get()->identifier, "soap_3");
+  EXPECT_EQ(db_->users().get_user(c).get()->identifier, "bob_9");
+  EXPECT_EQ(db_->users().get_user(d).get()->identifier, "v_009");
+  EXPECT_EQ(db_->users().get_user(e).get()->identifier, "v_10");
   EXPECT_EQ(db_->users().identifier_to_uid("soap_3").get(), b);
 }
 
@@ -40,7 +49,7 @@ TEST_P(UsersContract, FindUserByAttrKeepsASuffixedIdentifierWithinItsColumn) {
   insert({td::User{.uid = 5, .identifier = full}});
   auto uid = db_->users().find_user_by_attr(full, "git", "x@example.org").get();
   auto ident = db_->users().get_user(uid).get()->identifier;
-  EXPECT_EQ(ident, std::string(253, 'x') + "_1");
+  EXPECT_EQ(ident, std::string(253, 'x') + "_2");
 }
 
 TEST_P(UsersContract, FindUserByAttrRejectsBadInputAndCreatesNothing) {
@@ -75,8 +84,8 @@ TEST_P(UsersContract, EightThreadsCreatingUsersWithOneIdentifierGetDistinctIdent
   EXPECT_EQ(std::set<int64_t>(uids.begin(), uids.end()).size(), 8u);
   std::set<std::string> idents;
   for (const auto& u : db_->users().get_users().get()) idents.insert(u.identifier);
-  EXPECT_EQ(idents, (std::set<std::string>{"dup", "dup_1", "dup_2", "dup_3", "dup_4", "dup_5",
-                                           "dup_6", "dup_7"}));
+  EXPECT_EQ(idents, (std::set<std::string>{"dup", "dup_2", "dup_3", "dup_4", "dup_5", "dup_6",
+                                           "dup_7", "dup_8"}));
 }
 
 TEST_P(UsersContract, GetUserMissingIsNullopt) { EXPECT_FALSE(db_->users().get_user(3).get()); }
@@ -92,13 +101,28 @@ TEST_P(UsersContract, GetUserByUsernameReturnsTheUserWithAttributes) {
   EXPECT_FALSE(db_->users().get_user_by_username("other").get());
 }
 
-TEST_P(UsersContract, GetUsersIsOrderedByUidWithoutAttributes) {
+// The reference's partial usdicts: uid and identifier, never the password hash.
+TEST_P(UsersContract, GetUsersIsOrderedByUidWithoutCredentialsOrAttributes) {
   insert({td::User{.uid = 7, .identifier = "b"},
           td::User{.uid = 5, .identifier = "a", .bb_username = "a", .bb_password = "h"},
           td::UserInfo{.uid = 5, .attr_type = "git", .attr_data = "a@x"}});
-  EXPECT_EQ(
-      db_->users().get_users().get(),
-      (std::vector<db::User>{{5, "a", "a", "h", {}}, {7, "b", std::nullopt, std::nullopt, {}}}));
+  EXPECT_EQ(db_->users().get_users().get(),
+            (std::vector<db::UserSummary>{{5, "a"}, {7, "b"}}));
+}
+
+// "Types colliding with the keys above are ignored" (the reference): such an attribute is stored
+// and found, but a user's dictionary does not carry it.
+TEST_P(UsersContract, AttributesNamedLikeUserFieldsAreLeftOutOfTheUser) {
+  auto uid = db_->users().find_user_by_attr("soap", "identifier", "fake").get();
+  for (const char* type : {"uid", "bb_username", "bb_password"}) {
+    db_->users().update_user(uid, {.attr_type = type, .attr_data = "x"}).get();
+  }
+  db_->users().update_user(uid, {.bb_username = "soap", .bb_password = "h"}).get();
+  db_->users().update_user(uid, {.attr_type = "git", .attr_data = "s@x"}).get();
+  db::User want{uid, "soap", "soap", "h", Attrs{{"git", "s@x"}}};
+  EXPECT_EQ(*db_->users().get_user(uid).get(), want);
+  EXPECT_EQ(*db_->users().get_user_by_username("soap").get(), want);
+  EXPECT_EQ(db_->users().find_user_by_attr("other", "identifier", "fake").get(), uid);
 }
 
 TEST_P(UsersContract, UpdateUserChangesOnlyTheFieldsGiven) {

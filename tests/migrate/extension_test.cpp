@@ -242,7 +242,8 @@ TEST_P(ExtensionsOn, Version2AddsTheColumnAndIndexAndFillsEveryRow) {
   EXPECT_TRUE(diffs.empty()) << ::testing::PrintToString(diffs);
 
   // Recorded apart from the core versions, each finished.
-  EXPECT_EQ(count(*c, "SELECT COUNT(*) FROM ym_migrations"), migrate::current_version());
+  EXPECT_EQ(count(*c, "SELECT COUNT(*) FROM ym_migrations"),
+            static_cast<int64_t>(migrate::history().size()));
   auto recorded = c->stmt("SELECT extension, version FROM ym_extension_migrations WHERE finished_at IS NOT NULL "
                           "ORDER BY version")
                       .all();

@@ -41,7 +41,7 @@ std::string describe(const db::BuildRequest& r) {
   std::ostringstream o;
   o << r.buildrequestid << ":" << r.buildsetid << ":" << r.builderid << ":" << r.buildername << ":"
     << r.priority << ":" << r.claimed << ":" << r.claimed_by_masterid.value_or(-1) << ":" << r.complete
-    << ":" << r.results.value_or(-1);
+    << ":" << r.results;
   return o.str();
 }
 std::string describe(const db::Build& b) {
