@@ -60,7 +60,7 @@ json read_all(Db& db, const std::vector<std::vector<std::string>>& states) {
     out["buildsets"].push_back(json{{"bsid", b.bsid}, {"external_idstring", opt(b.external_idstring)},
                                 {"reason", opt(b.reason)}, {"sourcestamps", b.sourcestamps},
                                 {"submitted_at", ts(b.submitted_at)}, {"complete", b.complete},
-                                {"complete_at", opt_ts(b.complete_at)}, {"results", opt(b.results)},
+                                {"complete_at", opt_ts(b.complete_at)}, {"results", b.results},
                                 {"parent_buildid", opt(b.parent_buildid)},
                                 {"parent_relationship", opt(b.parent_relationship)},
                                 {"properties", props(db.buildsets().get_buildset_properties(b.bsid).get())}});
@@ -72,7 +72,7 @@ json read_all(Db& db, const std::vector<std::vector<std::string>>& states) {
          {"buildername", r.buildername}, {"priority", r.priority}, {"claimed", r.claimed},
          {"claimed_at", opt_ts(r.claimed_at)}, {"claimed_by_masterid", opt(r.claimed_by_masterid)},
          {"complete", r.complete}, {"complete_at", opt_ts(r.complete_at)},
-         {"submitted_at", ts(r.submitted_at)}, {"results", opt(r.results)}, {"waited_for", r.waited_for}});
+         {"submitted_at", ts(r.submitted_at)}, {"results", r.results}, {"waited_for", r.waited_for}});
   }
   out["builds"] = json::array();
   for (const auto& b : db.builds().get_builds().get()) {

@@ -193,7 +193,7 @@ json j_buildset(const Buildset& b) {
           {"submitted_at", j_ts(b.submitted_at)},
           {"complete", b.complete},
           {"complete_at", j_ts(b.complete_at)},
-          {"results", j_opt(b.results)},
+          {"results", b.results},
           {"parent_buildid", j_opt(b.parent_buildid)},
           {"parent_relationship", j_opt(b.parent_relationship)}};
 }
@@ -208,7 +208,7 @@ json j_br(const BuildRequest& r) {
           {"claimed_at", j_ts(r.claimed_at)},
           {"claimed_by_masterid", j_opt(r.claimed_by_masterid)},
           {"complete", r.complete},
-          {"results", j_opt(r.results)},
+          {"results", r.results},
           {"submitted_at", j_ts(r.submitted_at)},
           {"complete_at", j_ts(r.complete_at)},
           {"waited_for", r.waited_for}};
@@ -286,13 +286,8 @@ json j_user(const User& u) {
   return out;
 }
 
-// get_users: what we return, without attributes.
-json j_user_partial(const User& u) {
-  return {{"uid", u.uid},
-          {"identifier", u.identifier},
-          {"bb_username", j_opt(u.bb_username)},
-          {"bb_password", j_opt(u.bb_password)}};
-}
+// get_users: partial users (uid and identifier), as the reference returns them.
+json j_user_partial(const db::UserSummary& u) { return {{"uid", u.uid}, {"identifier", u.identifier}}; }
 
 std::vector<int64_t> ids(const json& a, const char* k) { return req<std::vector<int64_t>>(a, k); }
 
