@@ -550,8 +550,9 @@ TEST_P(LostCommit, CompleteBuildRequestsCompletesOnce) {
         .get();
   });
   expect_fault_happened();
+  // Request 2 is untouched: pending, its results the "not yet" -1 (Buildbot's code).
   EXPECT_EQ(rows("SELECT id, complete, results, complete_at FROM buildrequests ORDER BY id"),
-            (std::vector<std::string>{"1,1,0," + std::to_string(kNow - 5), "2,0,NULL,NULL"}));
+            (std::vector<std::string>{"1,1,0," + std::to_string(kNow - 5), "2,0,-1,NULL"}));
   EXPECT_EQ(rows("SELECT brid, masterid FROM buildrequest_claims"),
             std::vector<std::string>{"1,1"});
 }
