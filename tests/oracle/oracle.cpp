@@ -158,7 +158,8 @@ json j_builder(const Builder& b) {
   return {{"id", b.id},
           {"name", b.name},
           {"description", j_opt(b.description)},
-          {"masterids", b.masterids}};
+          {"masterids", b.masterids},
+          {"tags", b.tags}};
 }
 
 json j_worker(const Worker& w) {
@@ -286,6 +287,12 @@ json j_user(const User& u) {
   return out;
 }
 
+// Buildbot's build data dict; `value` is None from the *_no_value(s) calls.
+json j_build_data(const db::BuildDataEntry& e) {
+  return {{"buildid", e.buildid}, {"name", e.name}, {"value", j_opt(e.value)},
+          {"length", e.length}, {"source", e.source}};
+}
+
 // get_users: partial users (uid and identifier), as the reference returns them.
 json j_user_partial(const db::UserSummary& u) { return {{"uid", u.uid}, {"identifier", u.identifier}}; }
 
@@ -337,7 +344,14 @@ const std::map<std::string, Call>& calls() {
       // Buildbot's call also takes `tags`; ours has no tags yet (issue 13), so they are dropped.
       {"builders.update_builder_info",
        [](Db& d, const json& a) {
-         d.builders().update_builder_info(req<int64_t>(a, "builderid"), opt<std::string>(a, "description")).get();
+         // Buildbot's updateBuilderInfo always sets the tags (none given: none).
+         std::vector<TagRef> tags;
+         if (has(a, "tags")) {
+           for (const auto& t : a.at("tags")) tags.emplace_back(t.get<std::string>());
+         }
+         d.builders()
+             .update_builder_info(req<int64_t>(a, "builderid"), opt<std::string>(a, "description"), std::move(tags))
+             .get();
          return json(nullptr);
        }},
 
@@ -502,6 +516,38 @@ const std::map<std::string, Call>& calls() {
        }},
 
       // ---- builds
+      {"builds.get_builds_for_change",
+       [](Db& d, const json& a) {
+         return j_list(d.builds().get_builds_for_change(req<int64_t>(a, "changeid")).get(), j_build);
+       }},
+      // ---- build data (Buildbot 3.7's build_data)
+      {"build_data.set_build_data",
+       [](Db& d, const json& a) {
+         d.build_data()
+             .set_build_data(req<int64_t>(a, "buildid"), req<std::string>(a, "name"),
+                             req<std::string>(a, "value"), req<std::string>(a, "source"))
+             .get();
+         return json(nullptr);
+       }},
+      {"build_data.get_build_data",
+       [](Db& d, const json& a) {
+         return j_opt_rec(d.build_data().get_build_data(req<int64_t>(a, "buildid"), req<std::string>(a, "name")).get(),
+                          j_build_data);
+       }},
+      {"build_data.get_build_data_no_value",
+       [](Db& d, const json& a) {
+         return j_opt_rec(
+             d.build_data().get_build_data_no_value(req<int64_t>(a, "buildid"), req<std::string>(a, "name")).get(),
+             j_build_data);
+       }},
+      {"build_data.get_all_build_data_no_values",
+       [](Db& d, const json& a) {
+         return j_list(d.build_data().get_all_build_data_no_values(req<int64_t>(a, "buildid")).get(), j_build_data);
+       }},
+      {"build_data.delete_old_build_data",
+       [](Db& d, const json& a) {
+         return json(d.build_data().delete_old_build_data(ts(req<int64_t>(a, "older_than_timestamp"))).get());
+       }},
       {"builds.get_build",
        [](Db& d, const json& a) { return j_opt_rec(d.builds().get_build(req<int64_t>(a, "buildid")).get(), j_build); }},
       {"builds.get_build_by_number",
@@ -657,7 +703,8 @@ const std::map<std::string, Call>& calls() {
          c.when_timestamp = opt_ts(a, "when_timestamp");
          c.branch = opt<std::string>(a, "branch");
          c.category = opt<std::string>(a, "category");
-         c.revlink = opt<std::string>(a, "revlink");
+         // Absent: the default (''), as Buildbot's addChange; given (even null): as given.
+         if (has(a, "revlink")) c.revlink = opt<std::string>(a, "revlink");
          c.properties = props_arg(a, "properties");
          c.repository = opt<std::string>(a, "repository").value_or("");
          c.project = opt<std::string>(a, "project").value_or("");
@@ -671,6 +718,11 @@ const std::map<std::string, Call>& calls() {
        [](Db& d, const json& a) { return json(d.changes().get_change_uids(req<int64_t>(a, "changeid")).get()); }},
       {"changes.get_changes",
        [](Db& d, const json& a) { return j_list(d.changes().get_changes(spec_arg(a)).get(), j_change); }},
+      {"changes.prune_changes",
+       [](Db& d, const json& a) {
+         d.changes().prune_changes(req<int>(a, "changeHorizon")).get();
+         return json(nullptr);
+       }},
       {"changes.get_changes_count",
        [](Db& d, const json& a) { return json(d.changes().get_changes_count(spec_arg(a)).get()); }},
       {"changes.get_latest_change_id",
