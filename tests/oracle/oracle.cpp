@@ -293,6 +293,19 @@ json j_build_data(const db::BuildDataEntry& e) {
           {"length", e.length}, {"source", e.source}};
 }
 
+json j_test_result_set(const db::TestResultSet& t) {
+  return {{"id", t.id}, {"builderid", t.builderid}, {"buildid", t.buildid}, {"stepid", t.stepid},
+          {"description", j_opt(t.description)}, {"category", t.category},
+          {"value_unit", t.value_unit}, {"tests_passed", j_opt(t.tests_passed)},
+          {"tests_failed", j_opt(t.tests_failed)}, {"complete", t.complete}};
+}
+
+json j_test_result(const db::TestResult& t) {
+  return {{"id", t.id}, {"builderid", t.builderid}, {"test_result_setid", t.test_result_setid},
+          {"test_name", j_opt(t.test_name)}, {"test_code_path", j_opt(t.test_code_path)},
+          {"line", j_opt(t.line)}, {"duration_ns", j_opt(t.duration_ns)}, {"value", t.value}};
+}
+
 // get_users: partial users (uid and identifier), as the reference returns them.
 json j_user_partial(const db::UserSummary& u) { return {{"uid", u.uid}, {"identifier", u.identifier}}; }
 
@@ -547,6 +560,66 @@ const std::map<std::string, Call>& calls() {
       {"build_data.delete_old_build_data",
        [](Db& d, const json& a) {
          return json(d.build_data().delete_old_build_data(ts(req<int64_t>(a, "older_than_timestamp"))).get());
+       }},
+      // ---- test results (Buildbot 3.7's test_result_sets and test_results)
+      {"test_result_sets.add_test_result_set",
+       [](Db& d, const json& a) {
+         return json(d.test_result_sets()
+                         .add_test_result_set(req<int64_t>(a, "builderid"), req<int64_t>(a, "buildid"),
+                                              req<int64_t>(a, "stepid"), opt<std::string>(a, "description"),
+                                              req<std::string>(a, "category"), req<std::string>(a, "value_unit"))
+                         .get());
+       }},
+      {"test_result_sets.get_test_result_set",
+       [](Db& d, const json& a) {
+         return j_opt_rec(d.test_result_sets().get_test_result_set(req<int64_t>(a, "test_result_setid")).get(),
+                          j_test_result_set);
+       }},
+      {"test_result_sets.get_test_result_sets",
+       [](Db& d, const json& a) {
+         db::TestResultSetFilter f;
+         f.buildid = opt<int64_t>(a, "buildid");
+         f.stepid = opt<int64_t>(a, "stepid");
+         f.complete = opt<bool>(a, "complete");
+         return j_list(d.test_result_sets().get_test_result_sets(req<int64_t>(a, "builderid"), f).get(),
+                       j_test_result_set);
+       }},
+      {"test_result_sets.complete_test_result_set",
+       [](Db& d, const json& a) {
+         d.test_result_sets()
+             .complete_test_result_set(req<int64_t>(a, "test_result_setid"), opt<int64_t>(a, "tests_passed"),
+                                       opt<int64_t>(a, "tests_failed"))
+             .get();
+         return json(nullptr);
+       }},
+      {"test_results.add_test_results",
+       [](Db& d, const json& a) {
+         std::vector<db::NewTestResult> results;
+         for (const auto& v : a.at("result_values")) {
+           db::NewTestResult r;
+           r.value = v.at("value").get<std::string>();
+           r.test_name = opt<std::string>(v, "test_name");
+           r.test_code_path = opt<std::string>(v, "test_code_path");
+           r.line = opt<int64_t>(v, "line");
+           r.duration_ns = opt<int64_t>(v, "duration_ns");
+           results.push_back(std::move(r));
+         }
+         d.test_results()
+             .add_test_results(req<int64_t>(a, "builderid"), req<int64_t>(a, "test_result_setid"), std::move(results))
+             .get();
+         return json(nullptr);
+       }},
+      {"test_results.get_test_results",
+       [](Db& d, const json& a) {
+         return j_list(
+             d.test_results().get_test_results(req<int64_t>(a, "builderid"), req<int64_t>(a, "test_result_setid")).get(),
+             j_test_result);
+       }},
+      {"test_results.get_test_names",
+       [](Db& d, const json& a) { return json(d.test_results().get_test_names(req<int64_t>(a, "builderid")).get()); }},
+      {"test_results.get_test_code_paths",
+       [](Db& d, const json& a) {
+         return json(d.test_results().get_test_code_paths(req<int64_t>(a, "builderid")).get());
        }},
       {"builds.get_build",
        [](Db& d, const json& a) { return j_opt_rec(d.builds().get_build(req<int64_t>(a, "buildid")).get(), j_build); }},
@@ -854,6 +927,7 @@ std::string error_kind(const Error& e) {
   if (dynamic_cast<const NotClaimedError*>(&e)) return "NotClaimedError";
   if (dynamic_cast<const ChangeSourceAlreadyClaimedError*>(&e)) return "ChangeSourceAlreadyClaimedError";
   if (dynamic_cast<const SchedulerAlreadyClaimedError*>(&e)) return "SchedulerAlreadyClaimedError";
+  if (dynamic_cast<const TestResultSetAlreadyCompleted*>(&e)) return "TestResultSetAlreadyCompleted";
   if (dynamic_cast<const AlreadyExists*>(&e) || dynamic_cast<const UniqueViolation*>(&e) ||
       dynamic_cast<const ForeignKeyViolation*>(&e)) {
     return "IntegrityError";
