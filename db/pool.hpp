@@ -109,6 +109,7 @@ class FaultInjector {
     auto gate = std::make_shared<CommitGate>();
     std::lock_guard lock(gate_mu_);
     gate_ = gate;
+    gate_armed_ = true;
     return gate;
   }
   void fail_next_with_busy(int n) { busy_ += n; }
@@ -131,11 +132,15 @@ class FaultInjector {
     }
     return false;
   }
+  // Every write commit asks; the flag keeps the mutex off that path unless a test armed a gate.
   std::shared_ptr<CommitGate> take_gate() {
+    if (!gate_armed_.load(std::memory_order_acquire)) return nullptr;
     std::lock_guard lock(gate_mu_);
+    gate_armed_ = false;
     return std::exchange(gate_, nullptr);
   }
   std::atomic<int> busy_{0}, drop_{0}, commit_{0}, lost_reply_{0};
+  std::atomic<bool> gate_armed_{false};
   std::mutex gate_mu_;
   std::shared_ptr<CommitGate> gate_;
 };
