@@ -98,7 +98,8 @@ int status(const std::vector<std::string>& urls, bool as_json) {
              {"state", nullptr},
              {"interrupted_version", nullptr},
              {"todo", nullptr},
-             {"error", nullptr}};
+             {"error", nullptr},
+             {"extensions", json::array()}};
     try {
       auto url = db::Url::parse(text);
       where = url.to_string();
@@ -134,6 +135,29 @@ int status(const std::vector<std::string>& urls, bool as_json) {
           fmt::print("    back it up, then run: yardmaster db upgrade '{}'\n", where);
         }
       }
+      // Extensions: a downstream program's tables (db/extension.hpp). This program registers
+      // none, so it reports what the database records without judging it; the program that
+      // registers an extension judges it (its `read_status`) and upgrades it.
+      json exts = json::array();
+      for (const auto& e : st.extensions) {
+        exts.push_back({{"name", e.name},
+                        {"version", e.version ? json(*e.version) : json(nullptr)},
+                        {"program_version",
+                         e.program_version ? json(*e.program_version) : json(nullptr)},
+                        {"interrupted_version", e.interrupted ? json(*e.interrupted) : json(nullptr)},
+                        {"state", migrate::to_string(e.state)}});
+        if (!as_json) {
+          fmt::print("    extension {}: version {}{}{}\n", e.name,
+                     e.version ? std::to_string(*e.version) : "-",
+                     e.program_version ? fmt::format(" of {}, {}", *e.program_version,
+                                                     migrate::to_string(e.state))
+                                       : std::string(" (not registered by this program)"),
+                     e.interrupted ? fmt::format("; version {} started and did not finish",
+                                                 *e.interrupted)
+                                   : std::string());
+        }
+      }
+      row["extensions"] = exts;
       if (st.state != SchemaState::kUpToDate) rc = std::max(rc, kExitFailure);
     } catch (const std::exception& e) {  // db::Error, and anything else a driver throws
       std::string message = db::mask_urls_in(db::mask_passwords(e.what(), text));

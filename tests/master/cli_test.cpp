@@ -21,7 +21,12 @@
 #include <string>
 #include <vector>
 
+#include "db/drivers/driver.hpp"
+#include "db/extension.hpp"
+#include "db/migrate/runner.hpp"
 #include "db/migrate/schema.hpp"
+#include "db/model.hpp"
+#include "db/url.hpp"
 #include "master/scratch.hpp"
 #include "migrate/process.hpp"
 
@@ -490,6 +495,64 @@ TEST(CommandLine, SqlDumpToStdoutAndQuietDump) {
   EXPECT_EQ(copy.rc, 0) << copy;
   EXPECT_EQ(copy.out + copy.err, "");
   EXPECT_EQ(schema_version(s.url("c.sqlite")), migrate::current_version());
+}
+
+// ----------------------------------------------------------------------------- extensions
+
+// A downstream program's tables (db/extension.hpp) in a database: the stock program lists what
+// the database records, without judging an extension it does not register.
+TEST(CommandLine, DbStatusListsExtensionsItDoesNotRegister) {
+  Scratch s("ym-cli");
+  write_file(s.path("ext.sqlite"), "");
+  std::string url = s.url("ext.sqlite");
+  {
+    db::clear_extensions_for_testing();
+    db::model::Table reports;
+    reports.name = "ci_reports";
+    reports.columns = {{.name = "id", .type = db::ColumnType::kInteger, .nullable = false,
+                        .primary_key = true}};
+    db::Extension ext{"ci_reports", {}, {}};
+    ext.history.push_back(
+        {1, "ci_reports table", true, "", db::create_extension_tables_step("ci_reports", 1)});
+    ext.tables.push_back(std::move(reports));
+    db::register_extension(std::move(ext));
+    auto conn = db::open_connection(db::Url::parse(url));
+    migrate::upgrade(*conn, db::Url::parse(url), {});
+    db::clear_extensions_for_testing();
+  }
+  Ran st = run({"db", "status", url, "--json"});
+  EXPECT_EQ(st.rc, 0) << st;  // the core is up to date; an unjudged extension does not count
+  json j = json::parse(st.out);
+  ASSERT_EQ(j.at(0).at("extensions").size(), 1u) << st.out;
+  json e = j[0]["extensions"][0];
+  EXPECT_EQ(e["name"], "ci_reports");
+  EXPECT_EQ(e["version"], 1);
+  EXPECT_TRUE(e["program_version"].is_null());
+  EXPECT_TRUE(e["interrupted_version"].is_null());
+  EXPECT_EQ(e["state"], "up to date");
+  Ran text = run({"db", "status", url});
+  EXPECT_TRUE(has(text.out, "extension ci_reports: version 1 (not registered by this program)"))
+      << text;
+
+  // A version of it that started and never finished is shown as such.
+  {
+    auto conn = db::open_connection(db::Url::parse(url));
+    conn->stmt("INSERT INTO ym_extension_migrations (extension, version, name, started_at, "
+               "finished_at) VALUES (?, ?, ?, ?, NULL)")
+        .bind("ci_reports", 2, "ci_reports.kind", 1700000000)
+        .exec();
+  }
+  st = run({"db", "status", url, "--json"});
+  e = json::parse(st.out).at(0).at("extensions").at(0);
+  EXPECT_EQ(e["version"], 1);
+  EXPECT_EQ(e["interrupted_version"], 2);
+  EXPECT_EQ(e["state"], "interrupted migration");
+  text = run({"db", "status", url});
+  EXPECT_TRUE(has(text.out, "version 2 started and did not finish")) << text;
+
+  // A database without extensions lists none.
+  std::string plain = make_old_database(s, "plain.sqlite");
+  EXPECT_TRUE(json::parse(run({"db", "status", plain, "--json"}).out)[0]["extensions"].empty());
 }
 
 // ----------------------------------------------------------------------------- --json
