@@ -40,7 +40,7 @@
 #include <memory>
 #include <type_traits>
 
-#include "db/future.hpp"
+#include "future.hpp"
 
 namespace ym {
 

@@ -11,7 +11,7 @@
 #include <variant>
 #include <vector>
 
-#include "db/drivers/driver.hpp"
+#include "drivers/driver.hpp"
 
 namespace ym::db {
 

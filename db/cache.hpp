@@ -16,7 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "db/future.hpp"
+#include "future.hpp"
 
 namespace ym::db {
 

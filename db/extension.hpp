@@ -19,9 +19,9 @@
 #include <string_view>
 #include <vector>
 
-#include "db/drivers/driver.hpp"
-#include "db/migrate/schema.hpp"
-#include "db/model.hpp"
+#include "drivers/driver.hpp"
+#include "migrate/schema.hpp"
+#include "model.hpp"
 
 namespace ym::db {
 

@@ -35,9 +35,9 @@
 #include <utility>
 #include <vector>
 
-#include "db/drivers/driver.hpp"
-#include "db/errors.hpp"
-#include "db/future.hpp"
+#include "drivers/driver.hpp"
+#include "errors.hpp"
+#include "future.hpp"
 
 namespace ym::db {
 

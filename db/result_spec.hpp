@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "db/value.hpp"
+#include "value.hpp"
 
 namespace ym::db {
 

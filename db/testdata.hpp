@@ -11,9 +11,9 @@
 #include <variant>
 #include <vector>
 
-#include "db/json.hpp"
+#include "json.hpp"
 
-#include "db/value.hpp"
+#include "value.hpp"
 
 namespace ym::db::testdata {
 

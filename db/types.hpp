@@ -7,7 +7,7 @@
 #include <string>
 #include <utility>
 
-#include "db/json.hpp"
+#include "json.hpp"
 
 namespace ym::db {
 

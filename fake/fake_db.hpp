@@ -16,9 +16,9 @@
 #include <utility>
 #include <vector>
 
-#include "db/db.hpp"
-#include "db/errors.hpp"
-#include "db/testdata.hpp"
+#include "../db/db.hpp"
+#include "../db/errors.hpp"
+#include "../db/testdata.hpp"
 
 namespace ym::fake {
 

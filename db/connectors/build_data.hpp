@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "db/future.hpp"
-#include "db/value.hpp"
+#include "../future.hpp"
+#include "../value.hpp"
 
 namespace ym::db {
 

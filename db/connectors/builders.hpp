@@ -8,7 +8,7 @@
 #include <variant>
 #include <vector>
 
-#include "db/future.hpp"
+#include "../future.hpp"
 
 namespace ym::db {
 

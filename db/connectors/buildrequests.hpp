@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "db/future.hpp"
-#include "db/result_spec.hpp"
-#include "db/value.hpp"
+#include "../future.hpp"
+#include "../result_spec.hpp"
+#include "../value.hpp"
 
 namespace ym::db {
 

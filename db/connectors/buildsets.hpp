@@ -10,10 +10,10 @@
 #include <variant>
 #include <vector>
 
-#include "db/connectors/sourcestamps.hpp"
-#include "db/future.hpp"
-#include "db/result_spec.hpp"
-#include "db/types.hpp"
+#include "sourcestamps.hpp"
+#include "../future.hpp"
+#include "../result_spec.hpp"
+#include "../types.hpp"
 
 namespace ym::db {
 

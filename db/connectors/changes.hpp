@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "db/future.hpp"
-#include "db/result_spec.hpp"
-#include "db/types.hpp"
+#include "../future.hpp"
+#include "../result_spec.hpp"
+#include "../types.hpp"
 
 namespace ym::db {
 

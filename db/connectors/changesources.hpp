@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "db/future.hpp"
+#include "../future.hpp"
 
 namespace ym::db {
 

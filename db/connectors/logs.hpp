@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "db/errors.hpp"
-#include "db/future.hpp"
-#include "db/value.hpp"
+#include "../errors.hpp"
+#include "../future.hpp"
+#include "../value.hpp"
 
 namespace ym::db {
 

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "db/future.hpp"
-#include "db/types.hpp"
+#include "../future.hpp"
+#include "../types.hpp"
 
 namespace ym::db {
 

@@ -9,7 +9,7 @@
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 
-#include "db/future.hpp"
+#include "../future.hpp"
 
 namespace ym::db {
 

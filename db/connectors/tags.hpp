@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-#include "db/future.hpp"
+#include "../future.hpp"
 
 namespace ym::db {
 

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "db/errors.hpp"
-#include "db/future.hpp"
-#include "db/result_spec.hpp"
+#include "../errors.hpp"
+#include "../future.hpp"
+#include "../result_spec.hpp"
 
 namespace ym::db {
 

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "db/future.hpp"
-#include "db/result_spec.hpp"
+#include "../future.hpp"
+#include "../result_spec.hpp"
 
 namespace ym::db {
 

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "db/future.hpp"
-#include "db/json.hpp"
+#include "../future.hpp"
+#include "../json.hpp"
 
 namespace ym::db {
 

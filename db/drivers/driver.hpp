@@ -12,8 +12,8 @@
 #include <tuple>
 #include <vector>
 
-#include "db/url.hpp"
-#include "db/value.hpp"
+#include "../url.hpp"
+#include "../value.hpp"
 
 namespace ym::db {
 

@@ -22,9 +22,9 @@
 #include <string>
 #include <vector>
 
-#include "db/drivers/driver.hpp"
-#include "db/model.hpp"
-#include "db/url.hpp"
+#include "../drivers/driver.hpp"
+#include "../model.hpp"
+#include "../url.hpp"
 
 namespace ym::migrate {
 

@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "db/migrate/dump.hpp"
-#include "db/url.hpp"
+#include "dump.hpp"
+#include "../url.hpp"
 
 namespace ym::migrate {
 

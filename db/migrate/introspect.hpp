@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "db/drivers/driver.hpp"
-#include "db/model.hpp"
+#include "../drivers/driver.hpp"
+#include "../model.hpp"
 
 namespace ym::migrate {
 

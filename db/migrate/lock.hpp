@@ -9,8 +9,8 @@
 #include <memory>
 #include <string>
 
-#include "db/drivers/driver.hpp"
-#include "db/url.hpp"
+#include "../drivers/driver.hpp"
+#include "../url.hpp"
 
 namespace ym::migrate {
 

@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "db/drivers/driver.hpp"
-#include "db/extension.hpp"
-#include "db/migrate/schema.hpp"
-#include "db/url.hpp"
+#include "../drivers/driver.hpp"
+#include "../extension.hpp"
+#include "schema.hpp"
+#include "../url.hpp"
 
 namespace ym::migrate {
 

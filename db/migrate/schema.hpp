@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "db/drivers/driver.hpp"
+#include "../drivers/driver.hpp"
 
 namespace ym::migrate {
 

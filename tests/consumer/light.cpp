@@ -2,6 +2,15 @@
 // the installed headers. Nothing heavy may come in with <yardmaster/db.hpp>.
 #include <yardmaster/db.hpp>
 
+// Everything of ours is under the yardmaster/ prefix: the package adds only P/include, so no
+// top-level db/ or fake/ directory reaches a consumer's include path.
+#if __has_include(<db/db.hpp>) || __has_include(<fake/fake_db.hpp>)
+#error "the package exposes db/ or fake/ outside the yardmaster/ prefix"
+#endif
+#if !__has_include(<yardmaster/db/connectors/builds.hpp>)
+#error "the connector headers are not installed under yardmaster/db/"
+#endif
+
 #ifdef INCLUDE_NLOHMANN_JSON_HPP_
 #error "<yardmaster/db.hpp> includes nlohmann/json.hpp (json_fwd.hpp is enough)"
 #endif
