@@ -1,12 +1,18 @@
-// ym_import_check URL [--state NAME,CLASS,KEY]... [--probe]
+// ym_import_check URL [--state NAME,CLASS,KEY]... [--prefix PREFIX]... [--probe]
 //
 // Prints, as one JSON document, what our connectors return for the read calls that
 // tests/buildbot/import_test.py also makes through Buildbot's connectors on the source of an
-// import: every master, builder, worker, buildset (with properties), build request, build (with
-// properties, steps, their logs and every log line), change (with its users), source stamp,
-// user, scheduler (with classifications), change source, and the state values named by --state.
+// import: every master, builder (with tags), worker, buildset (with properties), build request,
+// build (with properties, steps, their logs and every log line), change (with its users), source
+// stamp, user, scheduler (with classifications), change source, the state values named by
+// --state; and Buildbot 3.7's newer data: every build's data (get_all_build_data_no_values, and
+// get_build_data / get_build_data_no_value of each name and of one that is not there), every
+// builder's test result sets (unfiltered and with each filter), the results of every set asked
+// of every builder, and every builder's test names and code paths (all, and with each --prefix).
+// Unknown ids (kUnknownId) are asked too. Build data values are printed in hex (they are bytes).
 // --probe then adds one row of each kind through the connectors and prints the new ids (they
 // must come after the imported ones: the sequences were moved past them).
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -35,7 +41,144 @@ json props(const Properties& p) {
   return out;
 }
 
-json read_all(Db& db, const std::vector<std::vector<std::string>>& states) {
+// An id no row has (import_test.py's UNKNOWN_ID).
+constexpr int64_t kUnknownId = 999999;
+
+std::string hex(const std::string& bytes) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out += digits[c >> 4];
+    out += digits[c & 15];
+  }
+  return out;
+}
+
+json data_entry(const std::optional<BuildDataEntry>& e) {
+  if (!e) return nullptr;
+  return json{{"buildid", e->buildid}, {"name", e->name}, {"length", e->length},
+              {"source", e->source}, {"value", e->value ? json(hex(*e->value)) : json(nullptr)}};
+}
+
+json set_json(const TestResultSet& s) {
+  return json{{"id", s.id}, {"builderid", s.builderid}, {"buildid", s.buildid}, {"stepid", s.stepid},
+              {"description", opt(s.description)}, {"category", s.category},
+              {"value_unit", s.value_unit}, {"tests_passed", opt(s.tests_passed)},
+              {"tests_failed", opt(s.tests_failed)}, {"complete", s.complete}};
+}
+
+json result_json(const TestResult& r) {
+  return json{{"id", r.id}, {"builderid", r.builderid}, {"test_result_setid", r.test_result_setid},
+              {"test_name", opt(r.test_name)}, {"test_code_path", opt(r.test_code_path)},
+              {"line", opt(r.line)}, {"duration_ns", opt(r.duration_ns)}, {"value", r.value}};
+}
+
+// The calls import_test.py's read_newer makes through Buildbot's connectors, in its shape.
+void read_newer(Db& db, json& out, const std::vector<std::string>& prefixes) {
+  std::vector<int64_t> builders, builds, steps;
+  for (const auto& b : out["builders"]) builders.push_back(b["id"].get<int64_t>());
+  for (const auto& b : out["builds"]) {
+    builds.push_back(b["id"].get<int64_t>());
+    for (const auto& s : b["steps"]) steps.push_back(s["id"].get<int64_t>());
+  }
+  std::sort(builders.begin(), builders.end());
+  std::sort(builds.begin(), builds.end());
+  std::sort(steps.begin(), steps.end());
+  auto with_unknown = [](std::vector<int64_t> ids) {
+    ids.push_back(kUnknownId);
+    return ids;
+  };
+
+  out["build_data"] = json::array();
+  for (int64_t bid : with_unknown(builds)) {
+    json all = json::array();
+    std::vector<std::string> names;
+    for (const auto& e : db.build_data().get_all_build_data_no_values(bid).get()) {
+      all.push_back(data_entry(e));
+      names.push_back(e.name);
+    }
+    std::sort(names.begin(), names.end());
+    names.push_back("no-such-data");
+    json get = json::object(), no_value = json::object();
+    for (const auto& name : names) {
+      get[name] = data_entry(db.build_data().get_build_data(bid, name).get());
+      no_value[name] = data_entry(db.build_data().get_build_data_no_value(bid, name).get());
+    }
+    out["build_data"].push_back(json{{"buildid", bid}, {"all", all}, {"get", get}, {"no_value", no_value}});
+  }
+
+  auto sets_of = [&](int64_t builderid, TestResultSetFilter f) {
+    json list = json::array();
+    for (const auto& s : db.test_result_sets().get_test_result_sets(builderid, f).get()) {
+      list.push_back(set_json(s));
+    }
+    return list;
+  };
+  out["test_result_sets"] = json::array();
+  std::vector<TestResultSet> all_sets;
+  for (int64_t b : with_unknown(builders)) {
+    auto mine = db.test_result_sets().get_test_result_sets(b).get();
+    all_sets.insert(all_sets.end(), mine.begin(), mine.end());
+    json all = json::array();
+    for (const auto& s : mine) all.push_back(set_json(s));
+    TestResultSetFilter complete, incomplete;
+    complete.complete = true;
+    incomplete.complete = false;
+    json by_build = json::array(), by_step = json::array(), by_all = json::array();
+    for (int64_t bid : with_unknown(builds)) {
+      TestResultSetFilter f;
+      f.buildid = bid;
+      by_build.push_back(json{{"buildid", bid}, {"sets", sets_of(b, f)}});
+    }
+    for (int64_t sid : with_unknown(steps)) {
+      TestResultSetFilter f;
+      f.stepid = sid;
+      by_step.push_back(json{{"stepid", sid}, {"sets", sets_of(b, f)}});
+    }
+    for (const auto& s : mine) {
+      TestResultSetFilter f;
+      f.buildid = s.buildid;
+      f.stepid = s.stepid;
+      f.complete = s.complete;
+      by_all.push_back(json{{"setid", s.id}, {"sets", sets_of(b, f)}});
+    }
+    out["test_result_sets"].push_back(json{{"builderid", b}, {"all", all},
+                                           {"complete", sets_of(b, complete)},
+                                           {"incomplete", sets_of(b, incomplete)},
+                                           {"by_build", by_build}, {"by_step", by_step},
+                                           {"by_all_filters", by_all}});
+  }
+
+  out["test_results"] = json::array();
+  std::vector<int64_t> setids;
+  for (const auto& s : all_sets) setids.push_back(s.id);
+  for (int64_t setid : with_unknown(setids)) {
+    for (int64_t b : builders) {
+      json rs = json::array();
+      for (const auto& r : db.test_results().get_test_results(b, setid).get()) rs.push_back(result_json(r));
+      out["test_results"].push_back(json{{"setid", setid}, {"builderid", b}, {"results", rs}});
+    }
+  }
+
+  out["test_names"] = json::array();
+  out["test_code_paths"] = json::array();
+  for (int64_t b : with_unknown(builders)) {
+    json names = json::object(), paths = json::object();
+    for (const auto& p : prefixes) {
+      names[p] = db.test_results().get_test_names(b, p).get();
+      paths[p] = db.test_results().get_test_code_paths(b, p).get();
+    }
+    out["test_names"].push_back(json{{"builderid", b}, {"all", db.test_results().get_test_names(b).get()},
+                                     {"prefix", names}});
+    out["test_code_paths"].push_back(json{{"builderid", b},
+                                          {"all", db.test_results().get_test_code_paths(b).get()},
+                                          {"prefix", paths}});
+  }
+}
+
+json read_all(Db& db, const std::vector<std::vector<std::string>>& states,
+              const std::vector<std::string>& prefixes) {
   json out;
   out["masters"] = json::array();
   for (const auto& m : db.masters().get_masters().get()) {
@@ -45,7 +188,7 @@ json read_all(Db& db, const std::vector<std::vector<std::string>>& states) {
   out["builders"] = json::array();
   for (const auto& b : db.builders().get_builders().get()) {
     out["builders"].push_back(json{{"id", b.id}, {"name", b.name}, {"description", opt(b.description)},
-                               {"masterids", b.masterids}});
+                               {"masterids", b.masterids}, {"tags", b.tags}});
   }
   out["workers"] = json::array();
   for (const auto& w : db.workers().get_workers().get()) {
@@ -155,6 +298,7 @@ json read_all(Db& db, const std::vector<std::vector<std::string>>& states) {
     out["state"].push_back(json{{"name", s[0]}, {"class_name", s[1]}, {"objectid", objectid},
                             {"key", s[2]}, {"value", db.state().get_state(objectid, s[2], json(nullptr)).get()}});
   }
+  read_newer(db, out, prefixes);
   return out;
 }
 
@@ -193,16 +337,19 @@ json probe(Db& db) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: ym_import_check URL [--state NAME,CLASS,KEY]... [--probe]\n");
+    std::fprintf(stderr, "usage: ym_import_check URL [--state NAME,CLASS,KEY]... [--prefix PREFIX]... [--probe]\n");
     return 2;
   }
   std::string url = argv[1];
   std::vector<std::vector<std::string>> states;
+  std::vector<std::string> prefixes;
   bool do_probe = false;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--probe") {
       do_probe = true;
+    } else if (a == "--prefix" && i + 1 < argc) {
+      prefixes.push_back(argv[++i]);
     } else if (a == "--state" && i + 1 < argc) {
       std::string s = argv[++i];
       std::vector<std::string> parts;
@@ -225,7 +372,7 @@ int main(int argc, char** argv) {
     DbOptions options;
     options.create_if_empty = false;
     auto db = Db::open(url, options);
-    json out = read_all(*db, states);
+    json out = read_all(*db, states, prefixes);
     if (do_probe) out["probe"] = probe(*db);
     db->shutdown();
     std::cout << out.dump(1) << "\n";

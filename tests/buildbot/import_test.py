@@ -5,13 +5,21 @@ Buildbot 3.7.
    masters, builders, workers, users, changes with files, properties and users, source stamps with
    a patch, buildsets with properties, requests claimed and completed, builds with properties,
    steps with URLs, logs in several chunks stored raw, gzip, bzip2 and lz4, schedulers with
-   classifications, change sources, state; and the newer data this schema lacks so far (tags,
-   build data, test results).
-2. Buildbot's connectors read it all back (the expected answers).
+   classifications, change sources, state; and Buildbot 3.7's newer data: builder tags (replaced
+   once, shared, not ASCII), build data (binary, not UTF-8, 1.5 MiB, empty, replaced), test
+   result sets (complete with and without counts, incomplete, without description) with results
+   (name only, code path only, both; lines, durations; names and paths shared by builders).
+2. Buildbot's connectors read it all back (the expected answers): also every build's data by
+   name and without values, every builder's sets with each filter, every set's results, and the
+   test names and code paths with several prefixes (unknown ids included).
 3. The source is fingerprinted (SQLite: the file's bytes; servers: every table's rows), imported,
    and fingerprinted again: it must not have changed.
 4. ym_import_check reads the target through our connectors; the answers must equal Buildbot's
-   after normalising representation only (times to epoch seconds, tuples to lists, order by id).
+   after normalising representation only (times to epoch seconds, tuples to lists, bytes of
+   build data to hex, order by id where Buildbot leaves the order to the database; our own
+   orders are checked on their own). Buildbot's getTestCodePaths ignores its builder (a
+   deliberate difference, docs/buildbot-compatibility.md): a builder's paths are compared with
+   those of its results, and Buildbot's answer with all builders' paths together.
    Log chunks must be byte-identical (they are copied verbatim).
 5. Importing again is refused (the target holds data); an unknown Alembic version is refused and
    named, and changes nothing; new rows in the target get ids after the imported ones.
@@ -180,6 +188,7 @@ LOG_TEXT = "".join(f"compile unit {i:04d}: ok ok ok ok ok ok ok ok\n" for i in r
 async def fill(bb):
     """Fills the Buildbot database through Buildbot's connectors; returns the state keys set."""
     db = bb.db
+    bb.seeded = {}  # what was given, for the checks of order
     m1 = await db.masters.findMasterId("bb1:/srv/buildbot")
     await db.masters.setMasterState(m1, True)
     m2 = await db.masters.findMasterId("bb2:/srv/buildbot")
@@ -187,7 +196,13 @@ async def fill(bb):
     bb.tick()
     linux = await db.builders.findBuilderId("linux")
     docs = await db.builders.findBuilderId("docs")
-    await db.builders.updateBuilderInfo(linux, "Linux build", ["fast", "linux"])
+    # Tags: replaced once (the first tag stays in `tags`, linked to nothing), shared by two
+    # builders, not ASCII; a third builder has none.
+    await db.builders.updateBuilderInfo(linux, "Linux build", ["slow"])
+    await db.builders.updateBuilderInfo(linux, "Linux build", ["linux", "fast"])
+    await db.builders.updateBuilderInfo(docs, None, ["fast", "dôcs ✓"])
+    await db.builders.findBuilderId("untagged")
+    bb.seeded["tags"] = {str(linux): ["linux", "fast"], str(docs): ["fast", "dôcs ✓"]}
     await db.builders.addBuilderMaster(builderid=linux, masterid=m1)
     await db.builders.addBuilderMaster(builderid=docs, masterid=m1)
     await db.builders.addBuilderMaster(builderid=docs, masterid=m2)
@@ -251,6 +266,7 @@ async def fill(bb):
     for n, (builderid, result) in enumerate([(linux, 0), (docs, 2)]):
         bb.tick(5)
         bid, _ = await db.builds.addBuild(builderid, brids1[builderid], w1, m1, "building")
+        steps = {}
         await db.builds.setBuildProperty(bid, "got_revision", f"{2:040x}", "Git")
         await db.builds.setBuildProperty(bid, "workername", "w1", "Worker")
         await db.builds.setBuildProperty(bid, "matrix", {"cc": ["gcc", "clang"]}, "Build")
@@ -258,6 +274,7 @@ async def fill(bb):
                                              ("package", "lz4"), ("report", "raw")]):
             bb.tick()
             stepid, _, _ = await db.steps.addStep(bid, name, "pending")
+            steps[name] = stepid
             await db.steps.startStep(stepid)
             await db.steps.setStepStateString(stepid, f"{name} running")
             await db.steps.addURL(stepid, f"{name} docs", f"https://ci.example.org/{bid}/{name}")
@@ -275,13 +292,8 @@ async def fill(bb):
             bb.tick(3)
             await db.steps.finishStep(stepid, 0 if sn < 3 else result, sn == 3)
         bb.set_log_compression("raw")
-        await db.build_data.setBuildData(bid, "coverage", b"\x00\x01\x02binary", "Coverage")
-        trs = await db.test_result_sets.addTestResultSet(builderid, bid, stepid, "unit tests",
-                                                         "pass_fail", "boolean")
-        await db.test_results.addTestResults(builderid, trs, [
-            {"test_name": "t_one", "value": "1"},
-            {"test_name": "t_two", "test_code_path": "tests/two.py", "line": 3, "value": "0"}])
-        await db.test_result_sets.completeTestResultSet(trs, 1, 1)
+        await fill_build_data(bb, bid, n)
+        await fill_test_results(bb, builderid, bid, steps, n)
         bb.tick(10)
         await db.builds.finishBuild(bid, result)
         await db.buildrequests.completeBuildRequests([brids1[builderid]], result)
@@ -302,6 +314,14 @@ async def fill(bb):
     logid = await db.logs.addLog(stepid, "stdio", "stdio", "s")
     await db.logs.appendLog(logid, LOG_TEXT)
     bb.set_log_compression("raw")
+    # data of a build still running, and a test result set left incomplete
+    await db.build_data.setBuildData(bid2, "partial", "still running ✓".encode(), "Compile")
+    bb.seeded.setdefault("build_data", {})[str(bid2)] = ["partial"]
+    trs = await db.test_result_sets.addTestResultSet(linux, bid2, stepid, "running", "pass_fail",
+                                                     "boolean")
+    await db.test_results.addTestResults(linux, trs, [
+        {"test_name": "t_one", "value": "1"},
+        {"test_name": "t_running", "test_code_path": "src/running.c", "value": "1"}])
 
     # buildset 3: waiting, unclaimed
     bb.tick()
@@ -309,6 +329,62 @@ async def fill(bb):
                                    builderids=[docs], waited_for=False)
     return [("gitpoller", "GitPoller", "lastRev"), ("gitpoller", "GitPoller", "count"),
             ("nightly", "Nightly", "last_build")]
+
+
+# A value of build data too large for one page of rows, and not text.
+LARGE_DATA = b"".join(hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(48 * 1024))
+
+
+async def fill_build_data(bb, bid, n):
+    """Build data through setBuildData: binary (not UTF-8), large (1.5 MiB), empty, text, and
+    one name set twice (replaced)."""
+    db = bb.db.build_data
+    await db.setBuildData(bid, "coverage", b"\xff\xfe\x80\x00 not UTF-8 \xc3(" + bytes([n]),
+                          "Coverage")
+    await db.setBuildData(bid, "summary", b"first value", "Test")
+    await db.setBuildData(bid, "summary", f"build {bid}: ok ✓".encode(), "Tëst step")
+    names = ["coverage", "summary"]
+    if n == 0:
+        await db.setBuildData(bid, "report.tar", LARGE_DATA, "Upload")
+        await db.setBuildData(bid, "empty", b"", "Empty")
+        names += ["report.tar", "empty"]
+    bb.seeded.setdefault("build_data", {})[str(bid)] = names
+
+
+async def fill_test_results(bb, builderid, bid, steps, n):
+    """Test result sets through addTestResultSet / addTestResults / completeTestResultSet:
+    results with a name only, a code path only, both, lines and durations; names and paths
+    shared by both builders and reused by a second call; a set without description and one
+    completed without counts.
+
+    Each name and path is stored once per builder here: Buildbot's addTestResults reuses the row
+    of a name it already has, and only racing calls store one twice, which our schema refuses
+    (docs/buildbot-compatibility.md, "Test results", `add_test_results` (schema)); such a
+    database fails the import instead (docs/import-buildbot.md)."""
+    sets, results = bb.db.test_result_sets, bb.db.test_results
+    trs = await sets.addTestResultSet(builderid, bid, steps["test"], "unit tests", "pass_fail",
+                                      "boolean")
+    await results.addTestResults(builderid, trs, [
+        {"test_name": "t_one", "value": "1"},
+        {"test_name": "t_two", "test_code_path": "tests/two.py", "line": 3, "value": "0"},
+        {"test_code_path": "tests/no_name.py", "line": 10, "duration_ns": 1500, "value": "1"},
+        {"test_name": "tëst ünïcode ✓", "test_code_path": "tests/ünï.py", "value": "1"}])
+    # a second call: the names and paths it shares with the first are reused
+    await results.addTestResults(builderid, trs, [
+        {"test_name": "t_one", "test_code_path": "tests/two.py", "duration_ns": 2_000_000_000,
+         "value": "0"},
+        {"test_name": f"t_only_{n}", "value": "1"}])
+    await sets.completeTestResultSet(trs, 3, 2)
+    perf = await sets.addTestResultSet(builderid, bid, steps["package"], None, "performance",
+                                       "ms")
+    await results.addTestResults(builderid, perf, [
+        {"test_name": "bench/startup", "test_code_path": "src/main.c", "line": 42,
+         "value": "12.5"},
+        {"test_code_path": "src/main.c", "line": 99, "value": ""}])
+    await sets.completeTestResultSet(perf)
+    if n == 1:
+        empty = await sets.addTestResultSet(builderid, bid, steps["report"], "", "", "")
+        await sets.completeTestResultSet(empty, 0, None)
 
 
 def epoch(v):
@@ -340,8 +416,8 @@ async def read_buildbot(bb, states):
     out = {}
     out["masters"] = [pick(m, ["id", "name", "active", "last_active"])
                       for m in await db.masters.getMasters()]
-    # `tags` is not carried yet (no table in this schema): see docs/import-buildbot.md
-    out["builders"] = [dict(pick(b, ["id", "name", "description"]), masterids=sorted(b["masterids"]))
+    out["builders"] = [dict(pick(b, ["id", "name", "description", "tags"]),
+                            masterids=sorted(b["masterids"]))
                        for b in await db.builders.getBuilders()]
     out["workers"] = []
     for w in await db.workers.getWorkers():
@@ -412,7 +488,114 @@ async def read_buildbot(bb, states):
         oid = await db.state.getObjectId(name, class_name)  # exists: only a read
         out["state"].append({"name": name, "class_name": class_name, "objectid": oid, "key": key,
                              "value": plain(await db.state.getState(oid, key, None))})
+    builds = sorted(b["id"] for b in out["builds"])
+    steps = sorted(s["id"] for b in out["builds"] for s in b["steps"])
+    out.update(await read_newer(bb, sorted(b["id"] for b in out["builders"]), builds, steps))
     return out
+
+
+# Ids no row has: the calls must answer "nothing" for them as Buildbot does.
+UNKNOWN_ID = 999999
+# The prefixes given to get_test_names / get_test_code_paths. Buildbot's LIKE differs from our
+# exact prefix for `%` and `_`, and for letters some name has in another case or (MySQL, whose
+# Buildbot tables are utf8_general_ci) with another accent: "tëst" would match "tests/" there
+# (docs/buildbot-compatibility.md, "Test results"). That difference is pinned by the contract
+# suite; these prefixes avoid it, so both answers must be equal.
+PREFIXES = ["", "t", "tests/", "tëst ü", "src/", "bench/", "nothing"]
+SET_KEYS = ["id", "builderid", "buildid", "stepid", "description", "category", "value_unit",
+            "tests_passed", "tests_failed", "complete"]
+RESULT_KEYS = ["id", "builderid", "test_result_setid", "test_name", "test_code_path", "line",
+               "duration_ns", "value"]
+
+
+def data_entry(d):
+    """A build data entry; its value (bytes, or None from the *NoValue calls) in hex: it need
+    not be text."""
+    if d is None:
+        return None
+    v = d["value"]
+    return {"buildid": d["buildid"], "name": d["name"], "length": d["length"],
+            "source": d["source"], "value": None if v is None else bytes(v).hex()}
+
+
+async def read_newer(bb, builders, builds, steps):
+    """Buildbot 3.7's newer data through its connectors: tags are in "builders"; build data of
+    every build, test result sets of every builder (with each filter), their results, test names
+    and code paths (with each prefix)."""
+    db = bb.db
+    out = {"build_data": [], "test_result_sets": [], "test_results": [], "test_names": [],
+           "test_code_paths": []}
+    for bid in builds + [UNKNOWN_ID]:
+        entries = [data_entry(d) for d in await db.build_data.getAllBuildDataNoValues(bid)]
+        names = sorted(e["name"] for e in entries) + ["no-such-data"]
+        d = {"buildid": bid, "all": entries, "get": {}, "no_value": {}}
+        for name in names:
+            d["get"][name] = data_entry(await db.build_data.getBuildData(bid, name))
+            d["no_value"][name] = data_entry(await db.build_data.getBuildDataNoValue(bid, name))
+        out["build_data"].append(d)
+
+    sets = db.test_result_sets
+
+    async def get_sets(builderid, **kw):
+        return [pick(x, SET_KEYS) for x in await sets.getTestResultSets(builderid, **kw)]
+    all_sets = []
+    for b in builders + [UNKNOWN_ID]:
+        d = {"builderid": b, "all": await get_sets(b),
+             "complete": await get_sets(b, complete=True),
+             "incomplete": await get_sets(b, complete=False),
+             "by_build": [{"buildid": bid, "sets": await get_sets(b, buildid=bid)}
+                          for bid in builds + [UNKNOWN_ID]],
+             "by_step": [{"stepid": sid, "sets": await get_sets(b, stepid=sid)}
+                         for sid in steps + [UNKNOWN_ID]]}
+        d["by_all_filters"] = [
+            {"setid": x["id"], "sets": await get_sets(b, buildid=x["buildid"], stepid=x["stepid"],
+                                                      complete=x["complete"])}
+            for x in d["all"]]
+        all_sets += d["all"]
+        out["test_result_sets"].append(d)
+
+    # Results of every set asked of every builder (only its own builder has them).
+    results_of = {b: [] for b in builders}
+    for x in all_sets + [{"id": UNKNOWN_ID}]:
+        for b in builders:
+            rs = [pick(r, RESULT_KEYS) for r in await db.test_results.getTestResults(b, x["id"])]
+            results_of[b] += rs
+            out["test_results"].append({"setid": x["id"], "builderid": b, "results": rs})
+
+    for b in builders + [UNKNOWN_ID]:
+        out["test_names"].append({
+            "builderid": b, "all": await db.test_results.getTestNames(b),
+            "prefix": {p: await db.test_results.getTestNames(b, name_prefix=p) for p in PREFIXES}})
+
+    # Buildbot's getTestCodePaths ignores its builderid and answers every builder's paths; ours
+    # answers the builder's own (docs/buildbot-compatibility.md, "Test results",
+    # `get_test_code_paths(builderid, ...)`). So a builder's paths are taken from Buildbot's
+    # answers that do filter by builder (getTestResults of its sets), and Buildbot's own
+    # getTestCodePaths must equal them all together: that proves none is missed.
+    own = {b: sorted({r["test_code_path"] for r in results_of[b] if r["test_code_path"] is not None})
+           for b in builders}
+    own[UNKNOWN_ID] = []
+    every = sorted(p for b in builders for p in own[b])
+    for b in builders + [UNKNOWN_ID]:
+        theirs = sorted(await db.test_results.getTestCodePaths(b))
+        check(theirs == every, f"Buildbot's getTestCodePaths({b}) answers every builder's paths: "
+                               f"{theirs} != {every}")
+        for p in PREFIXES:
+            theirs = sorted(await db.test_results.getTestCodePaths(b, path_prefix=p))
+            want = [x for x in every if x.startswith(p)]
+            check(theirs == want, f"Buildbot's getTestCodePaths({b}, {p!r}): {theirs} != {want}")
+        out["test_code_paths"].append({
+            "builderid": b, "all": own[b],
+            "prefix": {p: [x for x in own[b] if x.startswith(p)] for p in PREFIXES}})
+    return out
+
+
+def _is_utf8(b):
+    try:
+        b.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
 
 
 def ordered(doc):
@@ -427,7 +610,46 @@ def ordered(doc):
         b["steps"] = sorted(b["steps"], key=lambda s: s["number"])
         for s in b["steps"]:
             s["logs"] = sorted(s["logs"], key=lambda lg: lg["id"])
+    # Orders Buildbot leaves to the database (its queries have no ORDER BY; see
+    # docs/buildbot-compatibility.md, "Orders Buildbot leaves to the database"): a builder's
+    # tags, a build's data, a builder's sets, a set's results, a builder's names. Ours are
+    # checked on their own (check_our_orders).
+    by_id = lambda xs: sorted(xs, key=lambda x: x["id"])
+    for b in out.get("builders", []):
+        b["tags"] = sorted(b.get("tags", []))
+    for d in out.get("build_data", []):
+        d["all"] = sorted(d["all"], key=lambda e: e["name"])
+    for d in out.get("test_result_sets", []):
+        for k in ("all", "complete", "incomplete"):
+            d[k] = by_id(d[k])
+        for k in ("by_build", "by_step", "by_all_filters"):
+            for x in d[k]:
+                x["sets"] = by_id(x["sets"])
+    for d in out.get("test_results", []):
+        d["results"] = by_id(d["results"])
+    for d in out.get("test_names", []) + out.get("test_code_paths", []):
+        d["all"] = sorted(d["all"])
+        d["prefix"] = {p: sorted(v) for p, v in d["prefix"].items()}
     return out
+
+
+def check_our_orders(ours, seeded):
+    """The orders our connectors promise where Buildbot's are the database's: tags as
+    update_builder_info was given them, build data in the order its names were first set, sets
+    and results by id."""
+    for b in ours.get("builders", []):
+        check(b["tags"] == seeded["tags"].get(str(b["id"]), []),
+              f"builder {b['id']}'s tags in the order given: {b['tags']}")
+    for d in ours.get("build_data", []):
+        names = [e["name"] for e in d["all"]]
+        want = seeded["build_data"].get(str(d["buildid"]), [])
+        check(names == want, f"build {d['buildid']}'s data in the order first set: {names} != {want}")
+    for d in ours.get("test_result_sets", []):
+        ids = [x["id"] for x in d["all"]]
+        check(ids == sorted(ids), f"builder {d['builderid']}'s sets by id: {ids}")
+    for d in ours.get("test_results", []):
+        ids = [x["id"] for x in d["results"]]
+        check(ids == sorted(ids), f"set {d['setid']}'s results by id: {ids}")
 
 
 def diff(path, a, b, out, limit=40):
@@ -509,6 +731,7 @@ def main():
             states = await fill(bb)
             expected["doc"] = await read_buildbot(bb, states)
             expected["states"] = states
+            expected["seeded"] = bb.seeded
             await bb.close()
             if args.backend != "sqlite":
                 # A Buildbot schema whose version this program does not know.
@@ -541,7 +764,8 @@ def main():
                       "scheduler_masters", "scheduler_changes", "changesources",
                       "changesource_masters", "objects", "object_state", "buildset_properties",
                       "buildset_sourcestamps", "builder_masters", "configured_workers",
-                      "connected_workers"):
+                      "connected_workers", "tags", "builders_tags", "build_data",
+                      "test_result_sets", "test_results", "test_names", "test_code_paths"):
             check(counts.get(table, 0) > 0, f"the test data has rows in {table}: {counts.get(table)}")
         # What this schema cannot hold yet is reported, with its counts.
         left = {x["buildbot_table"]: x["rows"] for x in report["not_imported"]}
@@ -551,10 +775,13 @@ def main():
         check(before == after, "the Buildbot database is unchanged by the import")
 
         p = subprocess.run([args.checker, target] +
-                           sum((["--state", ",".join(s)] for s in expected["states"]), []),
+                           sum((["--state", ",".join(s)] for s in expected["states"]), []) +
+                           sum((["--prefix", x] for x in PREFIXES), []),
                            capture_output=True, text=True, timeout=300)
         check(p.returncode == 0, f"checker exits 0: {p.stderr.strip()}")
-        ours = ordered(json.loads(p.stdout)) if p.returncode == 0 else {}
+        ours = json.loads(p.stdout) if p.returncode == 0 else {}
+        check_our_orders(ours, expected["seeded"])
+        ours = ordered(ours)
         theirs = ordered(plain(expected["doc"]))
         problems = []
         diff("", theirs, ours, problems)
@@ -564,6 +791,24 @@ def main():
         n_lines = sum(len(lg["lines"]) for b in theirs["builds"] for s in b["steps"] for lg in s["logs"])
         print(f"compared {len(theirs['builds'])} builds, {len(theirs['changes'])} changes, "
               f"{len(theirs['users'])} users, {n_lines} characters of log", flush=True)
+        # The newer data compared is what the seeding meant (not vacuously empty answers).
+        data = [e for d in theirs["build_data"] for e in d["get"].values() if e]
+        sets = [x for d in theirs["test_result_sets"] for x in d["all"]]
+        results = [r for d in theirs["test_results"] for r in d["results"]]
+        values = [bytes.fromhex(e["value"]) for e in data]
+        check(any(not _is_utf8(v) for v in values) and max(map(len, values)) > 1_000_000
+              and b"" in values, "Buildbot's build data has a binary, a large and an empty value")
+        check(sum(len(b["tags"]) for b in theirs["builders"]) >= 4, "Buildbot's builders have tags")
+        check({x["complete"] for x in sets} == {True, False} and
+              any(x["description"] is None for x in sets), f"Buildbot's sets: {sets!r:.300}")
+        check(any(r["test_name"] is None for r in results) and
+              any(r["test_code_path"] is None for r in results) and
+              any(r["test_name"] and r["test_code_path"] for r in results),
+              "Buildbot's results have no name, no path, and both")
+        print(f"compared {len(data)} build data values ({sum(map(len, values))} bytes), "
+              f"{len(sets)} test result sets, {len(results)} test results, "
+              f"{sum(len(d['all']) for d in theirs['test_names'])} test names, "
+              f"{sum(len(d['all']) for d in theirs['test_code_paths'])} code paths", flush=True)
 
         target_chunks = chunk_rows(args.backend, target, target, backend)
         check(source_chunks == target_chunks, "log chunks are copied byte for byte")

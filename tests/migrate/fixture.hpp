@@ -17,6 +17,8 @@
 #include "backend/server_db.hpp"
 #include "db/db.hpp"
 #include "db/drivers/driver.hpp"
+#include "db/migrate/introspect.hpp"
+#include "db/model.hpp"
 #include "db/url.hpp"
 
 namespace ym::test {
@@ -88,6 +90,17 @@ class OnBackend : public testing::TestWithParam<Target> {
 
 inline std::unique_ptr<db::Connection> connect(const std::string& url) {
   return db::open_connection(db::Url::parse(url));
+}
+
+// Whether the schema of `conn` is `model` (migrate::compare_with_model finds no difference); on
+// failure the message lists every difference, one a line. EXPECT_TRUE(matches_model(*c, m)).
+inline testing::AssertionResult matches_model(db::Connection& conn, const db::model::Model& model) {
+  auto diffs = migrate::compare_with_model(conn, model);
+  if (diffs.empty()) return testing::AssertionSuccess();
+  auto failure = testing::AssertionFailure();
+  failure << "the schema differs from the model in " << diffs.size() << " ways:";
+  for (const auto& d : diffs) failure << "\n  " << d;
+  return failure;
 }
 
 }  // namespace ym::test
