@@ -971,6 +971,8 @@ std::string buildbot_kind(const std::string& call, const json& args, const Error
       !is_buildbot_identifier(args.value("name", std::string()), 50)) {
     return "AssertionError";
   }
+  // logs.addLog turns the unique index's refusal of a taken slug into KeyError (the reference).
+  if (call == "logs.add_log" && dynamic_cast<const AlreadyExists*>(&e)) return "KeyError";
   // steps.addURL reads the step's urls_json from a row that is not there: AttributeError.
   if (call == "steps.add_url" && dynamic_cast<const NotFound*>(&e)) return "AttributeError";
   return error_kind(e);

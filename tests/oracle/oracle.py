@@ -62,6 +62,8 @@ except ImportError as e:  # pragma: no cover
 T0 = 1_700_000_000
 GHOST = 1_000_000_000
 MISSING_BASE = 100_000  # ids of missing rows start above this (Gen.pick)
+BUILDBOT_LOG_COMPRESSION = "raw"
+OUR_LOG_COMPRESSION = "zstd"  # ym_oracle keeps DbOptions::log_compression's default
 CALL_TIMEOUT = 20  # our side's stand-in for a Buildbot id we never learnt
 
 # ------------------------------------------------------------------------------------ ids
@@ -85,7 +87,7 @@ ID_KEYS = {
 # Keys whose value is an object keyed by ids.
 ID_KEYED = {"classifications": "change", "brids_by_builder": "builder"}
 # Lists that are sets: Buildbot gives them in no defined order.
-SET_KEYS = {"connected_to", "configured_on", "sourcestamps", "masterids"}
+SET_KEYS = {"connected_to", "configured_on", "sourcestamps", "masterids", "tags"}
 
 
 class IdMap:
@@ -199,7 +201,7 @@ class Reactor:
 class Config:
     def __init__(self, url):
         self.db = {"db_url": url}
-        self.logCompressionMethod = "raw"
+        self.logCompressionMethod = BUILDBOT_LOG_COMPRESSION
         self.changeHorizon = None
         self.caches = {}
 
@@ -344,7 +346,7 @@ TAKEOVER_SQL = [
     ("UPDATE builds SET results = :r, complete_at = :now, state_string = :s "
      "WHERE masterid = :m AND complete_at IS NULL"),
 ]
-RETRY = 4
+RETRY = 5  # buildbot.process.results.RETRY, our results::kRetry
 
 
 def takeover_housekeeping(db, masterid, now):
@@ -359,21 +361,56 @@ def takeover_housekeeping(db, masterid, now):
     return db.pool.do(thd)
 
 
-# Rows that Buildbot stores on SQLite for an id that does not exist (no foreign keys) and that we
-# refuse ("Foreign keys are enforced on SQLite"): after that expected difference they are
-# deleted again from Buildbot's database, so that they do not show in its later answers (counts
-# of deleted rows, a builder's test names). Rows created with an id of their own are kept out of
-# later calls by Gen.taint instead.
+# Rows without an id of their own that Buildbot stores where we refuse the call as an expected
+# difference (for a missing build or test result set on SQLite, "Foreign keys are enforced on
+# SQLite"; results under a builder that is not the set's, "Test results"): deleted again from
+# Buildbot's database, so that both sides hold the same rows and later answers (counts of
+# deleted rows, a builder's test names) compare.
 DANGLING_SQL = {
     "build_data.set_build_data": [
         "DELETE FROM build_data WHERE buildid = :buildid AND name = :name"],
     "test_results.add_test_results": [
-        "DELETE FROM test_results WHERE test_result_setid = :test_result_setid",
+        "DELETE FROM test_results WHERE test_result_setid = :test_result_setid "
+        "AND builderid = :builderid",
         "DELETE FROM test_names WHERE builderid = :builderid AND id NOT IN "
         "(SELECT test_nameid FROM test_results WHERE test_nameid IS NOT NULL)",
         "DELETE FROM test_code_paths WHERE builderid = :builderid AND id NOT IN "
         "(SELECT test_code_pathid FROM test_results WHERE test_code_pathid IS NOT NULL)"],
 }
+
+
+# Rows that Buildbot created in a call that we refused as an expected difference (a build for a
+# missing worker on SQLite, a step or log with a name that is not an identifier): deleted again
+# from Buildbot's database, so that the builder's build numbers, the build's step numbers and the
+# step's log slugs stay the same on both sides.
+CREATED_SQL = {
+    "builds.add_build": "DELETE FROM builds WHERE id = :id",
+    "steps.add_step": "DELETE FROM steps WHERE id = :id",
+    "logs.add_log": "DELETE FROM logs WHERE id = :id",
+}
+
+
+def delete_created(db, call, rowid):
+    def thd(conn):
+        conn.execute(sa.text(CREATED_SQL[call]), id=rowid)
+    return db.pool.do(thd)
+
+
+def logs_only_buildbot_deletes(db, older_than):
+    """The logs that Buildbot's deleteOldLogChunks(older_than) is about to mark deleted and ours
+    is not ("delete_old_log_chunks(t)" in docs/buildbot-compatibility.md, Logs): those of steps
+    that did not start before older_than but have a lower id than one that did."""
+    def thd(conn):
+        top = conn.execute(sa.text("SELECT MAX(id) FROM steps WHERE started_at < :t"),
+                           t=older_than).fetchone()[0]
+        if not top:
+            return []
+        rows = conn.execute(sa.text(
+            "SELECT l.id FROM logs l JOIN steps s ON s.id = l.stepid WHERE l.stepid <= :top "
+            "AND l.type <> 'd' AND (s.started_at IS NULL OR s.started_at >= :t)"),
+            top=top, t=older_than)
+        return [r[0] for r in rows]
+    return db.pool.do(thd)
 
 
 def delete_dangling(db, call, args):
@@ -645,6 +682,7 @@ class Gen:
         self.usernames = []
         self.builder_masters = set()  # (builderid, masterid) links both sides hold
         self.trs_builder = {}  # test result set id -> its builderid
+        self.only_buildbot_deletes = []  # see logs_only_buildbot_deletes
         self.state_names = ["last", "rev", "count", "x"]
         self.makers = [(w, f) for (w, c, f) in self.table() if c in components]
 
@@ -690,6 +728,10 @@ class Gen:
                     if isinstance(v, int) and not isinstance(v, bool):
                         self.taint_id(ID_KEYS[key], v)
                 return
+
+    def untaint(self, kind, v):
+        """The row is gone from both sides again (delete_created): its id may be reused."""
+        self.tainted[kind].discard(v)
 
     def without_tainted(self, kind, v):
         """A read's records (in Buildbot's ids) without those of rows a deliberate difference
@@ -1281,6 +1323,10 @@ class Gen:
             self.logs[res] = {"lines": 0}
         elif call == "logs.append_log" and res:
             self.logs.setdefault(a["logid"], {})["lines"] = res[1] + 1
+            if a["content"] == "\n":
+                # Buildbot stores no chunk for one empty line, we store it ("append_log(id,
+                # "\n")" in docs/buildbot-compatibility.md, Logs): the log reads differently.
+                self.taint_id("log", a["logid"])
         elif call == "buildsets.add_buildset":
             bsid, brids = res
             self.ids["bs"].append(bsid)
@@ -1361,6 +1407,10 @@ def condition_holds(cond, call, args, gen):
         return False
     if cond.get("not_claimed_by_caller"):
         return any(gen.brs.get(b, {}).get("claimed_by") != args["masterid"] for b in args["brids"])
+    if cond.get("codec_differs"):
+        return BUILDBOT_LOG_COMPRESSION != OUR_LOG_COMPRESSION
+    if cond.get("buildbot_deletes_logs_of_unstarted_steps"):
+        return bool(gen.only_buildbot_deletes)
     if cond.get("builder_not_on_master"):
         return any((b, args["masterid"]) not in gen.builder_masters for b in args["builderids"])
     if cond.get("test_result_set_of_other_builder"):
@@ -1536,6 +1586,9 @@ def run(reactor, opts):
             call, args = gen.next(now)
             comp = component_of(call)
             fn, kind, unordered = CALLS[call]
+            if call == "logs.delete_old_log_chunks":
+                gen.only_buildbot_deletes = yield logs_only_buildbot_deletes(
+                    db, args["older_than_timestamp"])
             # Buildbot
             bb_msg = None
             try:
@@ -1581,11 +1634,21 @@ def run(reactor, opts):
             # Any difference in a write leaves the rows it touched different on the two sides:
             # they are not used again (the difference itself is counted once, here).
             gen.observe(call, args, bb[0], res if bb[0] else None, tainted=not same)
+            if call == "logs.delete_old_log_chunks" and bb[0]:
+                # Deleted on Buildbot's side only: out of use, whatever the counts said.
+                for logid in gen.only_buildbot_deletes:
+                    gen.taint_id("log", logid)
             if same:
                 stats[comp]["identical"] += 1
                 continue
-            if e and e["id"] == "sqlite-foreign-keys" and bb[0] and call in DANGLING_SQL:
+            if e and bb[0] and not mine[0] and call in DANGLING_SQL:
                 yield delete_dangling(db, call, args)
+                if call == "test_results.add_test_results":
+                    gen.untaint("trs", args["test_result_setid"])  # the same on both sides again
+            if e and bb[0] and not mine[0] and call in CREATED_SQL:
+                rowid = res[0] if isinstance(res, (list, tuple)) else res
+                yield delete_created(db, call, rowid)
+                gen.untaint(CALLS[call][1], rowid)  # gone from Buildbot's side too
             if e:
                 stats[comp]["expected"] += 1
                 seen_expected[e["id"]] += 1
