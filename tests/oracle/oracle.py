@@ -347,6 +347,8 @@ TAKEOVER_SQL = [
      "WHERE masterid = :m AND complete_at IS NULL"),
 ]
 RETRY = 5  # buildbot.process.results.RETRY, our results::kRetry
+BUILD_DATA_READS = {"build_data.get_build_data", "build_data.get_build_data_no_value",
+                    "build_data.get_all_build_data_no_values"}
 
 
 def takeover_housekeeping(db, masterid, now):
@@ -410,6 +412,15 @@ def logs_only_buildbot_deletes(db, older_than):
             "AND l.type <> 'd' AND (s.started_at IS NULL OR s.started_at >= :t)"),
             top=top, t=older_than)
         return [r[0] for r in rows]
+    return db.pool.do(thd)
+
+
+def builds_with_data(db):
+    """Before delete_old_build_data on PostgreSQL / MySQL, where Buildbot deletes the data we keep
+    and keeps the data we delete ("delete_old_build_data(older_than) deletes the old data on
+    every backend"): the builds whose data then differs."""
+    def thd(conn):
+        return [r[0] for r in conn.execute(sa.text("SELECT DISTINCT buildid FROM build_data"))]
     return db.pool.do(thd)
 
 
@@ -683,6 +694,8 @@ class Gen:
         self.builder_masters = set()  # (builderid, masterid) links both sides hold
         self.trs_builder = {}  # test result set id -> its builderid
         self.only_buildbot_deletes = []  # see logs_only_buildbot_deletes
+        self.data_deleted_differently = []  # see builds_with_data
+        self.build_data_tainted = set()  # builds whose build data differs
         self.state_names = ["last", "rev", "count", "x"]
         self.makers = [(w, f) for (w, c, f) in self.table() if c in components]
 
@@ -1409,6 +1422,8 @@ def condition_holds(cond, call, args, gen):
         return any(gen.brs.get(b, {}).get("claimed_by") != args["masterid"] for b in args["brids"])
     if cond.get("codec_differs"):
         return BUILDBOT_LOG_COMPRESSION != OUR_LOG_COMPRESSION
+    if cond.get("buildbot_deletes_the_complement"):
+        return bool(gen.data_deleted_differently)
     if cond.get("buildbot_deletes_logs_of_unstarted_steps"):
         return bool(gen.only_buildbot_deletes)
     if cond.get("builder_not_on_master"):
@@ -1586,6 +1601,8 @@ def run(reactor, opts):
             call, args = gen.next(now)
             comp = component_of(call)
             fn, kind, unordered = CALLS[call]
+            if call == "build_data.delete_old_build_data" and opts.backend != "sqlite":
+                gen.data_deleted_differently = yield builds_with_data(db)
             if call == "logs.delete_old_log_chunks":
                 gen.only_buildbot_deletes = yield logs_only_buildbot_deletes(
                     db, args["older_than_timestamp"])
@@ -1625,6 +1642,9 @@ def run(reactor, opts):
                 bbv = sort_sets(bb[1], unordered)
                 mine = (mine[0], sort_sets(mine[1], unordered) if mine[0] else mine[1])
                 bb = (True, bbv)
+            if (call in BUILD_DATA_READS and bb[0] and mine[0] and
+                    args["buildid"] in gen.build_data_tainted):
+                mine = bb  # that build's data differs by the deliberate difference
             if bb[0] and mine[0] and kind and call.split(".")[1].startswith("get"):
                 bb = (True, gen.without_tainted(kind, bb[1]))
                 mine = (True, gen.without_tainted(kind, mine[1]))
@@ -1634,6 +1654,8 @@ def run(reactor, opts):
             # Any difference in a write leaves the rows it touched different on the two sides:
             # they are not used again (the difference itself is counted once, here).
             gen.observe(call, args, bb[0], res if bb[0] else None, tainted=not same)
+            if call == "build_data.delete_old_build_data" and bb[0]:
+                gen.build_data_tainted.update(gen.data_deleted_differently)
             if call == "logs.delete_old_log_chunks" and bb[0]:
                 # Deleted on Buildbot's side only: out of use, whatever the counts said.
                 for logid in gen.only_buildbot_deletes:
