@@ -398,20 +398,24 @@ def delete_created(db, call, rowid):
     return db.pool.do(thd)
 
 
-def logs_only_buildbot_deletes(db, older_than):
+def logs_only_buildbot_deletes(db, older_than, differing):
     """The logs that Buildbot's deleteOldLogChunks(older_than) is about to mark deleted and ours
     is not ("delete_old_log_chunks(t)" in docs/buildbot-compatibility.md, Logs): those of steps
-    that did not start before older_than but have a lower id than one that did."""
+    that did not start before older_than but have a lower id than one that did; and whether it
+    deletes a log of `differing` (whose chunks differ already, so that the counts differ)."""
     def thd(conn):
         top = conn.execute(sa.text("SELECT MAX(id) FROM steps WHERE started_at < :t"),
                            t=older_than).fetchone()[0]
         if not top:
-            return []
+            return [], False
         rows = conn.execute(sa.text(
             "SELECT l.id FROM logs l JOIN steps s ON s.id = l.stepid WHERE l.stepid <= :top "
             "AND l.type <> 'd' AND (s.started_at IS NULL OR s.started_at >= :t)"),
             top=top, t=older_than)
-        return [r[0] for r in rows]
+        only = [r[0] for r in rows]
+        deleted = {r[0] for r in conn.execute(
+            sa.text("SELECT id FROM logs WHERE stepid <= :top"), top=top)}
+        return only, bool(deleted & differing)
     return db.pool.do(thd)
 
 
@@ -694,6 +698,8 @@ class Gen:
         self.builder_masters = set()  # (builderid, masterid) links both sides hold
         self.trs_builder = {}  # test result set id -> its builderid
         self.only_buildbot_deletes = []  # see logs_only_buildbot_deletes
+        self.deletes_differing_log = False
+        self.logs_with_empty_line = set()  # logs whose chunks differ (one-empty-line appends)
         self.data_deleted_differently = []  # see builds_with_data
         self.build_data_tainted = set()  # builds whose build data differs
         self.state_names = ["last", "rev", "count", "x"]
@@ -1340,6 +1346,7 @@ class Gen:
                 # Buildbot stores no chunk for one empty line, we store it ("append_log(id,
                 # "\n")" in docs/buildbot-compatibility.md, Logs): the log reads differently.
                 self.taint_id("log", a["logid"])
+                self.logs_with_empty_line.add(a["logid"])
         elif call == "buildsets.add_buildset":
             bsid, brids = res
             self.ids["bs"].append(bsid)
@@ -1425,7 +1432,9 @@ def condition_holds(cond, call, args, gen):
     if cond.get("buildbot_deletes_the_complement"):
         return bool(gen.data_deleted_differently)
     if cond.get("buildbot_deletes_logs_of_unstarted_steps"):
-        return bool(gen.only_buildbot_deletes)
+        return bool(gen.only_buildbot_deletes) or gen.deletes_differing_log
+    if cond.get("empty_range"):
+        return args["last_line"] < args["first_line"]
     if cond.get("builder_not_on_master"):
         return any((b, args["masterid"]) not in gen.builder_masters for b in args["builderids"])
     if cond.get("test_result_set_of_other_builder"):
@@ -1604,8 +1613,9 @@ def run(reactor, opts):
             if call == "build_data.delete_old_build_data" and opts.backend != "sqlite":
                 gen.data_deleted_differently = yield builds_with_data(db)
             if call == "logs.delete_old_log_chunks":
-                gen.only_buildbot_deletes = yield logs_only_buildbot_deletes(
-                    db, args["older_than_timestamp"])
+                gen.only_buildbot_deletes, gen.deletes_differing_log = \
+                    yield logs_only_buildbot_deletes(db, args["older_than_timestamp"],
+                                                     gen.logs_with_empty_line)
             # Buildbot
             bb_msg = None
             try:
