@@ -75,8 +75,7 @@ class FakeBuilders final : public db::Builders {
                                    std::optional<std::string> description) override {
     return a_.call([&](Store& s) {
       auto it = s.builders.find(builderid);
-      if (it == s.builders.end()) throw db::NotFound("no builder with id " + std::to_string(builderid));
-      it->second.description = description;
+      if (it != s.builders.end()) it->second.description = description;  // unknown: no-op
     });
   }
 
@@ -89,7 +88,10 @@ class FakeBuilders final : public db::Builders {
         }
       }
       auto it = s.builders.find(builderid);
-      if (it == s.builders.end()) throw db::NotFound("no builder with id " + std::to_string(builderid));
+      if (it == s.builders.end()) {
+        if (tags.empty()) return;  // an unknown builder without tags: nothing changes
+        throw db::NotFound("no builder with id " + std::to_string(builderid));
+      }
       // Checked before anything changes (tags created by name included), as a rolled-back
       // transaction leaves nothing behind.
       std::set<int64_t> seen;

@@ -68,8 +68,8 @@ class FakeLogs final : public db::Logs {
   Future<int64_t> add_log(int64_t stepid, std::string name, std::string slug,
                           std::string type) override {
     return a_.call([&](Store& s) {
+      db::internal::check_log_type(type);  // first, as in db/connectors/logs.cpp
       db::check_identifier("log slug", slug, db::kLogSlugMax);
-      db::internal::check_log_type(type);
       if (!db::is_valid_utf8(name)) throw db::InvalidArgument("log name is not valid UTF-8");
       if (!s.steps.count(stepid)) throw db::NotFound("no step with id " + std::to_string(stepid));
       for (const auto& [id, l] : s.logs) {

@@ -90,10 +90,9 @@ class SqlBuilders final : public Builders {
 
   Future<void> update_builder_info(int64_t builderid,
                                    std::optional<std::string> description) override {
+    // An unknown builder matches no row: nothing changes, as in Buildbot.
     return ctx_.pool.transaction([builderid, description](Connection& c) {
-      if (c.stmt("UPDATE builders SET description = ? WHERE id = ?").bind(description, builderid).exec() == 0) {
-        throw NotFound("no builder with id " + std::to_string(builderid));
-      }
+      c.stmt("UPDATE builders SET description = ? WHERE id = ?").bind(description, builderid).exec();
     });
   }
 
@@ -105,9 +104,13 @@ class SqlBuilders final : public Builders {
       }
     }
     return ctx_.pool.transaction([builderid, description, tags](Connection& c) {
-      if (c.stmt("UPDATE builders SET description = ? WHERE id = ?").bind(description, builderid).exec() == 0) {
+      // An unknown builder without tags changes nothing, as in Buildbot; tags for it would be
+      // links to no builder, refused. (By SELECT: MySQL counts an unchanged row as not updated.)
+      if (!c.stmt("SELECT 1 FROM builders WHERE id = ?").bind(builderid).one()) {
+        if (tags.empty()) return;
         throw NotFound("no builder with id " + std::to_string(builderid));
       }
+      c.stmt("UPDATE builders SET description = ? WHERE id = ?").bind(description, builderid).exec();
       std::vector<int64_t> tagids;
       std::set<int64_t> seen;
       for (const auto& t : tags) {

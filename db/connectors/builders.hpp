@@ -51,13 +51,15 @@ class Builders {
   // Every builder (or only those configured on `masterid`), ordered by id.
   virtual Future<std::vector<Builder>> get_builders(std::optional<int64_t> masterid = {}) = 0;
 
-  // Sets the free-form description (tags unchanged); throws NotFound for an unknown builder.
+  // Sets the free-form description (tags unchanged). An unknown builder is not an error:
+  // nothing changes (as Buildbot's updateBuilderInfo).
   virtual Future<void> update_builder_info(int64_t builderid,
                                            std::optional<std::string> description) = 0;
 
   // Sets the description and replaces the builder's tags by `tags` (Buildbot's
   // updateBuilderInfo), in one transaction: tags given by name are found or created, an empty
-  // list removes every tag. Throws NotFound for an unknown builder or tag id, UniqueViolation
+  // list removes every tag. An unknown builder with no tags changes nothing (as Buildbot).
+  // Throws NotFound for an unknown builder given tags or an unknown tag id, UniqueViolation
   // when one tag is given twice, InvalidArgument for a tag name that is not UTF-8; nothing
   // changes then.
   virtual Future<void> update_builder_info(int64_t builderid,

@@ -195,21 +195,26 @@ class SqlBuilds final : public Builds {
     } catch (const Error&) {
       return make_exceptional_future<void>(std::current_exception());
     }
-    return ctx_.pool.transaction([buildid, state_string](Connection& c) {
-      // Existence by SELECT: MySQL counts an UPDATE that changes nothing as 0 rows.
-      require_row(c, "SELECT 1 FROM builds WHERE id = ?", buildid, "build");
-      c.stmt("UPDATE builds SET state_string = ? WHERE id = ?").bind(state_string, buildid).exec();
-    });
+    // An unknown build matches no row: nothing changes, as in Buildbot. Idempotent, so a repeat
+    // after a lost COMMIT reply is harmless.
+    return ctx_.pool.write_one(
+        [buildid, state_string](Connection& c) {
+          c.stmt("UPDATE builds SET state_string = ? WHERE id = ?").bind(state_string, buildid).exec();
+        },
+        Unknown::kRetry);
   }
 
   Future<void> finish_build(int64_t buildid, int results) override {
     int64_t now = ctx_.now();
-    return ctx_.pool.transaction([buildid, results, now](Connection& c) {
-      require_row(c, "SELECT 1 FROM builds WHERE id = ?", buildid, "build");
-      c.stmt("UPDATE builds SET results = ?, complete_at = ? WHERE id = ?")
-          .bind(results, now, buildid)
-          .exec();
-    });
+    // As set_build_state_string: an unknown build is not an error, and the values (the time
+    // included) are fixed before the call is queued, so a repeat writes the same row again.
+    return ctx_.pool.write_one(
+        [buildid, results, now](Connection& c) {
+          c.stmt("UPDATE builds SET results = ?, complete_at = ? WHERE id = ?")
+              .bind(results, now, buildid)
+              .exec();
+        },
+        Unknown::kRetry);
   }
 
   Future<void> complete_build(int64_t buildid, int64_t masterid, int results,

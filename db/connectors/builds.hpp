@@ -74,11 +74,13 @@ class Builds {
                                        std::optional<int64_t> workerid, int64_t masterid,
                                        std::string state_string) = 0;
 
-  // Throws NotFound for an unknown build, InvalidArgument for a string that is not UTF-8.
+  // Throws InvalidArgument for a string that is not UTF-8. An unknown build is not an error:
+  // nothing changes (as Buildbot's setBuildStateString).
   virtual Future<void> set_build_state_string(int64_t buildid, std::string state_string) = 0;
 
-  // Sets results and complete_at = now, unconditionally (also on a finished build).
-  // Throws NotFound for an unknown build.
+  // Sets results and complete_at = now, unconditionally (also on a finished build). Not a fence:
+  // the master ends builds with complete_build / abandon_builds. An unknown build is not an
+  // error: nothing changes (as Buildbot's finishBuild).
   virtual Future<void> finish_build(int64_t buildid, int results) = 0;
 
   // The fenced end of a build that completes its request (see docs/reliability.md): in one

@@ -524,8 +524,9 @@ class SqlLogs final : public Logs {
   Future<int64_t> add_log(int64_t stepid, std::string name, std::string slug,
                           std::string type) override {
     try {
-      check_identifier("log slug", slug, kLogSlugMax);
+      // The type first, as Buildbot's addLog asserts it before anything else.
       internal::check_log_type(type);
+      check_identifier("log slug", slug, kLogSlugMax);
       if (!is_valid_utf8(name)) throw InvalidArgument("log name is not valid UTF-8");
     } catch (const Error&) {
       return make_exceptional_future<int64_t>(std::current_exception());

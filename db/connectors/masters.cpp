@@ -16,7 +16,6 @@ class SqlMasters final : public Masters {
   explicit SqlMasters(internal::Context& ctx) : ctx_(ctx) {}
 
   Future<int64_t> find_master_id(std::string name) override {
-    if (name.empty()) return make_error_future<int64_t>(InvalidArgument("master name is empty"));
     int64_t now = ctx_.now();
     return ctx_.pool.run([name = std::move(name), now](Connection& c) {
       std::string hash = hash_columns({name});

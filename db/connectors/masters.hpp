@@ -27,7 +27,8 @@ class Masters {
   virtual ~Masters() = default;
 
   // The id of the master called `name`, creating it (inactive, last_active = now) if needed.
-  // Concurrent calls for one new name return one id. Throws InvalidArgument on an empty name.
+  // Concurrent calls for one new name return one id. Any name is taken, the empty one too (as
+  // Buildbot's findMasterId; the reference sets no rule).
   virtual Future<int64_t> find_master_id(std::string name) = 0;
 
   // Marks the master active (updating last_active to now) or inactive; returns whether the

@@ -40,12 +40,6 @@ void check_text(const char* what, const std::string& s) {
   if (!is_valid_utf8(s)) throw InvalidArgument(std::string(what) + " is not valid UTF-8");
 }
 
-void require_step(Connection& c, int64_t stepid) {
-  if (!c.stmt("SELECT 1 FROM steps WHERE id = ?").bind(stepid).one()) {
-    throw NotFound("no step with id " + std::to_string(stepid));
-  }
-}
-
 class SqlSteps final : public Steps {
  public:
   explicit SqlSteps(internal::Context& ctx) : ctx_(ctx) {}
@@ -127,7 +121,7 @@ class SqlSteps final : public Steps {
 
   Future<void> start_step(int64_t stepid) override {
     int64_t now = ctx_.now();
-    return update_step(stepid, "UPDATE steps SET started_at = ? WHERE id = ?", {to_value(now), to_value(stepid)});
+    return update_step("UPDATE steps SET started_at = ? WHERE id = ?", {to_value(now), to_value(stepid)});
   }
 
   Future<void> set_step_state_string(int64_t stepid, std::string state_string) override {
@@ -136,20 +130,13 @@ class SqlSteps final : public Steps {
     } catch (const Error&) {
       return make_exceptional_future<void>(std::current_exception());
     }
-    // Idempotent: a repeat after a lost COMMIT reply sets the same text again.
-    return ctx_.pool.transaction(
-        [stepid, state_string](Connection& c) {
-          require_step(c, stepid);
-          c.stmt("UPDATE steps SET state_string = ? WHERE id = ?")
-              .bind(state_string, stepid)
-              .exec();
-        },
-        Unknown::kRetry);
+    return update_step("UPDATE steps SET state_string = ? WHERE id = ?",
+                       {Value(std::move(state_string)), to_value(stepid)});
   }
 
   Future<void> finish_step(int64_t stepid, int results, bool hidden) override {
     int64_t now = ctx_.now();
-    return update_step(stepid, "UPDATE steps SET results = ?, hidden = ?, complete_at = ? WHERE id = ?",
+    return update_step("UPDATE steps SET results = ?, hidden = ?, complete_at = ? WHERE id = ?",
                        {to_value(results), to_value(hidden), to_value(now), to_value(stepid)});
   }
 
@@ -182,28 +169,13 @@ class SqlSteps final : public Steps {
   }
 
  private:
-  // Runs `sql` (an UPDATE of the step `stepid`); NotFound when there is no such step. Where an
-  // UPDATE counts the rows it matched, that count says so in the same statement (one round trip
-  // outside a transaction); MySQL counts only rows it changed, so there a SELECT asks first.
-  // The values (the time included) are fixed before the call is queued, so the update is
-  // idempotent: a repeat after a lost reply (Unknown::kRetry) writes the same row again, and
-  // still matches it.
-  Future<void> update_step(int64_t stepid, const char* sql, std::vector<Value> params) {
-    if (ctx_.pool.dialect().update_counts_matched) {
-      return ctx_.pool.write_one(
-          [stepid, sql, params](Connection& c) {
-            if (c.stmt(sql).bind_all(params).exec() == 0) {
-              throw NotFound("no step with id " + std::to_string(stepid));
-            }
-          },
-          Unknown::kRetry);
-    }
-    return ctx_.pool.transaction(
-        [stepid, sql, params](Connection& c) {
-          require_step(c, stepid);
-          c.stmt(sql).bind_all(params).exec();
-        },
-        Unknown::kRetry);
+  // Runs `sql` (an UPDATE of one step by id). An unknown step matches no row and nothing
+  // changes, as in Buildbot (the reference is silent). The values (the time included) are fixed
+  // before the call is queued, so the update is idempotent: a repeat after a lost reply
+  // (Unknown::kRetry) writes the same row again.
+  Future<void> update_step(const char* sql, std::vector<Value> params) {
+    return ctx_.pool.write_one(
+        [sql, params](Connection& c) { c.stmt(sql).bind_all(params).exec(); }, Unknown::kRetry);
   }
 
   Future<std::optional<Step>> one(std::string where, std::vector<Value> params) {

@@ -62,13 +62,16 @@ class Steps {
   virtual Future<AddedStep> add_step(int64_t buildid, std::string name,
                                      std::string state_string) = 0;
 
-  // Sets started_at = now (a step added earlier that starts later). NotFound if unknown.
+  // Sets started_at = now (a step added earlier that starts later). An unknown step is not an
+  // error: nothing changes (as Buildbot's startStep).
   virtual Future<void> start_step(int64_t stepid) = 0;
 
-  // NotFound for an unknown step, InvalidArgument for a string that is not UTF-8.
+  // Sets the state string. InvalidArgument for a string that is not UTF-8; an unknown step is
+  // not an error: nothing changes (as Buildbot's setStepStateString).
   virtual Future<void> set_step_state_string(int64_t stepid, std::string state_string) = 0;
 
-  // Sets results, hidden and complete_at = now, unconditionally. NotFound for an unknown step.
+  // Sets results, hidden and complete_at = now, unconditionally. An unknown step is not an
+  // error: nothing changes (as Buildbot's finishStep).
   virtual Future<void> finish_step(int64_t stepid, int results, bool hidden) = 0;
 
   // Appends a URL to the step's list, unless the same (name, url) pair is already listed.

@@ -120,13 +120,14 @@ class SqlWorkers final : public Workers {
   }
 
   Future<void> set_worker_state(int64_t workerid, bool paused, bool graceful) override {
-    return ctx_.pool.transaction([workerid, paused, graceful](Connection& c) {
-      if (c.stmt("UPDATE workers SET paused = ?, graceful = ? WHERE id = ?")
+    // An unknown worker matches no row: nothing changes, as in Buildbot. Idempotent.
+    return ctx_.pool.write_one(
+        [workerid, paused, graceful](Connection& c) {
+          c.stmt("UPDATE workers SET paused = ?, graceful = ? WHERE id = ?")
               .bind(paused, graceful, workerid)
-              .exec() == 0) {
-        throw NotFound("no worker with id " + std::to_string(workerid));
-      }
-    });
+              .exec();
+        },
+        Unknown::kRetry);
   }
 
  private:

@@ -76,7 +76,8 @@ class Workers {
   // Removes every worker configuration of the master.
   virtual Future<void> deconfigure_all_workers_for_master(int64_t masterid) = 0;
 
-  // Sets the paused / graceful-shutdown flags; NotFound for an unknown worker.
+  // Sets the paused / graceful-shutdown flags. An unknown worker is not an error: nothing
+  // changes (as Buildbot's setWorkerState).
   virtual Future<void> set_worker_state(int64_t workerid, bool paused, bool graceful) = 0;
 
   // The completion-token forms: name(args..., token) (see <yardmaster/async.hpp>).

@@ -93,7 +93,19 @@ TEST_P(BuildersContract, UpdateBuilderInfo) {
   EXPECT_EQ(db_->builders().get_builder(20).get()->description, "builds the docs");
   db_->builders().update_builder_info(20, std::nullopt).get();
   EXPECT_FALSE(db_->builders().get_builder(20).get()->description);
-  EXPECT_THROW(db_->builders().update_builder_info(21, "x").get(), db::NotFound);
+  db_->builders().update_builder_info(20, std::nullopt).get();  // the same value again
+  EXPECT_FALSE(db_->builders().get_builder(20).get()->description);
+}
+
+// As Buildbot's updateBuilderInfo: an unknown builder is not an error and nothing changes (no
+// builder appears). With tags it is NotFound (TagsContract.BadUpdatesFailTypedAndChangeNothing).
+TEST_P(BuildersContract, UpdateBuilderInfoOfAnUnknownBuilderChangesNothing) {
+  insert({td::Builder{.id = 20, .name = "b", .description = "d"}});
+  db_->builders().update_builder_info(21, "x").get();
+  db_->builders().update_builder_info(21, "x", {}).get();
+  EXPECT_FALSE(db_->builders().get_builder(21).get());
+  EXPECT_EQ(db_->builders().get_builders().get(),
+            (std::vector<db::Builder>{{20, "b", std::string("d"), {}}}));
 }
 
 TEST_P(BuildersContract, EightThreadsFindingOneNewBuilderGetOneId) {

@@ -218,7 +218,6 @@ TEST_P(BuildsContract, SetBuildStateString) {
   db_->builds().set_build_state_string(1, "compiling \xE2\x9C\x93").get();
   db_->builds().set_build_state_string(1, "compiling \xE2\x9C\x93").get();  // same value again
   EXPECT_EQ(db_->builds().get_build(1).get()->state_string, "compiling \xE2\x9C\x93");
-  EXPECT_THROW(db_->builds().set_build_state_string(99, "x").get(), db::NotFound);
   EXPECT_THROW(db_->builds().set_build_state_string(1, "\xC3\x28").get(), db::InvalidArgument);
   EXPECT_EQ(db_->builds().get_build(1).get()->state_string, "compiling \xE2\x9C\x93");
 }
@@ -237,7 +236,22 @@ TEST_P(BuildsContract, FinishBuildIsUnconditional) {
   EXPECT_EQ(b->results, std::optional<int>(results::kSuccess));
   EXPECT_EQ(b->complete_at, std::optional<Timestamp>(clock_.at(*clock_.now)));
   db_->builds().finish_build(a.id, results::kSuccess).get();  // the same values again
-  EXPECT_THROW(db_->builds().finish_build(99, results::kSuccess).get(), db::NotFound);
+}
+
+// As Buildbot's setBuildStateString and finishBuild (the reference is silent): an update of a
+// build that does not exist is not an error and changes nothing. (The fenced end of a build is
+// complete_build, which refuses an unknown build: FencingContract.)
+TEST_P(BuildsContract, UpdatesOfAnUnknownBuildChangeNothing) {
+  insert(base());
+  auto a = db_->builds().add_build(20, 41, 30, 10, "x").get();
+  auto before = db_->builds().get_build(a.id).get();
+  clock_.advance(60);
+  db_->builds().set_build_state_string(99, "y").get();
+  db_->builds().finish_build(99, results::kSuccess).get();
+  EXPECT_THROW(db_->builds().set_build_state_string(99, "\xC3\x28").get(), db::InvalidArgument);
+  EXPECT_FALSE(db_->builds().get_build(99).get());
+  EXPECT_EQ(db_->builds().get_build(a.id).get(), before);
+  EXPECT_EQ(db_->builds().get_builds().get().size(), 1u);
 }
 
 // ------------------------------------------------------------------ properties

@@ -122,6 +122,8 @@ TEST_P(LogsContract, AddLogRejectsBadInputAndChangesNothing) {
     EXPECT_THROW(db_->logs().add_log(5, "n", "slug", bad).get(), db::InvalidArgument) << bad;
   }
   EXPECT_THROW(db_->logs().add_log(5, "bad \xff", "slug", "s").get(), db::InvalidArgument);
+  // A bad type is told first, as Buildbot's addLog asserts it before anything else.
+  EXPECT_THROW(db_->logs().add_log(5, "n", "bad slug", "z").get(), db::InvalidArgument);
   EXPECT_THROW(db_->logs().add_log(99, "n", "slug", "s").get(), db::NotFound);
   EXPECT_THROW(db_->logs().add_log(5, "again", "stdio", "s").get(), db::AlreadyExists);
   auto logs = db_->logs().get_logs(5).get();

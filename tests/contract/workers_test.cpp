@@ -173,7 +173,17 @@ TEST_P(WorkersContract, SetWorkerStateAndFilterByIt) {
   EXPECT_EQ(paused[0].id, 31);
   EXPECT_TRUE(paused[0].paused);
   EXPECT_EQ(db_->workers().get_workers(WorkerFilter{.graceful = false}).get().size(), 2u);
-  EXPECT_THROW(db_->workers().set_worker_state(99, true, true).get(), db::NotFound);
+  db_->workers().set_worker_state(31, true, false).get();  // the same values again
+  EXPECT_TRUE(db_->workers().get_worker(31).get()->paused);
+}
+
+// As Buildbot's setWorkerState: an unknown worker is not an error and nothing changes.
+TEST_P(WorkersContract, SetWorkerStateOfAnUnknownWorkerChangesNothing) {
+  insert(topology());
+  auto before = db_->workers().get_workers().get();
+  db_->workers().set_worker_state(99, true, true).get();
+  EXPECT_FALSE(db_->workers().get_worker(99).get());
+  EXPECT_EQ(db_->workers().get_workers().get(), before);
 }
 
 TEST_P(WorkersContract, EightThreadsFindingOneNewWorkerGetOneId) {

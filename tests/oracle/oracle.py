@@ -61,6 +61,9 @@ except ImportError as e:  # pragma: no cover
 
 T0 = 1_700_000_000
 GHOST = 1_000_000_000
+MISSING_BASE = 100_000  # ids of missing rows start above this (Gen.pick)
+BUILDBOT_LOG_COMPRESSION = "raw"
+OUR_LOG_COMPRESSION = "zstd"  # ym_oracle keeps DbOptions::log_compression's default
 CALL_TIMEOUT = 20  # our side's stand-in for a Buildbot id we never learnt
 
 # ------------------------------------------------------------------------------------ ids
@@ -84,7 +87,7 @@ ID_KEYS = {
 # Keys whose value is an object keyed by ids.
 ID_KEYED = {"classifications": "change", "brids_by_builder": "builder"}
 # Lists that are sets: Buildbot gives them in no defined order.
-SET_KEYS = {"connected_to", "configured_on", "sourcestamps", "masterids"}
+SET_KEYS = {"connected_to", "configured_on", "sourcestamps", "masterids", "tags"}
 
 
 class IdMap:
@@ -198,7 +201,7 @@ class Reactor:
 class Config:
     def __init__(self, url):
         self.db = {"db_url": url}
-        self.logCompressionMethod = "raw"
+        self.logCompressionMethod = BUILDBOT_LOG_COMPRESSION
         self.changeHorizon = None
         self.caches = {}
 
@@ -318,6 +321,120 @@ def _bb_builds(db, a):
     if "spec" in kw:
         kw["resultSpec"] = spec(kw.pop("spec"))
     return db.builds.getBuilds(**kw)
+
+
+# Our set_master_state(id, False) is a whole take-over in one transaction (docs/
+# buildbot-compatibility.md, "set_master_state(id, false): a take-over, in one transaction");
+# Buildbot's deletes only the master's scheduler links and leaves the rest to its data layer's
+# housekeeping, in separate calls. After such a call the test brings Buildbot's database to the
+# state our transaction left (the same statements as db/connectors/masters.cpp and
+# internal::end_unfinished_builds), so that this one deliberate difference does not show again
+# in every later call on the master's builders, workers, requests and builds.
+TAKEOVER_SQL = [
+    ("DELETE FROM configured_workers WHERE buildermasterid IN "
+     "(SELECT id FROM builder_masters WHERE masterid = :m)"),
+    "DELETE FROM builder_masters WHERE masterid = :m",
+    "DELETE FROM scheduler_masters WHERE masterid = :m",
+    "DELETE FROM changesource_masters WHERE masterid = :m",
+    "DELETE FROM connected_workers WHERE masterid = :m",
+    ("DELETE FROM buildrequest_claims WHERE masterid = :m AND brid IN "
+     "(SELECT id FROM buildrequests WHERE complete = 0)"),
+    ("UPDATE logs SET complete = 1 WHERE complete = 0 AND stepid IN (SELECT id FROM steps "
+     "WHERE buildid IN (SELECT id FROM builds WHERE masterid = :m AND complete_at IS NULL))"),
+    ("UPDATE steps SET results = :r, complete_at = :now WHERE complete_at IS NULL AND buildid IN "
+     "(SELECT id FROM builds WHERE masterid = :m AND complete_at IS NULL)"),
+    ("UPDATE builds SET results = :r, complete_at = :now, state_string = :s "
+     "WHERE masterid = :m AND complete_at IS NULL"),
+]
+RETRY = 5  # buildbot.process.results.RETRY, our results::kRetry
+BUILD_DATA_READS = {"build_data.get_build_data", "build_data.get_build_data_no_value",
+                    "build_data.get_all_build_data_no_values"}
+
+
+def takeover_housekeeping(db, masterid, now):
+    def thd(conn):
+        if not conn.execute(sa.text("SELECT 1 FROM masters WHERE id = :m"), m=masterid).fetchone():
+            return
+        transaction = conn.begin()
+        for sql in TAKEOVER_SQL:
+            conn.execute(sa.text(sql), m=masterid, r=RETRY, now=now,
+                         s="retry: its master went inactive")
+        transaction.commit()
+    return db.pool.do(thd)
+
+
+# Rows without an id of their own that Buildbot stores where we refuse the call as an expected
+# difference (for a missing build or test result set on SQLite, "Foreign keys are enforced on
+# SQLite"; results under a builder that is not the set's, "Test results"): deleted again from
+# Buildbot's database, so that both sides hold the same rows and later answers (counts of
+# deleted rows, a builder's test names) compare.
+DANGLING_SQL = {
+    "build_data.set_build_data": [
+        "DELETE FROM build_data WHERE buildid = :buildid AND name = :name"],
+    "test_results.add_test_results": [
+        "DELETE FROM test_results WHERE test_result_setid = :test_result_setid "
+        "AND builderid = :builderid",
+        "DELETE FROM test_names WHERE builderid = :builderid AND id NOT IN "
+        "(SELECT test_nameid FROM test_results WHERE test_nameid IS NOT NULL)",
+        "DELETE FROM test_code_paths WHERE builderid = :builderid AND id NOT IN "
+        "(SELECT test_code_pathid FROM test_results WHERE test_code_pathid IS NOT NULL)"],
+}
+
+
+# Rows that Buildbot created in a call that we refused as an expected difference (a build for a
+# missing worker on SQLite, a step or log with a name that is not an identifier): deleted again
+# from Buildbot's database, so that the builder's build numbers, the build's step numbers and the
+# step's log slugs stay the same on both sides.
+CREATED_SQL = {
+    "builds.add_build": "DELETE FROM builds WHERE id = :id",
+    "steps.add_step": "DELETE FROM steps WHERE id = :id",
+    "logs.add_log": "DELETE FROM logs WHERE id = :id",
+}
+
+
+def delete_created(db, call, rowid):
+    def thd(conn):
+        conn.execute(sa.text(CREATED_SQL[call]), id=rowid)
+    return db.pool.do(thd)
+
+
+def logs_only_buildbot_deletes(db, older_than, differing):
+    """The logs that Buildbot's deleteOldLogChunks(older_than) is about to mark deleted and ours
+    is not ("delete_old_log_chunks(t)" in docs/buildbot-compatibility.md, Logs): those of steps
+    that did not start before older_than but have a lower id than one that did; and whether it
+    deletes a log of `differing` (whose chunks differ already, so that the counts differ)."""
+    def thd(conn):
+        top = conn.execute(sa.text("SELECT MAX(id) FROM steps WHERE started_at < :t"),
+                           t=older_than).fetchone()[0]
+        if not top:
+            return [], False
+        rows = conn.execute(sa.text(
+            "SELECT l.id FROM logs l JOIN steps s ON s.id = l.stepid WHERE l.stepid <= :top "
+            "AND l.type <> 'd' AND (s.started_at IS NULL OR s.started_at >= :t)"),
+            top=top, t=older_than)
+        only = [r[0] for r in rows]
+        deleted = {r[0] for r in conn.execute(
+            sa.text("SELECT id FROM logs WHERE stepid <= :top"), top=top)}
+        return only, bool(deleted & differing)
+    return db.pool.do(thd)
+
+
+def builds_with_data(db):
+    """Before delete_old_build_data on PostgreSQL / MySQL, where Buildbot deletes the data we keep
+    and keeps the data we delete ("delete_old_build_data(older_than) deletes the old data on
+    every backend"): the builds whose data then differs."""
+    def thd(conn):
+        return [r[0] for r in conn.execute(sa.text("SELECT DISTINCT buildid FROM build_data"))]
+    return db.pool.do(thd)
+
+
+def delete_dangling(db, call, args):
+    def thd(conn):
+        transaction = conn.begin()
+        for sql in DANGLING_SQL[call]:
+            conn.execute(sa.text(sql), **{k: v for k, v in args.items() if f":{k}" in sql})
+        transaction.commit()
+    return db.pool.do(thd)
 
 
 # The call table: our name -> (how to call Buildbot, the id kind of "id" / of a scalar result,
@@ -578,6 +695,13 @@ class Gen:
         self.steps = {}  # stepid -> buildid
         self.logs = {}  # logid -> {"lines": n, "type": t}
         self.usernames = []
+        self.builder_masters = set()  # (builderid, masterid) links both sides hold
+        self.trs_builder = {}  # test result set id -> its builderid
+        self.only_buildbot_deletes = []  # see logs_only_buildbot_deletes
+        self.deletes_differing_log = False
+        self.logs_with_empty_line = set()  # logs whose chunks differ (one-empty-line appends)
+        self.data_deleted_differently = []  # see builds_with_data
+        self.build_data_tainted = set()  # builds whose build data differs
         self.state_names = ["last", "rev", "count", "x"]
         self.makers = [(w, f) for (w, c, f) in self.table() if c in components]
 
@@ -585,13 +709,16 @@ class Gen:
     def pick(self, kind, missing=0.08):
         lst = self.ids[kind]
         if not lst or self.r.random() < missing:
-            top = max(lst + list(self.tainted[kind]) + [0])
+            # Far above every id either side will create: a row that Buildbot stores for a missing
+            # id on SQLite (no foreign keys) must not be adopted by a row it creates later with
+            # that id (one expected difference would make every later call on that row differ).
+            top = max(lst + list(self.tainted[kind]) + [MISSING_BASE])
             return top + self.r.randint(1, 50)
         return self.r.choice(lst)
 
     # The argument naming the row a write changes (the first of these that the call has).
-    TARGETS = ["brids", "stepid", "logid", "buildid", "bsid", "workerid", "changesourceid",
-               "schedulerid", "uid", "objectid", "builderid", "masterid"]
+    TARGETS = ["brids", "stepid", "logid", "test_result_setid", "buildid", "bsid", "workerid",
+               "changesourceid", "schedulerid", "uid", "objectid", "builderid", "masterid"]
 
     def taint(self, args, result):
         """Takes out of use the row a differing write touched: the row it created (its result)
@@ -605,8 +732,10 @@ class Gen:
                 for brid in result[1].values():
                     self.taint_id("br", brid)
             return
-        if verb.startswith("add_") or verb.startswith("find_") or verb == "get_object_id":
-            if isinstance(result, list) and result and kind:
+        creates = kind is not None  # add_builder_master, add_test_results, ...: no new id
+        if creates and (verb.startswith("add_") or verb.startswith("find_") or
+                        verb == "get_object_id"):
+            if isinstance(result, (list, tuple)) and result and kind:
                 self.taint_id(kind, result[0])  # add_build, add_step: (id, number, ...)
             elif isinstance(result, int) and kind:
                 self.taint_id(kind, result)
@@ -618,6 +747,19 @@ class Gen:
                     if isinstance(v, int) and not isinstance(v, bool):
                         self.taint_id(ID_KEYS[key], v)
                 return
+
+    def untaint(self, kind, v):
+        """The row is gone from both sides again (delete_created): its id may be reused."""
+        self.tainted[kind].discard(v)
+
+    def without_tainted(self, kind, v):
+        """A read's records (in Buildbot's ids) without those of rows a deliberate difference
+        left different on the two sides (see taint): a record of one is read as absent."""
+        def tainted(x):
+            return isinstance(x, dict) and x.get("id") in self.tainted[kind]
+        if isinstance(v, list):
+            return [x for x in v if not tainted(x)]
+        return None if tainted(v) else v
 
     def taint_id(self, kind, v):
         self.tainted[kind].add(v)
@@ -1168,6 +1310,13 @@ class Gen:
                 return False
         return True
 
+    def took_over(self, masterid):
+        """The master's links and unfinished claims were released (takeover_housekeeping)."""
+        for st in self.brs.values():
+            if st["claimed_by"] == masterid and not st["complete"]:
+                st["claimed_by"] = None
+        self.builder_masters = {bm for bm in self.builder_masters if bm[1] != masterid}
+
     def observe(self, call, a, ok, res, tainted=False):
         self.last_call = call
         if tainted:
@@ -1193,6 +1342,11 @@ class Gen:
             self.logs[res] = {"lines": 0}
         elif call == "logs.append_log" and res:
             self.logs.setdefault(a["logid"], {})["lines"] = res[1] + 1
+            if a["content"] == "\n":
+                # Buildbot stores no chunk for one empty line, we store it ("append_log(id,
+                # "\n")" in docs/buildbot-compatibility.md, Logs): the log reads differently.
+                self.taint_id("log", a["logid"])
+                self.logs_with_empty_line.add(a["logid"])
         elif call == "buildsets.add_buildset":
             bsid, brids = res
             self.ids["bs"].append(bsid)
@@ -1219,6 +1373,12 @@ class Gen:
         elif call == "steps.add_step":
             self.ids["step"].append(res[0])
             self.steps[res[0]] = a["buildid"]
+        elif call == "builders.add_builder_master":
+            self.builder_masters.add((a["builderid"], a["masterid"]))
+        elif call == "builders.remove_builder_master":
+            self.builder_masters.discard((a["builderid"], a["masterid"]))
+        elif call == "test_result_sets.add_test_result_set":
+            self.trs_builder[res] = a["builderid"]
         elif call == "users.update_user" and "bb_username" in a:
             self.usernames.append(a["bb_username"])
 
@@ -1267,6 +1427,19 @@ def condition_holds(cond, call, args, gen):
         return False
     if cond.get("not_claimed_by_caller"):
         return any(gen.brs.get(b, {}).get("claimed_by") != args["masterid"] for b in args["brids"])
+    if cond.get("codec_differs"):
+        return BUILDBOT_LOG_COMPRESSION != OUR_LOG_COMPRESSION
+    if cond.get("buildbot_deletes_the_complement"):
+        return bool(gen.data_deleted_differently)
+    if cond.get("buildbot_deletes_logs_of_unstarted_steps"):
+        return bool(gen.only_buildbot_deletes) or gen.deletes_differing_log
+    if cond.get("empty_range"):
+        return args["last_line"] < args["first_line"]
+    if cond.get("builder_not_on_master"):
+        return any((b, args["masterid"]) not in gen.builder_masters for b in args["builderids"])
+    if cond.get("test_result_set_of_other_builder"):
+        setid = args["test_result_setid"]
+        return setid in gen.trs_builder and gen.trs_builder[setid] != args["builderid"]
     if "not_identifier" in cond:
         v = args.get(cond["not_identifier"].get(call))
         return isinstance(v, str) and (not IDENTIFIER_RE.match(v) or
@@ -1437,6 +1610,12 @@ def run(reactor, opts):
             call, args = gen.next(now)
             comp = component_of(call)
             fn, kind, unordered = CALLS[call]
+            if call == "build_data.delete_old_build_data" and opts.backend != "sqlite":
+                gen.data_deleted_differently = yield builds_with_data(db)
+            if call == "logs.delete_old_log_chunks":
+                gen.only_buildbot_deletes, gen.deletes_differing_log = \
+                    yield logs_only_buildbot_deletes(db, args["older_than_timestamp"],
+                                                     gen.logs_with_empty_line)
             # Buildbot
             bb_msg = None
             try:
@@ -1461,6 +1640,9 @@ def run(reactor, opts):
                 mine = (False, o["error"])
             else:
                 mine = (True, o["result"])
+            if call == "masters.set_master_state" and not args["active"] and bb[0] and mine[0]:
+                yield takeover_housekeeping(db, args["masterid"], now)
+                gen.took_over(args["masterid"])
             # learn the ids this call created, then bring our result into Buildbot's ids
             if bb[0] and mine[0]:
                 learn(ids, call, kind, bb[1], mine[1])
@@ -1470,15 +1652,35 @@ def run(reactor, opts):
                 bbv = sort_sets(bb[1], unordered)
                 mine = (mine[0], sort_sets(mine[1], unordered) if mine[0] else mine[1])
                 bb = (True, bbv)
+            if (call in BUILD_DATA_READS and bb[0] and mine[0] and
+                    args["buildid"] in gen.build_data_tainted):
+                mine = bb  # that build's data differs by the deliberate difference
+            if bb[0] and mine[0] and kind and call.split(".")[1].startswith("get"):
+                bb = (True, gen.without_tainted(kind, bb[1]))
+                mine = (True, gen.without_tainted(kind, mine[1]))
             stats[comp]["calls"] += 1
             same = bb == mine or (call == "state.set_state" and bb[0] and mine[0])
             e = None if same else find_expected(expected, opts.backend, call, args, bb, mine, gen)
             # Any difference in a write leaves the rows it touched different on the two sides:
             # they are not used again (the difference itself is counted once, here).
             gen.observe(call, args, bb[0], res if bb[0] else None, tainted=not same)
+            if call == "build_data.delete_old_build_data" and bb[0]:
+                gen.build_data_tainted.update(gen.data_deleted_differently)
+            if call == "logs.delete_old_log_chunks" and bb[0]:
+                # Deleted on Buildbot's side only: out of use, whatever the counts said.
+                for logid in gen.only_buildbot_deletes:
+                    gen.taint_id("log", logid)
             if same:
                 stats[comp]["identical"] += 1
                 continue
+            if e and bb[0] and not mine[0] and call in DANGLING_SQL:
+                yield delete_dangling(db, call, args)
+                if call == "test_results.add_test_results":
+                    gen.untaint("trs", args["test_result_setid"])  # the same on both sides again
+            if e and bb[0] and not mine[0] and call in CREATED_SQL:
+                rowid = res[0] if isinstance(res, (list, tuple)) else res
+                yield delete_created(db, call, rowid)
+                gen.untaint(CALLS[call][1], rowid)  # gone from Buildbot's side too
             if e:
                 stats[comp]["expected"] += 1
                 seen_expected[e["id"]] += 1
