@@ -237,6 +237,10 @@ def bb_error_kind(e):
         return "ValueTooLong"
     if isinstance(e, RuntimeError) and "is greater than max" in msg:
         return "ValueTooLong"
+    if isinstance(e, sa.exc.OperationalError) and "cannot be null" in msg.lower():
+        # MySQL's driver reports a NOT NULL violation (1048) as OperationalError; SQLite's and
+        # PostgreSQL's as IntegrityError: one condition.
+        return "IntegrityError"
     if isinstance(e, sa.exc.DBAPIError):
         return "sa." + name
     return name
