@@ -34,9 +34,6 @@ class FakeChangeSources final : public db::ChangeSources {
       if (!s.changesources.count(changesourceid)) {
         throw db::NotFound("no change source with id " + std::to_string(changesourceid));
       }
-      if (!s.masters.count(*masterid)) {
-        throw db::NotFound("no master with id " + std::to_string(*masterid));
-      }
       auto it = s.changesource_masters.find(changesourceid);
       if (it != s.changesource_masters.end()) {
         int64_t current = it->second.masterid;
@@ -47,6 +44,9 @@ class FakeChangeSources final : public db::ChangeSources {
               "change source " + std::to_string(changesourceid) + " is run by active master " +
               std::to_string(current));
         }
+      }
+      if (!s.masters.count(*masterid)) {
+        throw db::NotFound("no master with id " + std::to_string(*masterid));
       }
       s.changesource_masters[changesourceid] = td::ChangeSourceMaster{changesourceid, *masterid};
     });

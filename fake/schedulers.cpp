@@ -98,9 +98,6 @@ class FakeSchedulers final : public db::Schedulers {
         return;
       }
       require_scheduler(s, schedulerid);
-      if (!s.masters.count(*masterid)) {
-        throw db::NotFound("no master with id " + std::to_string(*masterid));
-      }
       auto it = s.scheduler_masters.find(schedulerid);
       if (it != s.scheduler_masters.end()) {
         int64_t current = it->second.masterid;
@@ -111,6 +108,9 @@ class FakeSchedulers final : public db::Schedulers {
                                                  " is run by active master " +
                                                  std::to_string(current));
         }
+      }
+      if (!s.masters.count(*masterid)) {
+        throw db::NotFound("no master with id " + std::to_string(*masterid));
       }
       s.scheduler_masters[schedulerid] = td::SchedulerMaster{schedulerid, *masterid};
     });

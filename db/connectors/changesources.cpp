@@ -51,9 +51,6 @@ class SqlChangeSources final : public ChangeSources {
       if (!c.stmt("SELECT 1 FROM changesources WHERE id = ?").bind(changesourceid).one()) {
         throw NotFound("no change source with id " + std::to_string(changesourceid));
       }
-      if (!c.stmt("SELECT 1 FROM masters WHERE id = ?").bind(*masterid).one()) {
-        throw NotFound("no master with id " + std::to_string(*masterid));
-      }
       auto holder = c.stmt(
                          "SELECT csm.masterid, m.active FROM changesource_masters csm "
                          "JOIN masters m ON m.id = csm.masterid WHERE csm.changesourceid = ?")
@@ -67,6 +64,12 @@ class SqlChangeSources final : public ChangeSources {
                                                 " is run by active master " +
                                                 std::to_string(current));
         }
+      }
+      // After the holder (Buildbot's insert meets the held link first).
+      if (!c.stmt("SELECT 1 FROM masters WHERE id = ?").bind(*masterid).one()) {
+        throw NotFound("no master with id " + std::to_string(*masterid));
+      }
+      if (holder) {
         // The holder is inactive (its links should have been released): take over.
         c.stmt("DELETE FROM changesource_masters WHERE changesourceid = ?")
             .bind(changesourceid)

@@ -171,9 +171,6 @@ class SqlSchedulers final : public Schedulers {
         return;
       }
       require_scheduler(c, schedulerid);
-      if (!c.stmt("SELECT 1 FROM masters WHERE id = ?").bind(*masterid).one()) {
-        throw NotFound("no master with id " + std::to_string(*masterid));
-      }
       auto holder = c.stmt(
                          "SELECT sm.masterid, m.active FROM scheduler_masters sm "
                          "JOIN masters m ON m.id = sm.masterid WHERE sm.schedulerid = ?")
@@ -186,6 +183,12 @@ class SqlSchedulers final : public Schedulers {
           throw SchedulerAlreadyClaimedError("scheduler " + std::to_string(schedulerid) +
                                              " is run by active master " + std::to_string(current));
         }
+      }
+      // After the holder (Buildbot's insert meets the held link first).
+      if (!c.stmt("SELECT 1 FROM masters WHERE id = ?").bind(*masterid).one()) {
+        throw NotFound("no master with id " + std::to_string(*masterid));
+      }
+      if (holder) {
         // The holder is inactive (its links should have been released): take over.
         c.stmt("DELETE FROM scheduler_masters WHERE schedulerid = ?").bind(schedulerid).exec();
       }

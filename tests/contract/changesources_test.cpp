@@ -89,6 +89,12 @@ TEST_P(ChangeSourcesContract, SetChangeSourceMasterWithUnknownIdsIsNotFound) {
   EXPECT_THROW(db_->changesources().set_change_source_master(10, 2).get(), db::NotFound);
   EXPECT_FALSE(db_->changesources().get_change_source(10).get()->masterid);
   EXPECT_EQ(db_->changesources().get_change_sources().get().size(), 1u);
+  // Held by an active master: AlreadyClaimed before the unknown master is NotFound (Buildbot's
+  // insert meets the held link first).
+  insert({td::ChangeSourceMaster{.changesourceid = 10, .masterid = 1}});
+  EXPECT_THROW(db_->changesources().set_change_source_master(10, 2).get(),
+               db::ChangeSourceAlreadyClaimedError);
+  EXPECT_EQ(db_->changesources().get_change_source(10).get()->masterid, 1);
 }
 
 TEST_P(ChangeSourcesContract, GetChangeSourceMissingIsNullopt) {

@@ -99,6 +99,11 @@ TEST_P(SchedulersContract, SetSchedulerMasterWithUnknownIdsIsNotFound) {
   EXPECT_FALSE(db_->schedulers().get_scheduler(20).get()->masterid);
   EXPECT_FALSE(db_->schedulers().get_scheduler(21).get());
   EXPECT_EQ(db_->schedulers().get_schedulers().get().size(), 1u);
+  // Held by an active master: AlreadyClaimed before the unknown master is NotFound (Buildbot's
+  // insert meets the held link first).
+  insert({td::SchedulerMaster{.schedulerid = 20, .masterid = 1}});
+  EXPECT_THROW(db_->schedulers().set_scheduler_master(20, 3).get(), db::SchedulerAlreadyClaimedError);
+  EXPECT_EQ(db_->schedulers().get_scheduler(20).get()->masterid, 1);
 }
 
 TEST_P(SchedulersContract, RacingActiveMastersLeaveExactlyOneHolder) {

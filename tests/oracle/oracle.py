@@ -1503,6 +1503,8 @@ def condition_holds(cond, call, args, gen):
         # {key: the column's declared length}
         return any(isinstance(args.get(k), str) and len(args[k]) > n
                    for k, n in cond["too_long"].items())
+    if cond.get("complete_request"):
+        return any(gen.brs.get(b, {}).get("complete") for b in args.get("brids", []))
     if "holder" in cond:
         # "inactive": another master holds it and is not active; "caller": the caller holds it.
         if call not in HOLDER_KIND or args.get("masterid") is None:
