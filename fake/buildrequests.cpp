@@ -122,18 +122,20 @@ class FakeBuildRequests final : public db::BuildRequests {
     return a_.call([&](Store& s) {
       auto ids = unique_in_order(brids);
       if (ids.empty()) return;
+      // As the SQL connector: a held (or complete) request first, then missing rows.
+      for (int64_t id : ids) {
+        auto br = s.buildrequests.find(id);
+        if (br != s.buildrequests.end() && (br->second.complete || s.buildrequest_claims.count(id))) {
+          throw db::AlreadyClaimedError("build request " + std::to_string(id) +
+                                        " is already claimed or complete");
+        }
+      }
       if (!s.masters.count(masterid)) {
         throw db::NotFound("no master with id " + std::to_string(masterid));
       }
       for (int64_t id : ids) {
         if (!s.buildrequests.count(id)) {
           throw db::NotFound("no build request with id " + std::to_string(id));
-        }
-      }
-      for (int64_t id : ids) {
-        if (s.buildrequests.at(id).complete || s.buildrequest_claims.count(id)) {
-          throw db::AlreadyClaimedError("build request " + std::to_string(id) +
-                                        " is already claimed or complete");
         }
       }
       for (int64_t id : ids) s.buildrequest_claims[id] = td::BuildRequestClaim{id, masterid, when};
@@ -155,6 +157,9 @@ class FakeBuildRequests final : public db::BuildRequests {
                                        std::optional<Timestamp> complete_at) override {
     int64_t when = complete_at ? complete_at->time_since_epoch().count() : a_.now();
     return a_.call([&](Store& s) {
+      if (results == db::results::kRetry) {
+        throw db::InvalidArgument("a build request cannot be completed with results RETRY");
+      }
       auto ids = unique_in_order(brids);
       for (int64_t id : ids) {
         auto br = s.buildrequests.find(id);

@@ -55,10 +55,8 @@ class FakeBuildsets final : public db::Buildsets {
     int64_t now = a_.now();
     return a_.call([&](Store& s) {
       auto props = db::internal::check_new_buildset(bs);
-      // Check everything that must exist before the first change (all or nothing).
-      for (int64_t id : bs.builderids) {
-        if (!s.builders.count(id)) throw db::NotFound("no builder with id " + std::to_string(id));
-      }
+      // Check everything that must exist before the first change (all or nothing), in the order
+      // Buildbot's inserts meet them: the parent, the stamps, the builders.
       if (bs.parent_buildid && !s.builds.count(*bs.parent_buildid)) {
         throw db::NotFound("no build with id " + std::to_string(*bs.parent_buildid) +
                            " (the buildset's parent)");
@@ -67,6 +65,31 @@ class FakeBuildsets final : public db::Buildsets {
         if (const auto* id = std::get_if<int64_t>(&ref); id && !s.sourcestamps.count(*id)) {
           throw db::NotFound("no source stamp with id " + std::to_string(*id));
         }
+      }
+      // One stamp named twice (by id, or by a spec that finds it): Buildbot's unique index on
+      // (buildsetid, sourcestampid) refuses it. A spec with a patch is always a new stamp.
+      std::set<std::string> named;
+      for (const auto& ref : bs.sourcestamps) {
+        std::string key;
+        if (const auto* id = std::get_if<int64_t>(&ref)) {
+          key = "id " + std::to_string(*id);
+        } else {
+          const auto& spec = std::get<db::SourceStampSpec>(ref);
+          if (spec.patch_body) continue;
+          db::internal::check_source_stamp_spec(spec);
+          std::string hash = td::source_stamp_hash(spec.branch, spec.revision, spec.repository,
+                                                   spec.project, spec.codebase, std::nullopt);
+          key = "new " + hash;
+          for (const auto& [id, ss] : s.sourcestamps) {
+            if (ss.ss_hash == hash) key = "id " + std::to_string(id);
+          }
+        }
+        if (!named.insert(key).second) {
+          throw db::AlreadyExists("the buildset names one source stamp twice");
+        }
+      }
+      for (int64_t id : bs.builderids) {
+        if (!s.builders.count(id)) throw db::NotFound("no builder with id " + std::to_string(id));
       }
 
       std::set<int64_t> ssids;

@@ -273,6 +273,7 @@ class FakeChanges final : public db::Changes {
 
   Future<std::vector<db::Change>> get_changes_for_build(int64_t buildid) override {  // rule's order
     return a_.call([&](Store& s) {
+      if (!s.builds.count(buildid)) throw db::NotFound("no build with id " + std::to_string(buildid));
       FakeBlameSource src(s);
       std::vector<db::Change> out;
       for (int64_t id : db::internal::blame_change_ids(src, buildid)) {

@@ -12,7 +12,6 @@ class FakeChangeSources final : public db::ChangeSources {
 
   Future<int64_t> find_change_source_id(std::string name) override {
     return a_.call([&](Store& s) {
-      if (name.empty()) throw db::InvalidArgument("change source name is empty");
       if (!db::is_valid_utf8(name)) {
         throw db::InvalidArgument("change source name is not valid UTF-8");
       }
@@ -28,15 +27,12 @@ class FakeChangeSources final : public db::ChangeSources {
   Future<void> set_change_source_master(int64_t changesourceid,
                                         std::optional<int64_t> masterid) override {
     return a_.call([&](Store& s) {
-      if (!s.changesources.count(changesourceid)) {
-        throw db::NotFound("no change source with id " + std::to_string(changesourceid));
-      }
       if (!masterid) {
-        s.changesource_masters.erase(changesourceid);
+        s.changesource_masters.erase(changesourceid);  // an unknown one: nothing to release
         return;
       }
-      if (!s.masters.count(*masterid)) {
-        throw db::NotFound("no master with id " + std::to_string(*masterid));
+      if (!s.changesources.count(changesourceid)) {
+        throw db::NotFound("no change source with id " + std::to_string(changesourceid));
       }
       auto it = s.changesource_masters.find(changesourceid);
       if (it != s.changesource_masters.end()) {
@@ -48,6 +44,9 @@ class FakeChangeSources final : public db::ChangeSources {
               "change source " + std::to_string(changesourceid) + " is run by active master " +
               std::to_string(current));
         }
+      }
+      if (!s.masters.count(*masterid)) {
+        throw db::NotFound("no master with id " + std::to_string(*masterid));
       }
       s.changesource_masters[changesourceid] = td::ChangeSourceMaster{changesourceid, *masterid};
     });

@@ -81,7 +81,6 @@ class FakeSchedulers final : public db::Schedulers {
 
   Future<int64_t> find_scheduler_id(std::string name) override {
     return a_.call([&](Store& s) {
-      if (name.empty()) throw db::InvalidArgument("scheduler name is empty");
       if (!db::is_valid_utf8(name)) throw db::InvalidArgument("scheduler name is not valid UTF-8");
       for (const auto& [id, sch] : s.schedulers) {
         if (sch.name == name) return id;
@@ -94,14 +93,11 @@ class FakeSchedulers final : public db::Schedulers {
 
   Future<void> set_scheduler_master(int64_t schedulerid, std::optional<int64_t> masterid) override {
     return a_.call([&](Store& s) {
-      require_scheduler(s, schedulerid);
       if (!masterid) {
-        s.scheduler_masters.erase(schedulerid);
+        s.scheduler_masters.erase(schedulerid);  // an unknown scheduler: nothing to release
         return;
       }
-      if (!s.masters.count(*masterid)) {
-        throw db::NotFound("no master with id " + std::to_string(*masterid));
-      }
+      require_scheduler(s, schedulerid);
       auto it = s.scheduler_masters.find(schedulerid);
       if (it != s.scheduler_masters.end()) {
         int64_t current = it->second.masterid;
@@ -113,14 +109,17 @@ class FakeSchedulers final : public db::Schedulers {
                                                  std::to_string(current));
         }
       }
+      if (!s.masters.count(*masterid)) {
+        throw db::NotFound("no master with id " + std::to_string(*masterid));
+      }
       s.scheduler_masters[schedulerid] = td::SchedulerMaster{schedulerid, *masterid};
     });
   }
 
   Future<void> enable(int64_t schedulerid, bool enabled) override {
     return a_.call([&](Store& s) {
-      require_scheduler(s, schedulerid);
-      s.schedulers[schedulerid].enabled = enabled;
+      // An unknown scheduler: nothing changes, as in Buildbot.
+      if (auto it = s.schedulers.find(schedulerid); it != s.schedulers.end()) it->second.enabled = enabled;
     });
   }
 

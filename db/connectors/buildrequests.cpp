@@ -148,9 +148,6 @@ class SqlBuildRequests final : public BuildRequests {
     std::vector<int64_t> ids = unique_in_order(brids);
     if (ids.empty()) return make_ready_future();
     return ctx_.pool.transaction([ids = std::move(ids), masterid, at](Connection& c) {
-      if (!c.stmt("SELECT id FROM masters WHERE id = ?").bind(masterid).one()) {
-        throw NotFound("no master with id " + std::to_string(masterid));
-      }
       if (Pool::commit_outcome_unknown()) {
         // The reply to an earlier attempt's COMMIT was lost. Claims are all or nothing: if every
         // request is held by this master with this claim's time, that attempt committed.
@@ -167,7 +164,9 @@ class SqlBuildRequests final : public BuildRequests {
         if (ours == ids.size()) return;
       }
       // Every request must exist, be incomplete and unclaimed; checked before the first insert
-      // so that the error names the first offending id given.
+      // so that the error names the first offending id given. A request held (or complete) is
+      // AlreadyClaimedError before any missing row is NotFound, as Buildbot's insert meets the
+      // claim first (the unique brid) on every backend.
       std::map<int64_t, bool> taken;  // brid -> complete or claimed
       internal::for_each_batch(c.dialect(), ids, 0, [&](const std::string& marks, const auto& p) {
         for (const Row& r : c.stmt("SELECT br.id, br.complete, c.brid FROM buildrequests br "
@@ -180,13 +179,16 @@ class SqlBuildRequests final : public BuildRequests {
         }
       });
       for (int64_t id : ids) {
-        if (!taken.count(id)) throw NotFound("no build request with id " + std::to_string(id));
-      }
-      for (int64_t id : ids) {
-        if (taken[id]) {
+        if (auto it = taken.find(id); it != taken.end() && it->second) {
           throw AlreadyClaimedError("build request " + std::to_string(id) +
                                     " is already claimed or complete");
         }
+      }
+      if (!c.stmt("SELECT id FROM masters WHERE id = ?").bind(masterid).one()) {
+        throw NotFound("no master with id " + std::to_string(masterid));
+      }
+      for (int64_t id : ids) {
+        if (!taken.count(id)) throw NotFound("no build request with id " + std::to_string(id));
       }
       // Inserted in id order, so that two masters claiming overlapping sets on a server backend
       // take the index locks in the same order: one waits for the other instead of deadlocking.
@@ -229,6 +231,11 @@ class SqlBuildRequests final : public BuildRequests {
 
   Future<void> complete_build_requests(std::vector<int64_t> brids, int64_t masterid, int results,
                                        std::optional<Timestamp> complete_at) override {
+    if (results == results::kRetry) {
+      // As Buildbot's assertion: a retried build leaves its request to be built again.
+      return make_error_future<void>(
+          InvalidArgument("a build request cannot be completed with results RETRY"));
+    }
     int64_t at = complete_at ? complete_at->time_since_epoch().count() : ctx_.now();
     std::vector<int64_t> ids = unique_in_order(brids);
     if (ids.empty()) return make_ready_future();

@@ -90,7 +90,7 @@ class BuildRequests {
 
   // Completes every request with `results` at `complete_at` (default now). Throws
   // NotClaimedError, completing none, when any is missing, already complete, or not claimed by
-  // `masterid`.
+  // `masterid`. InvalidArgument for results RETRY (as Buildbot's assert): nothing completed.
   virtual Future<void> complete_build_requests(std::vector<int64_t> brids, int64_t masterid,
                                                int results,
                                                std::optional<Timestamp> complete_at = {}) = 0;

@@ -93,12 +93,9 @@ class SqlBuildsets final : public Buildsets {
     int64_t now = ctx_.now();
     return ctx_.pool.transaction([bs = std::move(bs), props = std::move(props),
                                   now](Connection& c) {
-      // Everything that must exist is checked before the first write, so that the error names
-      // what is missing rather than a foreign key.
-      auto builders = existing(c, "builders", bs.builderids);
-      for (int64_t id : bs.builderids) {
-        if (!builders.count(id)) throw NotFound("no builder with id " + std::to_string(id));
-      }
+      // Everything that must exist is checked before the first write of the buildset, so that
+      // the error names what is missing rather than a foreign key; in the order Buildbot's
+      // inserts meet them: the parent, the stamps, the builders.
       if (bs.parent_buildid &&
           !c.stmt("SELECT id FROM builds WHERE id = ?").bind(*bs.parent_buildid).one()) {
         throw NotFound("no build with id " + std::to_string(*bs.parent_buildid) +
@@ -115,11 +112,21 @@ class SqlBuildsets final : public Buildsets {
 
       std::set<int64_t> ssids;
       for (const auto& ref : bs.sourcestamps) {
+        int64_t ssid = 0;
         if (const auto* id = std::get_if<int64_t>(&ref)) {
-          ssids.insert(*id);
+          ssid = *id;
         } else {
-          ssids.insert(internal::find_source_stamp_id(c, std::get<SourceStampSpec>(ref), now));
+          ssid = internal::find_source_stamp_id(c, std::get<SourceStampSpec>(ref), now);
         }
+        // One stamp named twice: Buildbot's unique (buildsetid, sourcestampid) refuses it. The
+        // stamps found or made so far roll back with the transaction.
+        if (!ssids.insert(ssid).second) {
+          throw AlreadyExists("the buildset names source stamp " + std::to_string(ssid) + " twice");
+        }
+      }
+      auto builders = existing(c, "builders", bs.builderids);
+      for (int64_t id : bs.builderids) {
+        if (!builders.count(id)) throw NotFound("no builder with id " + std::to_string(id));
       }
       int64_t submitted = bs.submitted_at ? bs.submitted_at->time_since_epoch().count() : now;
       AddedBuildset out;

@@ -60,8 +60,8 @@ class Buildsets {
   virtual ~Buildsets() = default;
 
   // Adds the buildset, its properties, its source stamps and one build request per builder, all
-  // in one transaction: on any error nothing is stored. Source stamps given twice (by id or by
-  // equal fields) are linked once; an empty list is allowed. Throws NotFound for an unknown
+  // in one transaction: on any error nothing is stored. One source stamp given twice (by id or by
+  // fields that find it) is AlreadyExists, as Buildbot; an empty list is allowed. Throws NotFound for an unknown
   // builder, source stamp or parent build, ValueTooLong for an over-long reason, external id,
   // property name or stamp field, InvalidArgument for no builders, a duplicate builder, an
   // empty property name, text that is not valid UTF-8 or an unstorable property value.

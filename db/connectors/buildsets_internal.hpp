@@ -27,6 +27,10 @@ struct StoredProperty {
 // stored form. Throws InvalidArgument (no builders, a duplicate builder, text that is not UTF-8,
 // an empty property name, a property that cannot be stored as JSON) or ValueTooLong.
 inline std::vector<StoredProperty> check_new_buildset(const NewBuildset& bs) {
+  // The stamps first: Buildbot finds or makes them before it looks at anything else.
+  for (const auto& ref : bs.sourcestamps) {
+    if (const auto* spec = std::get_if<SourceStampSpec>(&ref)) check_source_stamp_spec(*spec);
+  }
   if (bs.builderids.empty()) throw InvalidArgument("a buildset needs at least one builder");
   std::set<int64_t> seen;
   for (int64_t id : bs.builderids) {
@@ -43,9 +47,6 @@ inline std::vector<StoredProperty> check_new_buildset(const NewBuildset& bs) {
   }
   if (bs.parent_relationship) {
     check_utf8("buildset parent_relationship", *bs.parent_relationship);
-  }
-  for (const auto& ref : bs.sourcestamps) {
-    if (const auto* spec = std::get_if<SourceStampSpec>(&ref)) check_source_stamp_spec(*spec);
   }
   std::vector<StoredProperty> out;
   for (const auto& [name, prop] : bs.properties) {

@@ -353,6 +353,10 @@ class SqlChanges final : public Changes {
 
   Future<std::vector<Change>> get_changes_for_build(int64_t buildid) override {
     return ctx_.pool.read([buildid](Connection& c) {
+      // Buildbot fails on an unknown build too (reading the missing build's builder).
+      if (!c.stmt("SELECT 1 FROM builds WHERE id = ?").bind(buildid).one()) {
+        throw NotFound("no build with id " + std::to_string(buildid));
+      }
       SqlBlameSource src(c);
       auto ids = internal::blame_change_ids(src, buildid);
       std::map<int64_t, Change> by_id;

@@ -64,8 +64,8 @@ class Changes {
   // (branch, revision, repository, project, codebase), and links it to its parent: the latest
   // change with the same branch (null matching null), repository, project and codebase. One
   // transaction. Throws ValueTooLong for an over-long field, InvalidArgument for text that is not
-  // UTF-8 (comments are not checked: ill-formed bytes become U+FFFD) or an unstorable property,
-  // NotFound for an unknown uid; nothing is written then.
+  // UTF-8 (comments are not checked: ill-formed bytes become U+FFFD), an unstorable property or
+  // one whose source is not "Change", NotFound for an unknown uid; nothing is written then.
   virtual Future<int64_t> add_change(NewChange change) = 0;
 
   // The change, or nullopt. Cached ("chdicts"); no_cache bypasses the cache.
@@ -98,7 +98,7 @@ class Changes {
   // codebase of its source stamps, the stamp's change and its ancestors (parent_changeids) back
   // to, not including, the change of the previous successful build (get_prev_successful_build's
   // rule), or to the first change when the chain never meets it (see docs/connectors/changes.md
-  // for the exact rule and its bound). Empty for an unknown build.
+  // for the exact rule and its bound). NotFound for an unknown build.
   virtual Future<std::vector<Change>> get_changes_for_build(int64_t buildid) = 0;
 
   // The change that created this source stamp (the latest, if several), or nullopt.

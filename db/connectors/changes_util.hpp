@@ -53,6 +53,11 @@ inline PreparedChange prepare_change(NewChange c) {
   c.comments = sanitize_utf8(c.comments);
   PreparedChange out;
   for (const auto& [name, prop] : c.properties) {
+    // The reference: "At the moment, the source must be 'Change'" (Buildbot asserts it).
+    if (prop.source != "Change") {
+      throw InvalidArgument("change property '" + name + "' has source '" + prop.source +
+                            "': a change's properties must have source 'Change'");
+    }
     text("change_properties", "property_name", name);
     out.properties.emplace_back(name, dump_json(nlohmann::json::array({prop.value, prop.source}),
                                                 "change property '" + name + "'"));

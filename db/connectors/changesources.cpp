@@ -6,7 +6,7 @@ namespace ym::db {
 namespace {
 
 void check_name(const std::string& name) {
-  if (name.empty()) throw InvalidArgument("change source name is empty");
+  // An empty name is a name (as in Buildbot).
   if (!is_valid_utf8(name)) throw InvalidArgument("change source name is not valid UTF-8");
 }
 
@@ -40,17 +40,16 @@ class SqlChangeSources final : public ChangeSources {
   Future<void> set_change_source_master(int64_t changesourceid,
                                         std::optional<int64_t> masterid) override {
     return ctx_.pool.transaction([changesourceid, masterid](Connection& c) {
-      if (!c.stmt("SELECT 1 FROM changesources WHERE id = ?").bind(changesourceid).one()) {
-        throw NotFound("no change source with id " + std::to_string(changesourceid));
-      }
       if (!masterid) {
+        // Releasing: an unknown change source has no master to release (nothing changes, as in
+        // Buildbot).
         c.stmt("DELETE FROM changesource_masters WHERE changesourceid = ?")
             .bind(changesourceid)
             .exec();
         return;
       }
-      if (!c.stmt("SELECT 1 FROM masters WHERE id = ?").bind(*masterid).one()) {
-        throw NotFound("no master with id " + std::to_string(*masterid));
+      if (!c.stmt("SELECT 1 FROM changesources WHERE id = ?").bind(changesourceid).one()) {
+        throw NotFound("no change source with id " + std::to_string(changesourceid));
       }
       auto holder = c.stmt(
                          "SELECT csm.masterid, m.active FROM changesource_masters csm "
@@ -65,6 +64,12 @@ class SqlChangeSources final : public ChangeSources {
                                                 " is run by active master " +
                                                 std::to_string(current));
         }
+      }
+      // After the holder (Buildbot's insert meets the held link first).
+      if (!c.stmt("SELECT 1 FROM masters WHERE id = ?").bind(*masterid).one()) {
+        throw NotFound("no master with id " + std::to_string(*masterid));
+      }
+      if (holder) {
         // The holder is inactive (its links should have been released): take over.
         c.stmt("DELETE FROM changesource_masters WHERE changesourceid = ?")
             .bind(changesourceid)

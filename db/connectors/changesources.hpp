@@ -23,13 +23,13 @@ class ChangeSources {
   virtual ~ChangeSources() = default;
 
   // The id of the change source called `name`, creating it if needed (one id for racing callers).
-  // InvalidArgument for an empty name or one that is not UTF-8.
+  // InvalidArgument for a name that is not UTF-8 (empty is a name).
   virtual Future<int64_t> find_change_source_id(std::string name) = 0;
 
   // Sets (or with nullopt clears) the master running the change source. Throws
   // ChangeSourceAlreadyClaimedError when another master that is active holds it; a holder that
   // is inactive is replaced, and claiming again with the holder is not an error. NotFound for an
-  // unknown change source or master.
+  // unknown change source or master when claiming; clearing an unknown one changes nothing.
   virtual Future<void> set_change_source_master(int64_t changesourceid,
                                                 std::optional<int64_t> masterid) = 0;
 

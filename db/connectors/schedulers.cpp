@@ -8,7 +8,7 @@ namespace ym::db {
 namespace {
 
 void check_name(const std::string& name) {
-  if (name.empty()) throw InvalidArgument("scheduler name is empty");
+  // An empty name is a name (as in Buildbot).
   if (!is_valid_utf8(name)) throw InvalidArgument("scheduler name is not valid UTF-8");
 }
 
@@ -164,14 +164,13 @@ class SqlSchedulers final : public Schedulers {
 
   Future<void> set_scheduler_master(int64_t schedulerid, std::optional<int64_t> masterid) override {
     return ctx_.pool.transaction([schedulerid, masterid](Connection& c) {
-      require_scheduler(c, schedulerid);
       if (!masterid) {
+        // Releasing: an unknown scheduler has no master to release (nothing changes, as in
+        // Buildbot).
         c.stmt("DELETE FROM scheduler_masters WHERE schedulerid = ?").bind(schedulerid).exec();
         return;
       }
-      if (!c.stmt("SELECT 1 FROM masters WHERE id = ?").bind(*masterid).one()) {
-        throw NotFound("no master with id " + std::to_string(*masterid));
-      }
+      require_scheduler(c, schedulerid);
       auto holder = c.stmt(
                          "SELECT sm.masterid, m.active FROM scheduler_masters sm "
                          "JOIN masters m ON m.id = sm.masterid WHERE sm.schedulerid = ?")
@@ -184,6 +183,12 @@ class SqlSchedulers final : public Schedulers {
           throw SchedulerAlreadyClaimedError("scheduler " + std::to_string(schedulerid) +
                                              " is run by active master " + std::to_string(current));
         }
+      }
+      // After the holder (Buildbot's insert meets the held link first).
+      if (!c.stmt("SELECT 1 FROM masters WHERE id = ?").bind(*masterid).one()) {
+        throw NotFound("no master with id " + std::to_string(*masterid));
+      }
+      if (holder) {
         // The holder is inactive (its links should have been released): take over.
         c.stmt("DELETE FROM scheduler_masters WHERE schedulerid = ?").bind(schedulerid).exec();
       }
@@ -202,10 +207,10 @@ class SqlSchedulers final : public Schedulers {
   }
 
   Future<void> enable(int64_t schedulerid, bool enabled) override {
+    // An unknown scheduler matches no row: nothing changes, as in Buildbot. Idempotent.
     return ctx_.pool.transaction([schedulerid, enabled](Connection& c) {
-      require_scheduler(c, schedulerid);
       c.stmt("UPDATE schedulers SET enabled = ? WHERE id = ?").bind(enabled, schedulerid).exec();
-    });
+    }, Unknown::kRetry);
   }
 
   Future<std::optional<Scheduler>> get_scheduler(int64_t schedulerid) override {

@@ -56,16 +56,18 @@ class Schedulers {
       int64_t schedulerid, ChangeClassificationFilter filter) = 0;
 
   // The id of the scheduler called `name`, creating it (enabled) if needed (one id for racing
-  // callers). InvalidArgument for an empty name or one that is not UTF-8.
+  // callers). InvalidArgument for a name that is not UTF-8 (empty is a name).
   virtual Future<int64_t> find_scheduler_id(std::string name) = 0;
 
   // Sets (or clears) the master running the scheduler. Throws SchedulerAlreadyClaimedError when
   // another, active master holds it; a holder that is inactive is replaced, and claiming again
-  // with the holder is not an error. NotFound for an unknown scheduler or master.
+  // with the holder is not an error. NotFound for an unknown scheduler or master when claiming;
+  // clearing an unknown scheduler changes nothing (as Buildbot).
   virtual Future<void> set_scheduler_master(int64_t schedulerid,
                                             std::optional<int64_t> masterid) = 0;
 
-  // Enables or disables the scheduler. NotFound for an unknown scheduler.
+  // Enables or disables the scheduler. An unknown scheduler is not an error: nothing changes (as
+  // Buildbot's enable).
   virtual Future<void> enable(int64_t schedulerid, bool enabled) = 0;
 
   // The scheduler, or nullopt.

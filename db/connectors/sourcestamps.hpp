@@ -52,10 +52,10 @@ class SourceStamps {
   virtual ~SourceStamps() = default;
 
   // The id of the stamp with these fields, creating it (created_at = now) when none exists;
-  // a stamp with a patch is always created (with its own patch row; a missing patch_level is
-  // stored as 0, a missing author or comment as ""). Concurrent calls with equal fields return
-  // one id. Throws ValueTooLong when a field exceeds its column, InvalidArgument when a text
-  // field (not the patch body, which is bytes) is not valid UTF-8; nothing is written then.
+  // a stamp with a patch is always created (with its own patch row). Concurrent calls with
+  // equal fields return one id. Throws ValueTooLong when a field exceeds its column,
+  // InvalidArgument when a text field (not the patch body, which is bytes) is not valid UTF-8 or
+  // a patch comes without its level, author or comment; nothing is written then.
   virtual Future<int64_t> find_source_stamp_id(SourceStampSpec spec) = 0;
 
   // The stamp, or nullopt. Cached ("ssdicts"); no_cache bypasses the cache. A missing stamp is

@@ -31,6 +31,11 @@ inline void check_source_stamp_spec(const SourceStampSpec& spec) {
   text("repository", spec.repository);
   text("project", spec.project);
   text("codebase", spec.codebase);
+  // Buildbot's patch columns are NOT NULL and it passes None through (an IntegrityError): a
+  // patch needs its level, author and comment.
+  if (spec.patch_body && (!spec.patch_level || !spec.patch_author || !spec.patch_comment)) {
+    throw InvalidArgument("a source stamp's patch needs its level, author and comment");
+  }
   if (spec.patch_author) check_utf8("patch author", *spec.patch_author);
   if (spec.patch_comment) check_utf8("patch comment", *spec.patch_comment);
   if (spec.patch_subdir) check_utf8("patch subdir", *spec.patch_subdir);

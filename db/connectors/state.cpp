@@ -43,9 +43,7 @@ class SqlState final : public State {
 
   Future<int64_t> get_object_id(std::string name, std::string class_name) override {
     try {
-      if (name.empty() || class_name.empty()) {
-        throw InvalidArgument("object name and class name must not be empty");
-      }
+      // Empty names are names (Buildbot stores them too).
       name = ensure_length("objects", "name", name);  // a long name is shortened, as Buildbot
       check_length("objects", "class_name", class_name);
     } catch (const Error&) {

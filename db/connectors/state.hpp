@@ -20,7 +20,7 @@ class State {
   // The id of the object (name, class_name), creating it if needed; one id for concurrent
   // callers. A name over 128 characters is shortened as Buildbot does (its first 64 characters
   // and 64 hex digits of its SHA-1), so it still finds its object; a class name over 128 throws
-  // ValueTooLong. InvalidArgument if either is empty.
+  // ValueTooLong. Either may be empty, as in Buildbot.
   virtual Future<int64_t> get_object_id(std::string name, std::string class_name) = 0;
 
   // The value of `name`; throws NotFound when it is not set.

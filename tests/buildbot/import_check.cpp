@@ -322,6 +322,8 @@ json probe(Db& db) {
   ss.codebase = "probe";
   ss.patch_body = "probe patch";
   ss.patch_level = 1;
+  ss.patch_author = "probe";
+  ss.patch_comment = "probe";
   out["ssid"] = db.sourcestamps().find_source_stamp_id(ss).get();
   NewBuildset bs;
   bs.sourcestamps = {ss};

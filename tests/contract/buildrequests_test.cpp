@@ -296,6 +296,13 @@ TEST_P(BuildRequestsContract, ClaimOfUnknownRequestOrMasterIsNotFoundAndClaimsNo
   EXPECT_THROW(db_->buildrequests().claim_build_requests({1, 2, 99}, 1).get(), db::NotFound);
   EXPECT_THROW(db_->buildrequests().claim_build_requests({1, 2}, 77).get(), db::NotFound);
   EXPECT_TRUE(claims(*db_).empty());
+  // A request another master holds is AlreadyClaimedError, even when another is missing or the
+  // master is unknown (Buildbot's insert meets the held claim first).
+  db_->buildrequests().claim_build_requests({3}, 1).get();
+  EXPECT_THROW(db_->buildrequests().claim_build_requests({1, 3, 99}, 2).get(),
+               db::AlreadyClaimedError);
+  EXPECT_THROW(db_->buildrequests().claim_build_requests({1, 3}, 77).get(), db::AlreadyClaimedError);
+  EXPECT_EQ(claims(*db_), (std::map<int64_t, int64_t>{{3, 1}}));
 }
 
 TEST_P(BuildRequestsContract, UnclaimReleasesOnlyThisMastersClaims) {
@@ -351,6 +358,21 @@ TEST_P(BuildRequestsContract, CompleteFailsAndCompletesNoneUnlessAllAreHeldByThi
   EXPECT_EQ(brs.get_build_request(3).get()->results, db::results::kSuccess);
   brs.complete_build_requests({1, 2}, 1, db::results::kWarnings).get();
   EXPECT_EQ(ids_of(brs.get_build_requests(done).get()), (std::vector<int64_t>{1, 2, 3}));
+}
+
+// Buildbot asserts results != RETRY: a retried build leaves its request to be built again.
+TEST_P(BuildRequestsContract, CompleteWithRetryIsRefusedAndCompletesNothing) {
+  insert(many(2));
+  auto& brs = db_->buildrequests();
+  brs.claim_build_requests({1, 2}, 1).get();
+  EXPECT_THROW(brs.complete_build_requests({1, 2}, 1, db::results::kRetry).get(),
+               db::InvalidArgument);
+  EXPECT_THROW(brs.complete_build_requests({}, 1, db::results::kRetry).get(), db::InvalidArgument);
+  EXPECT_FALSE(brs.get_build_request(1).get()->complete);
+  EXPECT_FALSE(brs.get_build_request(2).get()->complete);
+  EXPECT_EQ(brs.get_build_request(1).get()->results, db::results::kNotYet);
+  brs.complete_build_requests({1, 2}, 1, db::results::kCancelled).get();
+  EXPECT_EQ(brs.get_build_request(2).get()->results, db::results::kCancelled);
 }
 
 TEST_P(BuildRequestsContract, ThreeThousandIdsClaimUnclaimAndCompleteInOneCall) {

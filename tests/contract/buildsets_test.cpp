@@ -130,26 +130,6 @@ TEST_P(BuildsetsContract, AddBuildsetDefaultsAndGivenSubmittedAt) {
   EXPECT_FALSE(br->waited_for);
 }
 
-TEST_P(BuildsetsContract, AddBuildsetDeduplicatesSourceStamps) {
-  insert(builders());
-  insert({td::SourceStamp{.id = 234,
-                          .branch = "main",
-                          .revision = "x",
-                          .repository = "repo",
-                          .codebase = "",
-                          .project = "proj"}});
-  NewBuildset nb;
-  nb.reason = "dup";
-  nb.builderids = {1};
-  nb.sourcestamps = {int64_t{234}, spec("x"), int64_t{234}, spec("y"), spec("y")};
-  auto added = db_->buildsets().add_buildset(nb).get();
-  auto bs = db_->buildsets().get_buildset(added.bsid).get();
-  ASSERT_TRUE(bs);
-  ASSERT_EQ(bs->sourcestamps.size(), 2u);
-  EXPECT_EQ(bs->sourcestamps[0], 234);
-  EXPECT_EQ(db_->sourcestamps().get_source_stamps().get().size(), 2u);
-}
-
 TEST_P(BuildsetsContract, AddBuildsetWithParentBuild) {
   insert(builders());
   insert({td::Master{.id = 9, .name = "m"}, td::Buildset{.id = 50},
@@ -195,6 +175,34 @@ TEST_P(BuildsetsContract, AddBuildsetWithUnknownReferencesIsNotFoundAndStoresNot
   EXPECT_THROW(db_->buildsets().add_buildset(unknown_parent).get(), db::NotFound);
   expect_nothing_added(*db_, 1);
   EXPECT_TRUE(db_->buildsets().get_buildset_properties(1).get().empty());
+}
+
+// As Buildbot's unique (buildsetid, sourcestampid): one stamp named twice (by id, by a spec that
+// finds it, or by two equal specs) is refused, and the stamps the call made roll back with it.
+TEST_P(BuildsetsContract, AddBuildsetNamingOneStampTwiceIsRefusedAndStoresNothing) {
+  insert(builders());
+  int64_t known = db_->sourcestamps().find_source_stamp_id(spec("known")).get();
+  auto with = [](std::vector<db::SourceStampRef> stamps) {
+    NewBuildset nb;
+    nb.reason = "r";
+    nb.builderids = {1};
+    nb.sourcestamps = std::move(stamps);
+    return nb;
+  };
+  for (auto stamps : {std::vector<db::SourceStampRef>{known, known},
+                      std::vector<db::SourceStampRef>{spec("known"), known},
+                      std::vector<db::SourceStampRef>{spec("new"), spec("other"), spec("new")}}) {
+    EXPECT_THROW(db_->buildsets().add_buildset(with(stamps)).get(), db::AlreadyExists);
+  }
+  expect_nothing_added(*db_, 1);
+  // Two stamps with one patch each are two stamps.
+  SourceStampSpec patched = spec("p");
+  patched.patch_body = "diff";
+  patched.patch_level = 1;
+  patched.patch_author = "a";
+  patched.patch_comment = "c";
+  auto added = db_->buildsets().add_buildset(with({patched, patched})).get();
+  EXPECT_EQ(db_->buildsets().get_buildset(added.bsid).get()->sourcestamps.size(), 2u);
 }
 
 TEST_P(BuildsetsContract, AddBuildsetRejectsBadInputAndStoresNothing) {
@@ -405,6 +413,20 @@ TEST_P(BuildsetsContract, GetRecentBuildsetsFiltersByBranchAndRepositoryOfOneSta
   // 92 has a "main" stamp and a "b" stamp, but not one stamp that is both.
   EXPECT_EQ(ids_of(bs.get_recent_buildsets(10, "main", "b").get()), std::vector<int64_t>{93});
   EXPECT_TRUE(bs.get_recent_buildsets(10, "none").get().empty());
+}
+
+// The reference: a repository (or branch) that is specified filters, the empty string too
+// (Buildbot 3.7 ignores an empty one: docs/buildbot-compatibility.md).
+TEST_P(BuildsetsContract, GetRecentBuildsetsFiltersOnAnEmptyRepositoryOrBranch) {
+  insert({td::SourceStamp{.id = 1, .branch = "", .repository = ""},
+          td::SourceStamp{.id = 2, .branch = "main", .repository = "b"},
+          td::Buildset{.id = 91, .submitted_at = 10}, td::Buildset{.id = 92, .submitted_at = 20},
+          td::BuildsetSourceStamp{.id = 1, .buildsetid = 91, .sourcestampid = 1},
+          td::BuildsetSourceStamp{.id = 2, .buildsetid = 92, .sourcestampid = 2}});
+  auto& bs = db_->buildsets();
+  EXPECT_EQ(ids_of(bs.get_recent_buildsets(10, {}, "").get()), std::vector<int64_t>{91});
+  EXPECT_EQ(ids_of(bs.get_recent_buildsets(10, "").get()), std::vector<int64_t>{91});
+  EXPECT_EQ(ids_of(bs.get_recent_buildsets(10).get()), (std::vector<int64_t>{91, 92}));
 }
 
 TEST_P(BuildsetsContract, EightThreadsAddingBuildsetsForOneNewStampShareIt) {

@@ -233,9 +233,14 @@ TEST_P(ChangesContract, AddChangeStoresIllFormedCommentsAsReplacementCharacters)
   EXPECT_EQ(db_->changes().get_change(id).get()->comments, "caf\xEF\xBF\xBD au lait");
 }
 
-TEST_P(ChangesContract, AddChangeKeepsAnyPropertySource) {
+// The reference: a change's properties have source 'Change' (Buildbot asserts it).
+TEST_P(ChangesContract, AddChangeRefusesAPropertyWhoseSourceIsNotChange) {
   db::NewChange c = simple_change("r1");
   c.properties = {{"obj", {nlohmann::json{{"a", {1, 2}}}, "Change"}}, {"s", {"x", "Poller"}}};
+  EXPECT_THROW(db_->changes().add_change(c).get(), db::InvalidArgument);
+  EXPECT_EQ(db_->changes().get_changes_count().get(), 0);
+  EXPECT_FALSE(db_->changes().get_latest_change_id().get());
+  c.properties.erase("s");
   auto id = db_->changes().add_change(c).get();
   EXPECT_EQ(db_->changes().get_change(id).get()->properties, c.properties);
 }
@@ -430,8 +435,9 @@ std::vector<td::Row> blame_world() {
 
 constexpr int kOk = db::results::kSuccess;
 
-TEST_P(ChangesContract, BlameListOfAnUnknownBuildIsEmpty) {
-  EXPECT_TRUE(db_->changes().get_changes_for_build(404).get().empty());
+// Buildbot's getChangesForBuild fails on an unknown build as well (an untyped TypeError).
+TEST_P(ChangesContract, BlameListOfAnUnknownBuildIsNotFound) {
+  EXPECT_THROW(db_->changes().get_changes_for_build(404).get(), db::NotFound);
 }
 
 TEST_P(ChangesContract, BlameListRunsBackToThePreviousSuccessfulBuild) {

@@ -32,10 +32,12 @@ TEST_P(SchedulersContract, FindSchedulerIdFindsTestRowsByName) {
   EXPECT_FALSE(db_->schedulers().get_scheduler(13).get()->enabled);
 }
 
-TEST_P(SchedulersContract, FindSchedulerIdRejectsEmptyOrInvalidUtf8Names) {
-  EXPECT_THROW(db_->schedulers().find_scheduler_id("").get(), db::InvalidArgument);
+TEST_P(SchedulersContract, FindSchedulerIdRejectsInvalidUtf8AndTakesAnEmptyName) {
   EXPECT_THROW(db_->schedulers().find_scheduler_id("s\xC3").get(), db::InvalidArgument);
   EXPECT_TRUE(db_->schedulers().get_schedulers().get().empty());
+  int64_t id = db_->schedulers().find_scheduler_id("").get();  // as Buildbot
+  EXPECT_EQ(db_->schedulers().find_scheduler_id("").get(), id);
+  EXPECT_EQ(db_->schedulers().get_scheduler(id).get()->name, "");
 }
 
 TEST_P(SchedulersContract, EightThreadsFindingOneNewSchedulerGetOneId) {
@@ -45,13 +47,17 @@ TEST_P(SchedulersContract, EightThreadsFindingOneNewSchedulerGetOneId) {
   EXPECT_EQ(db_->schedulers().get_schedulers().get().size(), 1u);
 }
 
-TEST_P(SchedulersContract, EnableTogglesAndUnknownIsNotFound) {
+// Buildbot's enable is an UPDATE: an unknown scheduler matches nothing, and nothing changes.
+TEST_P(SchedulersContract, EnableTogglesAndIgnoresAnUnknownScheduler) {
   insert({td::Scheduler{.id = 20, .name = "sch"}});
   db_->schedulers().enable(20, false).get();
   EXPECT_FALSE(db_->schedulers().get_scheduler(20).get()->enabled);
   db_->schedulers().enable(20, true).get();
   EXPECT_TRUE(db_->schedulers().get_scheduler(20).get()->enabled);
-  EXPECT_THROW(db_->schedulers().enable(21, false).get(), db::NotFound);
+  EXPECT_NO_THROW(db_->schedulers().enable(21, false).get());
+  EXPECT_FALSE(db_->schedulers().get_scheduler(21).get());
+  ASSERT_EQ(db_->schedulers().get_schedulers().get().size(), 1u);
+  EXPECT_TRUE(db_->schedulers().get_scheduler(20).get()->enabled);
 }
 
 TEST_P(SchedulersContract, GetSchedulerMissingIsNullopt) {
@@ -84,12 +90,20 @@ TEST_P(SchedulersContract, ClaimReplacesAnInactiveHolder) {
   EXPECT_EQ(db_->schedulers().get_scheduler(20).get()->masterid, 2);
 }
 
+// Claiming needs both rows; releasing an unknown scheduler releases nothing (as Buildbot's DELETE).
 TEST_P(SchedulersContract, SetSchedulerMasterWithUnknownIdsIsNotFound) {
   insert({td::Master{.id = 1, .name = "m1"}, td::Scheduler{.id = 20, .name = "sch"}});
   EXPECT_THROW(db_->schedulers().set_scheduler_master(21, 1).get(), db::NotFound);
-  EXPECT_THROW(db_->schedulers().set_scheduler_master(21, std::nullopt).get(), db::NotFound);
+  EXPECT_NO_THROW(db_->schedulers().set_scheduler_master(21, std::nullopt).get());
   EXPECT_THROW(db_->schedulers().set_scheduler_master(20, 3).get(), db::NotFound);
   EXPECT_FALSE(db_->schedulers().get_scheduler(20).get()->masterid);
+  EXPECT_FALSE(db_->schedulers().get_scheduler(21).get());
+  EXPECT_EQ(db_->schedulers().get_schedulers().get().size(), 1u);
+  // Held by an active master: AlreadyClaimed before the unknown master is NotFound (Buildbot's
+  // insert meets the held link first).
+  insert({td::SchedulerMaster{.schedulerid = 20, .masterid = 1}});
+  EXPECT_THROW(db_->schedulers().set_scheduler_master(20, 3).get(), db::SchedulerAlreadyClaimedError);
+  EXPECT_EQ(db_->schedulers().get_scheduler(20).get()->masterid, 1);
 }
 
 TEST_P(SchedulersContract, RacingActiveMastersLeaveExactlyOneHolder) {

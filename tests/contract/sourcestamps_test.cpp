@@ -124,17 +124,24 @@ TEST_P(SourceStampsContract, StampWithPatchIsAlwaysNewAndKeepsItsBytes) {
   EXPECT_FALSE(db_->sourcestamps().get_source_stamp(unpatched).get()->patch_body);
 }
 
-TEST_P(SourceStampsContract, PatchWithoutDetailsGetsDocumentedDefaults) {
-  SourceStampSpec s = plain();
-  s.patch_body = "";  // an empty patch is still a patch
+// Buildbot's patch columns are NOT NULL: a patch without its level, author or comment fails.
+TEST_P(SourceStampsContract, PatchWithoutLevelAuthorOrCommentIsRefused) {
+  for (auto drop : {+[](SourceStampSpec& s) { s.patch_level.reset(); },
+                    +[](SourceStampSpec& s) { s.patch_author.reset(); },
+                    +[](SourceStampSpec& s) { s.patch_comment.reset(); }}) {
+    SourceStampSpec s = patched("diff");
+    drop(s);
+    EXPECT_THROW(db_->sourcestamps().find_source_stamp_id(s).get(), db::InvalidArgument);
+  }
+  EXPECT_TRUE(db_->sourcestamps().get_source_stamps().get().empty());
+  SourceStampSpec s = patched("");  // an empty patch is still a patch; no subdir is fine
+  s.patch_subdir.reset();
   auto ss =
       db_->sourcestamps().get_source_stamp(db_->sourcestamps().find_source_stamp_id(s).get()).get();
   ASSERT_TRUE(ss);
   EXPECT_TRUE(ss->patchid);
   EXPECT_EQ(ss->patch_body, "");
-  EXPECT_EQ(ss->patch_level, 0);
-  EXPECT_EQ(ss->patch_author, "");
-  EXPECT_EQ(ss->patch_comment, "");
+  EXPECT_EQ(ss->patch_level, 1);
   EXPECT_FALSE(ss->patch_subdir);
 }
 
@@ -200,14 +207,23 @@ TEST_P(SourceStampsContract, FindSourceStampIdRejectsInvalidUtf8) {
   bad([](SourceStampSpec& s) { s.codebase = "\xfe"; });
   bad([](SourceStampSpec& s) {
     s.patch_body = "ok";
+    s.patch_level = 1;
+    s.patch_author = "a";
+    s.patch_comment = "c";
     s.patch_author = "\xff";
   });
   bad([](SourceStampSpec& s) {
     s.patch_body = "ok";
+    s.patch_level = 1;
+    s.patch_author = "a";
+    s.patch_comment = "c";
     s.patch_comment = "\xff";
   });
   bad([](SourceStampSpec& s) {
     s.patch_body = "ok";
+    s.patch_level = 1;
+    s.patch_author = "a";
+    s.patch_comment = "c";
     s.patch_subdir = "\xff";
   });
   EXPECT_TRUE(ss.get_source_stamps().get().empty());

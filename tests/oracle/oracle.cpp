@@ -311,6 +311,40 @@ json j_user_partial(const db::UserSummary& u) { return {{"uid", u.uid}, {"identi
 
 std::vector<int64_t> ids(const json& a, const char* k) { return req<std::vector<int64_t>>(a, k); }
 
+// A refusal of ours that Buildbot makes with another exception for the same condition (an
+// `assert`, or a crash on the missing row): the call answers Buildbot's kind. Only
+// representation: the condition refused is the same.
+struct AsBuildbot : std::runtime_error {
+  AsBuildbot(std::string k, const std::string& message) : std::runtime_error(message), kind(std::move(k)) {}
+  std::string kind;
+};
+
+template <class E, class F>
+json as_buildbot(const char* kind, F f, bool when = true) {
+  try {
+    return f();
+  } catch (const E& e) {
+    if (!when) throw;
+    throw AsBuildbot(kind, e.what());
+  }
+}
+
+// Whether a stamp spec has a patch without its level, author or comment (Buildbot's NOT NULL
+// patch columns: an IntegrityError).
+bool incomplete_patch(const json& s) {
+  return s.is_object() && has(s, "patch_body") &&
+         (!has(s, "patch_level") || !has(s, "patch_author") || !has(s, "patch_comment"));
+}
+
+// Whether a change's properties include one whose source is not "Change" (Buildbot's assert).
+bool has_foreign_source(const json& a) {
+  if (!has(a, "properties")) return false;
+  for (auto& [name, vs] : a["properties"].items()) {
+    if (vs.at(1) != "Change") return true;
+  }
+  return false;
+}
+
 // ---------------------------------------------------------------- the call table
 
 using Call = std::function<json(Db&, const json&)>;
@@ -437,7 +471,11 @@ const std::map<std::string, Call>& calls() {
 
       // ---- source stamps
       {"sourcestamps.find_source_stamp_id",
-       [](Db& d, const json& a) { return json(d.sourcestamps().find_source_stamp_id(ss_spec(a)).get()); }},
+       [](Db& d, const json& a) {
+         return as_buildbot<InvalidArgument>(
+             "IntegrityError", [&] { return json(d.sourcestamps().find_source_stamp_id(ss_spec(a)).get()); },
+             incomplete_patch(a));
+       }},
       {"sourcestamps.get_source_stamp",
        [](Db& d, const json& a) { return j_opt_rec(d.sourcestamps().get_source_stamp(req<int64_t>(a, "ssid")).get(), j_ss); }},
       {"sourcestamps.get_source_stamps",
@@ -463,7 +501,15 @@ const std::map<std::string, Call>& calls() {
          n.submitted_at = opt_ts(a, "submitted_at");
          n.parent_buildid = opt<int64_t>(a, "parent_buildid");
          n.parent_relationship = opt<std::string>(a, "parent_relationship");
-         AddedBuildset r = d.buildsets().add_buildset(std::move(n)).get();
+         bool bad_patch = false;
+         for (const json& s : a.at("sourcestamps")) bad_patch = bad_patch || incomplete_patch(s);
+         AddedBuildset r;
+         as_buildbot<InvalidArgument>(
+             "IntegrityError", [&] {
+               r = d.buildsets().add_buildset(std::move(n)).get();
+               return json(nullptr);
+             },
+             bad_patch);
          json brids = json::object();
          for (auto [builder, brid] : r.brids) brids[std::to_string(builder)] = brid;
          return json::array({r.bsid, brids});
@@ -521,11 +567,14 @@ const std::map<std::string, Call>& calls() {
        }},
       {"buildrequests.complete_build_requests",
        [](Db& d, const json& a) {
-         d.buildrequests()
-             .complete_build_requests(ids(a, "brids"), req<int64_t>(a, "masterid"), req<int>(a, "results"),
-                                      opt_ts(a, "complete_at"))
-             .get();
-         return json(nullptr);
+         // RETRY: Buildbot's `assert results != RETRY`.
+         return as_buildbot<InvalidArgument>("AssertionError", [&] {
+           d.buildrequests()
+               .complete_build_requests(ids(a, "brids"), req<int64_t>(a, "masterid"), req<int>(a, "results"),
+                                        opt_ts(a, "complete_at"))
+               .get();
+           return json(nullptr);
+         });
        }},
 
       // ---- builds
@@ -783,7 +832,10 @@ const std::map<std::string, Call>& calls() {
          c.project = opt<std::string>(a, "project").value_or("");
          c.codebase = opt<std::string>(a, "codebase").value_or("");
          c.uid = opt<int64_t>(a, "uid");
-         return json(d.changes().add_change(std::move(c)).get());
+         // A property whose source is not "Change": Buildbot's assert.
+         return as_buildbot<InvalidArgument>(
+             "AssertionError", [&] { return json(d.changes().add_change(std::move(c)).get()); },
+             has_foreign_source(a));
        }},
       {"changes.get_change",
        [](Db& d, const json& a) { return j_opt_rec(d.changes().get_change(req<int64_t>(a, "changeid")).get(), j_change); }},
@@ -811,8 +863,13 @@ const std::map<std::string, Call>& calls() {
          if (p) out.push_back(*p);
          return out;
        }},
+      // An unknown build: Buildbot's getChangesForBuild fails reading the missing build (TypeError).
       {"changes.get_changes_for_build",
-       [](Db& d, const json& a) { return j_list(d.changes().get_changes_for_build(req<int64_t>(a, "buildid")).get(), j_change); }},
+       [](Db& d, const json& a) {
+         return as_buildbot<NotFound>("TypeError", [&] {
+           return j_list(d.changes().get_changes_for_build(req<int64_t>(a, "buildid")).get(), j_change);
+         });
+       }},
       {"changes.get_change_from_ssid",
        [](Db& d, const json& a) {
          return j_opt_rec(d.changes().get_change_from_ssid(req<int64_t>(a, "sourcestampid")).get(), j_change);
@@ -851,16 +908,16 @@ const std::map<std::string, Call>& calls() {
        }},
       {"schedulers.get_change_classifications",
        [](Db& d, const json& a) {
-         // Buildbot's other filters (repository, project, codebase) are not in ours yet (issue 13).
-         if (a.contains("repository") || a.contains("project") || a.contains("codebase")) {
-           throw std::invalid_argument("Unsupported");
-         }
-         BranchFilter b = BranchFilter::any();
+         ChangeClassificationFilter f;
          if (a.contains("branch")) {
-           b = a["branch"].is_null() ? BranchFilter::default_branch() : BranchFilter::named(a["branch"].get<std::string>());
+           f.branch = a["branch"].is_null() ? BranchFilter::default_branch()
+                                            : BranchFilter::named(a["branch"].get<std::string>());
          }
+         if (a.contains("repository")) f.repository = req<std::string>(a, "repository");
+         if (a.contains("project")) f.project = req<std::string>(a, "project");
+         if (a.contains("codebase")) f.codebase = req<std::string>(a, "codebase");
          json out = json::object();
-         for (auto [id, imp] : d.schedulers().get_change_classifications(req<int64_t>(a, "schedulerid"), b).get()) {
+         for (auto [id, imp] : d.schedulers().get_change_classifications(req<int64_t>(a, "schedulerid"), f).get()) {
            out[std::to_string(id)] = imp;
          }
          return out;
@@ -1026,6 +1083,8 @@ int main(int argc, char** argv) {
     } catch (const std::invalid_argument& e) {
       std::string m = e.what();
       out = {{"error", m == "Unsupported" ? "Unsupported" : "OracleError"}, {"message", m}};
+    } catch (const AsBuildbot& e) {
+      out = {{"error", e.kind}, {"message", e.what()}};
     } catch (const std::exception& e) {
       out = {{"error", "OracleError"}, {"message", e.what()}};
     }

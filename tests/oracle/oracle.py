@@ -50,6 +50,7 @@ def die_missing(what):
 try:
     from twisted.internet import defer, task
     import sqlalchemy as sa
+    from buildbot.db import buildsets as bb_buildsets
     from buildbot.db import connector as bb_connector
     from buildbot.db import exceptions as bb_exceptions  # noqa: F401
     from buildbot.data import resultspec
@@ -102,6 +103,12 @@ class IdMap:
             return  # a conflict shows as a difference when the result is translated
         self.fwd[kind][bb] = ours
         self.inv[kind][ours] = bb
+
+    def forget(self, kind, bb):
+        """A row deleted on both sides: its ids may be used again for new rows."""
+        ours = self.fwd[kind].pop(bb, None)
+        if ours is not None:
+            self.inv[kind].pop(ours, None)
 
     def to_ours(self, kind, bb):
         if not isinstance(bb, int) or isinstance(bb, bool):
@@ -233,6 +240,10 @@ def bb_error_kind(e):
         return "ValueTooLong"
     if isinstance(e, RuntimeError) and "is greater than max" in msg:
         return "ValueTooLong"
+    if isinstance(e, sa.exc.OperationalError) and "cannot be null" in msg.lower():
+        # MySQL's driver reports a NOT NULL violation (1048) as OperationalError; SQLite's and
+        # PostgreSQL's as IntegrityError: one condition.
+        return "IntegrityError"
     if isinstance(e, sa.exc.DBAPIError):
         return "sa." + name
     return name
@@ -702,6 +713,10 @@ class Gen:
         self.logs_with_empty_line = set()  # logs whose chunks differ (one-empty-line appends)
         self.data_deleted_differently = []  # see builds_with_data
         self.build_data_tainted = set()  # builds whose build data differs
+        self.complete_bs = set()  # buildsets Buildbot completed
+        self.attrs = {}  # (attr_type, attr_data) -> uid, as Buildbot stored them
+        self.holders = {}  # ("scheduler" | "changesource", id) -> the master running it
+        self.master_active = {}  # masterid -> active
         self.state_names = ["last", "rev", "count", "x"]
         self.makers = [(w, f) for (w, c, f) in self.table() if c in components]
 
@@ -1381,6 +1396,203 @@ class Gen:
             self.trs_builder[res] = a["builderid"]
         elif call == "users.update_user" and "bb_username" in a:
             self.usernames.append(a["bb_username"])
+        elif call == "users.update_user" and "attr_type" in a:
+            key = (a["attr_type"], a["attr_data"])
+            if self.attrs.get(key, a["uid"]) == a["uid"]:  # Buildbot keeps the other's silently
+                for k in [k for k, u in self.attrs.items() if u == a["uid"] and k[0] == key[0]]:
+                    del self.attrs[k]
+                self.attrs[key] = a["uid"]
+        elif call == "users.find_user_by_attr" and isinstance(res, int):
+            self.attrs.setdefault((a["attr_type"], a["attr_data"]), res)
+        elif call == "users.remove_user":
+            if a["uid"] in self.ids["user"]:
+                self.ids["user"].remove(a["uid"])
+            for k in [k for k, u in self.attrs.items() if u == a["uid"]]:
+                del self.attrs[k]
+        elif call == "buildsets.complete_buildset":
+            self.complete_bs.add(a["bsid"])
+        elif call in ("schedulers.set_scheduler_master", "changesources.set_change_source_master"):
+            key = HOLDER_KIND[call]
+            if a.get("masterid") is None:
+                self.holders.pop((key[0], a[key[1]]), None)
+            else:
+                self.holders[(key[0], a[key[1]])] = a["masterid"]
+        elif call == "masters.set_master_state":
+            self.master_active[a["masterid"]] = a["active"]
+            if not a["active"]:  # its links go (ours in the same transaction)
+                self.holders = {k: m for k, m in self.holders.items() if m != a["masterid"]}
+        elif call == "masters.set_all_masters_active_long_time_ago":
+            self.master_active = {m: True for m in self.ids["master"]}
+        elif call == "changes.prune_changes" and a["changeHorizon"] > 0:
+            # Buildbot keeps the newest changeHorizon changes (by id).
+            keep = set(sorted(self.ids["change"] + list(self.tainted["change"]),
+                              reverse=True)[:a["changeHorizon"]])
+            self.ids["change"] = [c for c in self.ids["change"] if c in keep]
+
+
+# ------------------------------------------------------------------------------------ undo
+# When one of these calls fails on our side, ours wrote nothing (one transaction), but Buildbot
+# may have written rows: the dangling rows of the unenforced foreign keys (SQLite, MySQL), the
+# source stamps and patches its addBuildset / addChange create before their own transaction,
+# or the classifications its per-change transactions kept. After the call the test brings
+# Buildbot's rows back to what they were before it, so that one (counted) difference does not
+# show again in every later list, count and id (docs/buildbot-compatibility.md, "References to
+# rows that do not exist").
+
+# Calls whose rows are restored from a snapshot of the rows they can touch.
+def _undo_rows(m, call, a):
+    if call == "buildrequests.claim_build_requests":
+        t = m.buildrequest_claims
+        return [(t, t.c.brid.in_(a["brids"]))]
+    if call == "schedulers.set_scheduler_master":
+        t = m.scheduler_masters
+        return [(t, t.c.schedulerid == a["schedulerid"])]
+    if call == "changesources.set_change_source_master":
+        t = m.changesource_masters
+        return [(t, t.c.changesourceid == a["changesourceid"])]
+    if call == "schedulers.classify_changes":
+        t = m.scheduler_changes
+        return [(t, t.c.schedulerid == a["schedulerid"])]
+    if call in ("state.set_state", "state.atomic_create_state"):
+        t = m.object_state
+        return [(t, (t.c.objectid == a["objectid"]) & (t.c.name == a["name"]))]
+    if call == "users.update_user":
+        t = m.users_info
+        return [(t, t.c.uid == a["uid"])]
+    return []
+
+
+# Calls whose rows are put back by UPDATE (rows others refer to): table, key, columns.
+def _undo_updates(m, call, a):
+    if call == "buildrequests.complete_build_requests":
+        t = m.buildrequests
+        return [(t, t.c.id.in_(a["brids"]), "id", ["complete", "results", "complete_at"])]
+    return []
+
+
+# Calls that create rows: those above the highest id before the call are deleted, with the rows
+# that refer to them (table, id column, [(dependent table, its column)]).
+UNDO_NEW = {
+    "buildsets.add_buildset": [
+        ("buildsets", "id", [("buildset_properties", "buildsetid"),
+                             ("buildset_sourcestamps", "buildsetid"),
+                             ("buildrequests", "buildsetid")]),
+        ("sourcestamps", "id", []), ("patches", "id", [])],
+    "changes.add_change": [
+        ("changes", "changeid", [("change_files", "changeid"), ("change_properties", "changeid"),
+                                 ("change_users", "changeid"), ("scheduler_changes", "changeid")]),
+        ("sourcestamps", "id", []), ("patches", "id", [])],
+}
+UNDO_CALLS = set(UNDO_NEW) | {"buildrequests.claim_build_requests",
+                              "schedulers.set_scheduler_master",
+                              "changesources.set_change_source_master",
+                              "schedulers.classify_changes", "state.set_state",
+                              "state.atomic_create_state", "users.update_user",
+                              "buildrequests.complete_build_requests"}
+
+
+def undo_needed(call, a, mine, gen):
+    """Ours wrote nothing: ours failed, or (update_user) the user does not exist, where ours
+    changes nothing and Buildbot, on SQLite and MySQL, stores the attribute of nobody."""
+    if not mine[0]:
+        return True
+    return call == "users.update_user" and a["uid"] not in gen.ids["user"]
+
+
+def undo_prepare(db, call, a):
+    m = db.model
+
+    def thd(conn):
+        snap = {}
+        for t, where in _undo_rows(m, call, a):
+            snap[t.name] = [dict(r._mapping) for r in conn.execute(t.select().where(where)).fetchall()]
+        for t, where, key, cols in _undo_updates(m, call, a):
+            snap["update " + t.name] = [dict(r._mapping) for r in conn.execute(
+                sa.select([t.c[key]] + [t.c[c] for c in cols]).where(where)).fetchall()]
+        for table, col, _ in UNDO_NEW.get(call, []):
+            t = m.metadata.tables[table]
+            snap[table] = conn.execute(sa.select([sa.func.max(t.c[col])])).scalar() or 0
+        return snap
+    return db.pool.do(thd)
+
+
+def undo_apply(db, call, a, snap):
+    m = db.model
+
+    def thd(conn):
+        transaction = conn.begin()
+        for t, where in _undo_rows(m, call, a):
+            conn.execute(t.delete().where(where))
+            if snap[t.name]:
+                conn.execute(t.insert(), snap[t.name])
+        for t, where, key, cols in _undo_updates(m, call, a):
+            for row in snap["update " + t.name]:
+                conn.execute(t.update().where(t.c[key] == row[key]).values(
+                    **{c: row[c] for c in cols}))
+        created = {}
+        for table, col, deps in UNDO_NEW.get(call, []):
+            t = m.metadata.tables[table]
+            created[table] = [r[0] for r in conn.execute(
+                sa.select([t.c[col]]).where(t.c[col] > snap[table])).fetchall()]
+            for dep, dcol in deps:
+                d = m.metadata.tables[dep]
+                conn.execute(d.delete().where(d.c[dcol] > snap[table]))
+            conn.execute(t.delete().where(t.c[col] > snap[table]))
+        transaction.commit()
+        return created
+    d = db.pool.do(thd)
+
+    @d.addCallback
+    def forget(created):
+        # Buildbot's addBuildset seeded its property cache: a missing buildset has none.
+        for bsid in created.get("buildsets", []):
+            db.buildsets.getBuildsetProperties.cache.put(bsid, bb_buildsets.BsProps())
+    return d
+
+
+def prune_housekeeping(db, backend):
+    """After pruneChanges: what its foreign key's ON DELETE SET NULL does where Buildbot's keys
+    are not enforced (SQLite, MySQL), and its change cache emptied, as ours is
+    (docs/buildbot-compatibility.md, "`prune_changes`: the change cache")."""
+    def thd(conn):
+        if backend in ("sqlite", "mysql"):
+            conn.execute(sa.text(
+                "UPDATE changes SET parent_changeids = NULL WHERE parent_changeids IS NOT NULL "
+                "AND parent_changeids NOT IN (SELECT changeid FROM "
+                "(SELECT changeid FROM changes) AS kept)"))
+    d = db.pool.do(thd)
+
+    @d.addCallback
+    def forget(_):
+        cache = db.changes.getChange.cache
+        for key in set(cache.cache) | set(cache.weakrefs.keys()):
+            lru_forget(cache, key)
+    return d
+
+
+def take_over_link(db, call, a):
+    """Ours replaced a link held by a master that is not active (the reference); Buildbot
+    refused: its link is moved to the new master, as ours."""
+    t = {"schedulers.set_scheduler_master": db.model.scheduler_masters,
+         "changesources.set_change_source_master": db.model.changesource_masters}[call]
+    key = HOLDER_KIND[call][1]
+
+    def thd(conn):
+        conn.execute(t.update().where(t.c[key] == a[key]).values(masterid=a["masterid"]))
+    return db.pool.do(thd)
+
+
+# Expected differences after which the test brings Buildbot's rows to ours.
+SYNC_AFTER = {"holder-inactive-replaced": take_over_link}
+
+
+def lru_forget(cache, key):
+    """Drops one entry of a Buildbot LRU cache (which has no method for it)."""
+    cache.cache.pop(key, None)
+    cache.weakrefs.pop(key, None)
+    if key in cache.refcount:
+        del cache.refcount[key]
+        cache.queue = collections.deque(k for k in cache.queue if k != key)
 
 
 # ------------------------------------------------------------------------------------ expected
@@ -1407,6 +1619,9 @@ def outcome_matches(pattern, outcome):
 
 
 IDENTIFIER_RE = re.compile(r"^[A-Za-z_-][A-Za-z0-9_-]*$")
+# The claim calls of schedulers and change sources: (kind, the id argument).
+HOLDER_KIND = {"schedulers.set_scheduler_master": ("scheduler", "schedulerid"),
+               "changesources.set_change_source_master": ("changesource", "changesourceid")}
 
 
 def condition_holds(cond, call, args, gen):
@@ -1444,6 +1659,37 @@ def condition_holds(cond, call, args, gen):
         v = args.get(cond["not_identifier"].get(call))
         return isinstance(v, str) and (not IDENTIFIER_RE.match(v) or
                                        len(v) > cond.get("max_length", 50))
+    if "missing_or_complete" in cond:
+        # {key: kind}: the row is missing, or (buildsets) Buildbot completed it already.
+        for key, kind in cond["missing_or_complete"].items():
+            v = args.get(key)
+            if isinstance(v, int) and (v not in gen.ids[kind] or
+                                       (kind == "bs" and v in gen.complete_bs)):
+                return True
+        return False
+    if cond.get("attr_of_another_user"):
+        if "attr_type" not in args:
+            return False
+        owner = gen.attrs.get((args["attr_type"], args.get("attr_data")))
+        return owner is not None and owner != args["uid"]
+    if "too_long" in cond:
+        # {key: the column's declared length}
+        return any(isinstance(args.get(k), str) and len(args[k]) > n
+                   for k, n in cond["too_long"].items())
+    if cond.get("complete_request"):
+        return any(gen.brs.get(b, {}).get("complete") for b in args.get("brids", []))
+    if "holder" in cond:
+        # "inactive": another master holds it and is not active; "caller": the caller holds it.
+        if call not in HOLDER_KIND or args.get("masterid") is None:
+            return False
+        kind, key = HOLDER_KIND[call]
+        holder = gen.holders.get((kind, args[key]))
+        if cond["holder"] == "caller":
+            return holder == args["masterid"]
+        return holder is not None and holder != args["masterid"] and \
+            not gen.master_active.get(holder, False)
+    if "empty_filter" in cond:
+        return any(args.get(k) == "" for k in cond["empty_filter"])
     return False
 
 
@@ -1596,6 +1842,10 @@ def run(reactor, opts):
     yield db.model.upgrade()
     ours = Ours(opts.oracle, our_url)
 
+    if opts.backend == "mysql":
+        # Buildbot reads a change's files without ORDER BY; MariaDB returns them in no stable
+        # order (SQLite and PostgreSQL: the order they were added, as ours).
+        SET_KEYS.add("files")
     rng = random.Random(opts.seed)
     gen = Gen(rng, set(components), opts.backend)
     ids = IdMap()
@@ -1616,6 +1866,9 @@ def run(reactor, opts):
                 gen.only_buildbot_deletes, gen.deletes_differing_log = \
                     yield logs_only_buildbot_deletes(db, args["older_than_timestamp"],
                                                      gen.logs_with_empty_line)
+            snap = None
+            if call in UNDO_CALLS:
+                snap = yield undo_prepare(db, call, args)
             # Buildbot
             bb_msg = None
             try:
@@ -1646,6 +1899,15 @@ def run(reactor, opts):
             # learn the ids this call created, then bring our result into Buildbot's ids
             if bb[0] and mine[0]:
                 learn(ids, call, kind, bb[1], mine[1])
+            if call == "buildsets.add_buildset" and bb[0] and mine[0] and \
+                    any(isinstance(s, dict) for s in args["sourcestamps"]):
+                # The stamps it found or made on the side: paired by content now (unseen reads
+                # on both sides), so that the buildset's own record compares.
+                bb_ss = yield db.sourcestamps.getSourceStamps()
+                o_ss = ours.call("sourcestamps.get_source_stamps", {}, now)
+                if "result" in o_ss:
+                    learn(ids, "sourcestamps.get_source_stamps", "ss", neutral(bb_ss),
+                          o_ss["result"])
             if mine[0]:
                 mine = (True, translate_result(call, kind, mine[1], ids))
             if bb[0]:
@@ -1661,9 +1923,26 @@ def run(reactor, opts):
             stats[comp]["calls"] += 1
             same = bb == mine or (call == "state.set_state" and bb[0] and mine[0])
             e = None if same else find_expected(expected, opts.backend, call, args, bb, mine, gen)
-            # Any difference in a write leaves the rows it touched different on the two sides:
-            # they are not used again (the difference itself is counted once, here).
-            gen.observe(call, args, bb[0], res if bb[0] else None, tainted=not same)
+            if call in ("users.update_user", "users.remove_user") and bb[0]:
+                # Buildbot's getUser cache (usdicts) is not invalidated by these: ours is
+                # (docs/buildbot-compatibility.md, "`update_user` invalidates the cached user").
+                # The test drops Buildbot's stale entry, so later reads compare what is stored.
+                lru_forget(db.users.getUser.cache, args["uid"])
+            if call == "users.remove_user" and bb[0] and mine[0]:
+                ids.forget("user", args["uid"])
+            if call == "changes.prune_changes" and bb[0] and mine[0]:
+                yield prune_housekeeping(db, opts.backend)
+            if snap is not None and undo_needed(call, args, mine, gen):
+                # Ours wrote nothing: neither may Buildbot have (see "undo" above).
+                yield undo_apply(db, call, args, snap)
+                gen.last_call = call
+            elif e is not None and e["id"] in SYNC_AFTER:
+                yield SYNC_AFTER[e["id"]](db, call, args)
+                gen.observe(call, args, True, None)
+            else:
+                # Any difference in a write leaves the rows it touched different on the two
+                # sides: they are not used again (the difference itself is counted once, here).
+                gen.observe(call, args, bb[0], res if bb[0] else None, tainted=not same)
             if call == "build_data.delete_old_build_data" and bb[0]:
                 gen.build_data_tainted.update(gen.data_deleted_differently)
             if call == "logs.delete_old_log_chunks" and bb[0]:
@@ -1704,6 +1983,9 @@ def translate_result(call, kind, v, ids):
     # (id, number[, name]): only the first is an id.
     if call in ("builds.add_build", "steps.add_step") and isinstance(v, list) and v:
         return [translate(v[0], ids.to_bb, kind=kind)] + v[1:]
+    if call == "schedulers.get_change_classifications" and isinstance(v, dict):
+        # {changeid: important}
+        return {str(ids.to_bb("change", int(k))): x for k, x in v.items()}
     if call == "buildsets.add_buildset" and isinstance(v, list) and len(v) == 2:
         # (bsid, {builderid: brid})
         return [ids.to_bb("bs", v[0]),
@@ -1737,8 +2019,31 @@ def learn(ids, call, kind, bb, mine):
     if kind and isinstance(bb, int) and isinstance(mine, int):
         ids.learn(kind, bb, mine)
         return
-    if call in ("sourcestamps.get_source_stamp", "changes.get_change"):
+    if call in ("sourcestamps.get_source_stamp", "changes.get_change",
+                "changes.get_change_from_ssid"):
         learn_record(ids, bb, mine)
+    if call in ("sourcestamps.get_source_stamps", "sourcestamps.get_source_stamps_for_build") and \
+            isinstance(bb, list) and isinstance(mine, list):
+        # Stamps that add_buildset made on the side: paired by their content (unique, as the
+        # stamp's hash is), when one record on each side has it.
+        def by_content(lst):
+            out = collections.defaultdict(list)
+            for r in lst:
+                if isinstance(r, dict):
+                    out[canon({k: v for k, v in r.items() if k not in ("ssid", "patchid")})].append(r)
+            return out
+        ours_by = by_content(mine)
+        for key, rs in by_content(bb).items():
+            if len(rs) == 1 and len(ours_by.get(key, [])) == 1:
+                learn_record(ids, rs[0], ours_by[key][0])
+                ids.learn("ss", rs[0].get("ssid"), ours_by[key][0].get("ssid"))
+    if call in ("changes.get_changes", "changes.get_changes_for_build") and \
+            isinstance(bb, list) and isinstance(mine, list):
+        # Pair the records by change id (the stamps their add_change made on the side).
+        ours_by_id = {ids.to_bb("change", r.get("changeid")): r for r in mine if isinstance(r, dict)}
+        for r in bb:
+            if isinstance(r, dict) and r.get("changeid") in ours_by_id:
+                learn_record(ids, r, ours_by_id[r["changeid"]])
 
 
 def report(opts, stats, unexpected, seen_expected, expected, components):
