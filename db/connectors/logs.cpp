@@ -876,7 +876,8 @@ class SqlLogs final : public Logs {
                     c.dialect(), chosen->logs, 1,
                     [&](const std::string& marks, const std::vector<Value>& p) {
                       marked += *c.stmt("SELECT COUNT(*) FROM logs WHERE type = ? AND id IN (" +
-                                        marks + ")")
+                                        marks + ") AND NOT EXISTS (SELECT 1 FROM logchunks k "
+                                                "WHERE k.logid = logs.id)")
                                      .bind(deleted)
                                      .bind_all(p)
                                      .scalar<int64_t>();
@@ -885,11 +886,13 @@ class SqlLogs final : public Logs {
                   return {marked, chosen->chunks};
                 }
               }
+              // Old logs not yet deleted, and deleted ones that were appended to since (as
+              // Buildbot allows): an old log keeps no chunks.
               std::vector<int64_t> ids;
               for (const Row& r :
                    c.stmt("SELECT l.id FROM logs l JOIN steps s ON s.id = l.stepid "
-                          "WHERE s.started_at < ? AND l.type <> ? "
-                          "ORDER BY l.id LIMIT ?")
+                          "WHERE s.started_at < ? AND (l.type <> ? OR EXISTS (SELECT 1 FROM "
+                          "logchunks k WHERE k.logid = l.id)) ORDER BY l.id LIMIT ?")
                        .bind(older_than, deleted, kDeleteBatch)
                        .all()) {
                 ids.push_back(r.get<int64_t>(0));

@@ -492,6 +492,22 @@ TEST_P(LogsContract, DeleteOldLogChunksKeepsLineCountsAndMarksLogsDeleted) {
   EXPECT_EQ(db_->logs().get_log(unstarted).get()->type, "s");
 }
 
+// A deleted log still takes appends (as in Buildbot); the next deletion removes them too, so an
+// old log keeps no lines, and its line count goes on.
+TEST_P(LogsContract, DeleteOldLogChunksAlsoDeletesWhatWasAppendedToADeletedLog) {
+  insert(base());
+  int64_t old = db_->logs().add_log(5, "a", "a", "s").get();
+  fill(*db_, old, 4, 2);
+  EXPECT_EQ(db_->logs().delete_old_log_chunks(clock_.at(2000)).get(), 2);
+  EXPECT_EQ(db_->logs().append_log(old, "late\nlater\n").get(), (db::LineRange{4, 5}));
+  EXPECT_EQ(db_->logs().get_log_lines(old, 4, 5).get(), "late\nlater\n");
+  EXPECT_EQ(db_->logs().get_log(old).get()->type, "d");
+  EXPECT_EQ(db_->logs().delete_old_log_chunks(clock_.at(2000)).get(), 1);
+  EXPECT_EQ(db_->logs().get_log_lines(old, 0, 5).get(), "");
+  EXPECT_EQ(db_->logs().get_log(old).get()->num_lines, 6);
+  EXPECT_EQ(db_->logs().delete_old_log_chunks(clock_.at(2000)).get(), 0);
+}
+
 TEST_P(LogsContract, DeleteOldLogChunksCountsEveryLogAcrossBatches) {
   insert(base());
   std::vector<td::Row> rows;

@@ -1923,6 +1923,10 @@ def run(reactor, opts):
             stats[comp]["calls"] += 1
             same = bb == mine or (call == "state.set_state" and bb[0] and mine[0])
             e = None if same else find_expected(expected, opts.backend, call, args, bb, mine, gen)
+            if opts.trace_all:
+                print(f"#{i} {call} {short(args)} -> "
+                      f"{'same' if same else ('expected ' + e['id']) if e else 'DIFFERENT'}\n"
+                      f"  buildbot: {short(bb)}\n  ours:     {short(mine)}")
             if call in ("users.update_user", "users.remove_user") and bb[0]:
                 # Buildbot's getUser cache (usdicts) is not invalidated by these: ours is
                 # (docs/buildbot-compatibility.md, "`update_user` invalidates the cached user").
@@ -2135,6 +2139,8 @@ def main():
     ap.add_argument("--component", help="only these components (comma-separated)")
     ap.add_argument("--show", type=int, default=60, help="difference groups to print")
     ap.add_argument("--trace", action="store_true", help="print every difference as it happens")
+    ap.add_argument("--trace-all", action="store_true",
+                    help="print every call with both outcomes (to follow one row's history)")
     opts = ap.parse_args()
     if not os.access(opts.oracle, os.X_OK):
         print(f"oracle: no ym_oracle at {opts.oracle} (build it: scripts/build --target ym_oracle)",
