@@ -508,6 +508,22 @@ TEST_P(LogsContract, DeleteOldLogChunksAlsoDeletesWhatWasAppendedToADeletedLog) 
   EXPECT_EQ(db_->logs().delete_old_log_chunks(clock_.at(2000)).get(), 0);
 }
 
+// Compressing a log whose first lines were deleted keeps every remaining line at its number
+// (Buildbot's compressLog writes the merged chunk as if it started at line 0).
+TEST_P(LogsContract, CompressLogAfterDeletionKeepsTheLineNumbers) {
+  insert(base());
+  int64_t old = db_->logs().add_log(5, "a", "a", "s").get();
+  fill(*db_, old, 4, 2);
+  EXPECT_EQ(db_->logs().delete_old_log_chunks(clock_.at(2000)).get(), 2);
+  db_->logs().append_log(old, "four\n").get();
+  db_->logs().append_log(old, "five\nsix\n").get();
+  db_->logs().compress_log(old, true).get();
+  EXPECT_EQ(db_->logs().get_log_lines(old, 0, 3).get(), "");
+  EXPECT_EQ(db_->logs().get_log_lines(old, 4, 6).get(), "four\nfive\nsix\n");
+  EXPECT_EQ(db_->logs().get_log_lines(old, 5, 5).get(), "five\n");
+  EXPECT_EQ(db_->logs().get_log_lines(old, 0, 4).get(), "four\n");
+}
+
 TEST_P(LogsContract, DeleteOldLogChunksCountsEveryLogAcrossBatches) {
   insert(base());
   std::vector<td::Row> rows;

@@ -430,6 +430,18 @@ def logs_only_buildbot_deletes(db, older_than, differing):
     return db.pool.do(thd)
 
 
+def log_starts_after_line_zero(db, logid):
+    """Before compress_log: whether the log's first chunk starts after line 0 (its older lines
+    were deleted by delete_old_log_chunks). Buildbot's compressLog then writes the merged chunk
+    as starting at line 0, so its later reads of that log fail or differ ("`compress_log` of a
+    log whose first lines were deleted" in docs/buildbot-compatibility.md, Logs)."""
+    def thd(conn):
+        first = conn.execute(sa.text("SELECT MIN(first_line) FROM logchunks WHERE logid = :l"),
+                             l=logid).fetchone()[0]
+        return first is not None and first > 0
+    return db.pool.do(thd)
+
+
 def builds_with_data(db):
     """Before delete_old_build_data on PostgreSQL / MySQL, where Buildbot deletes the data we keep
     and keeps the data we delete ("delete_old_build_data(older_than) deletes the old data on
@@ -711,6 +723,7 @@ class Gen:
         self.only_buildbot_deletes = []  # see logs_only_buildbot_deletes
         self.deletes_differing_log = False
         self.logs_with_empty_line = set()  # logs whose chunks differ (one-empty-line appends)
+        self.compress_renumbers = False  # see log_starts_after_line_zero
         self.data_deleted_differently = []  # see builds_with_data
         self.build_data_tainted = set()  # builds whose build data differs
         self.complete_bs = set()  # buildsets Buildbot completed
@@ -1866,6 +1879,8 @@ def run(reactor, opts):
                 gen.only_buildbot_deletes, gen.deletes_differing_log = \
                     yield logs_only_buildbot_deletes(db, args["older_than_timestamp"],
                                                      gen.logs_with_empty_line)
+            if call == "logs.compress_log":
+                gen.compress_renumbers = yield log_starts_after_line_zero(db, args["logid"])
             snap = None
             if call in UNDO_CALLS:
                 snap = yield undo_prepare(db, call, args)
@@ -1949,6 +1964,8 @@ def run(reactor, opts):
                 gen.observe(call, args, bb[0], res if bb[0] else None, tainted=not same)
             if call == "build_data.delete_old_build_data" and bb[0]:
                 gen.build_data_tainted.update(gen.data_deleted_differently)
+            if call == "logs.compress_log" and bb[0] and gen.compress_renumbers:
+                gen.taint_id("log", args["logid"])  # Buildbot's copy is renumbered from line 0
             if call == "logs.delete_old_log_chunks" and bb[0]:
                 # Deleted on Buildbot's side only: out of use, whatever the counts said.
                 for logid in gen.only_buildbot_deletes:
