@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
             asio::use_awaitable);
         check(n == 1, "custom SQL through the pool");
         try {
-          co_await db->builders().update_builder_info(*id + 1000, "x", asio::use_awaitable);
+          co_await db->buildsets().complete_buildset(*id + 1000, 0, asio::use_awaitable);
           check(false, "typed error through co_await");
         } catch (const ym::db::NotFound&) {
           check(true, "typed error through co_await");

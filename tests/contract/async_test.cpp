@@ -55,7 +55,7 @@ TEST_P(AsyncContract, CoAwaitRethrowsTheTypedError) {
       io,
       [&]() -> asio::awaitable<void> {
         try {
-          co_await db_->builders().update_builder_info(999, "none", asio::use_awaitable);
+          co_await db_->buildsets().complete_buildset(999, 0, asio::use_awaitable);
         } catch (const db::NotFound& e) {
           caught = "NotFound";
         }
@@ -77,7 +77,7 @@ TEST_P(AsyncContract, UseFutureGivesAStdFuture) {
   auto master = got.get();
   ASSERT_TRUE(master.has_value());
   EXPECT_EQ(master->name, "m1");
-  std::future<void> bad = db_->builders().update_builder_info(12345, "none", asio::use_future);
+  std::future<void> bad = db_->buildsets().complete_buildset(12345, 0, asio::use_future);
   EXPECT_THROW(bad.get(), db::NotFound);
 }
 
@@ -103,7 +103,7 @@ TEST_P(AsyncContract, CallbackBoundToAnExecutorRunsThere) {
 TEST_P(AsyncContract, CallbackWithoutAnExecutorGetsTheErrorOffTheDatabaseThreads) {
   // The database threads' ids, seen from inside a custom call (SQL backends) or none (fake).
   std::promise<std::pair<std::thread::id, std::exception_ptr>> done;
-  db_->builders().update_builder_info(777, "none", [&](std::exception_ptr e) {
+  db_->buildsets().complete_buildset(777, 0, [&](std::exception_ptr e) {
     done.set_value({std::this_thread::get_id(), e});
   });
   auto [thread, error] = done.get_future().get();
