@@ -651,7 +651,7 @@ CALLS = {
     "users.identifier_to_uid":
         (lambda db, a: db.users.identifierToUid(a["identifier"]), "user", False),
 
-    # Buildbot 3.7's newer data (issue 13): ym_oracle answers Unsupported until we have it.
+    # Buildbot 3.7's newer data: build data and test results.
     "build_data.set_build_data":
         (lambda db, a: db.build_data.setBuildData(a["buildid"], a["name"],
                                                   a["value"].encode(), a["source"]), None, False),
