@@ -372,6 +372,36 @@ const WorkerConfig* MasterConfig::worker(std::string_view name) const {
   return nullptr;
 }
 
+const ChangeSourceConfig* MasterConfig::change_source(std::string_view name) const {
+  for (const auto& c : change_sources) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+const SchedulerConfig* MasterConfig::scheduler(std::string_view name) const {
+  for (const auto& s : schedulers) {
+    if (s.name == name) return &s;
+  }
+  return nullptr;
+}
+
+const char* to_string(SchedulerType t) {
+  switch (t) {
+    case SchedulerType::kSingleBranch:
+      return "single-branch";
+    case SchedulerType::kPeriodic:
+      return "periodic";
+    case SchedulerType::kNightly:
+      return "nightly";
+    case SchedulerType::kForce:
+      return "force";
+    case SchedulerType::kTriggerable:
+      return "triggerable";
+  }
+  return "?";
+}
+
 MasterConfig parse_config(std::string_view text, const std::filesystem::path& basedir) {
   return Parser(basedir).parse(text);
 }

@@ -6,7 +6,14 @@
 //                            grace_period, step_timeout, db_retry_budget
 //   [worker NAME]            slots = N, builders = a, b (optional)
 //   [builder NAME]           workers = a, b; description = ...; step_timeout = 10m;
-//                            step NAME = shell command (ordered); env NAME = value
+//                            step NAME = shell command, trigger NAME = SCHEDULER, ... (ordered);
+//                            env NAME = value
+//   [changesource NAME]      type = git; repository; branches; poll_interval; project;
+//                            codebase; revlink
+//   [scheduler NAME]         type = single-branch | periodic | nightly | force | triggerable;
+//                            builders; property NAME = value; reason; branch, repository,
+//                            project, codebase (the change filter); files; tree_stable_timer;
+//                            interval; minute, hour, day_of_week; only_if_changed; priority
 //
 // Lines starting with '#' or ';' are comments (there are no end-of-line comments: a shell
 // command may contain '#'). Durations take a unit (500ms, 10s, 5m, 1h; a bare number is seconds).
@@ -35,12 +42,18 @@ struct WorkerConfig {
   std::string name;
   int slots = 1;  // builds this worker runs at once
   int line = 0;   // of its section header, for messages
+  bool operator==(const WorkerConfig&) const = default;
 };
 
 struct StepConfig {
   std::string name;
-  std::string command;  // run with /bin/sh -c
+  std::string command;  // run with /bin/sh -c; empty for a trigger step
+  // `trigger NAME = s1, s2`: the step starts a buildset on each of these triggerable schedulers
+  // (with this build's source stamps, the build as its parent) and waits for them; it fails when
+  // one of them does not succeed. Empty for a shell step.
+  std::vector<std::string> trigger;
   int line = 0;
+  bool operator==(const StepConfig&) const = default;
 };
 
 struct BuilderConfig {
@@ -51,6 +64,65 @@ struct BuilderConfig {
   std::vector<std::pair<std::string, std::string>> env;  // extra environment for its steps
   std::optional<Duration> step_timeout;                  // overrides the master's
   int line = 0;
+  bool operator==(const BuilderConfig&) const = default;
+};
+
+// `[changesource NAME]`: where commits come from. Only `type = git` exists: a poller that fetches
+// `repository` into a bare mirror under the master directory every `poll_interval` and reports
+// each new commit of the matching branches as a change.
+struct ChangeSourceConfig {
+  std::string name;  // an identifier, at most 50 characters
+  std::string type = "git";
+  std::string repository;             // a URL or a path, as git accepts it; never empty
+  std::vector<std::string> branches;  // shell globs on short branch names; empty: every branch
+  Duration poll_interval = std::chrono::minutes(1);
+  std::string project;   // given to the changes
+  std::string codebase;  // given to the changes
+  // `revlink = https://example.org/r/{revision}`: each change's revlink, {revision} replaced.
+  std::optional<std::string> revlink;
+  int line = 0;
+  bool operator==(const ChangeSourceConfig&) const = default;
+};
+
+enum class SchedulerType { kSingleBranch, kPeriodic, kNightly, kForce, kTriggerable };
+
+// "single-branch", "periodic", "nightly", "force", "triggerable".
+const char* to_string(SchedulerType t);
+
+// `[scheduler NAME]`: what turns changes, time or a request into buildsets.
+struct SchedulerConfig {
+  std::string name;  // an identifier, at most 50 characters
+  SchedulerType type = SchedulerType::kSingleBranch;
+  std::vector<std::string> builders;  // one build request per builder; never empty once parsed
+  std::vector<std::pair<std::string, std::string>> properties;  // `property NAME = value`
+  std::optional<std::string> reason;  // default: "The SingleBranchScheduler '...' ..." per type
+  int priority = 0;                   // of the build requests
+
+  // The change filter (single-branch; nightly with only_if_changed): a change passes when each
+  // given field equals the change's. single-branch requires `branch`. For periodic and nightly,
+  // `branch` and `repository` (with project and codebase) also make the buildset's source stamp
+  // when no change is at hand.
+  std::optional<std::string> branch;
+  std::optional<std::string> repository;
+  std::optional<std::string> project;
+  std::optional<std::string> codebase;
+  // Shell globs on changed files: a change is important when one of its files matches one. Empty:
+  // every change that passes the filter is important.
+  std::vector<std::string> files;
+  // single-branch: build once no change has arrived for this long (0: at once).
+  Duration tree_stable_timer{0};
+
+  Duration interval{0};  // periodic: between buildsets; > 0 once parsed
+
+  // nightly: the times to fire, in the master's local time zone; each list empty means every
+  // value (`*`). day_of_week: 0 = Monday ... 6 = Sunday, as Buildbot.
+  std::vector<int> minute;
+  std::vector<int> hour;
+  std::vector<int> day_of_week;
+  bool only_if_changed = false;
+
+  int line = 0;
+  bool operator==(const SchedulerConfig&) const = default;
 };
 
 struct MasterConfig {
@@ -68,9 +140,13 @@ struct MasterConfig {
   Duration db_retry_budget = std::chrono::seconds(10);
   std::vector<WorkerConfig> workers;
   std::vector<BuilderConfig> builders;
+  std::vector<ChangeSourceConfig> change_sources;
+  std::vector<SchedulerConfig> schedulers;
 
   const BuilderConfig* builder(std::string_view name) const;
   const WorkerConfig* worker(std::string_view name) const;
+  const ChangeSourceConfig* change_source(std::string_view name) const;
+  const SchedulerConfig* scheduler(std::string_view name) const;
   Duration timeout_of(const BuilderConfig& b) const {
     return b.step_timeout.value_or(step_timeout);
   }
