@@ -339,7 +339,7 @@ int run_master(const std::string& dir, bool until_idle, const std::string& level
   // then only ever interrupt the io thread, which expects them, never a blocking driver call.
   sigset_t handled, previous;
   sigemptyset(&handled);
-  for (int s : {SIGCHLD, SIGTERM, SIGINT}) sigaddset(&handled, s);
+  for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&handled, s);
   pthread_sigmask(SIG_BLOCK, &handled, &previous);
   signal(SIGPIPE, SIG_IGN);  // a closed socket is an error to handle, not a reason to die
 

@@ -9,8 +9,10 @@
 #include <nlohmann/json.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <fstream>
 #include <set>
 
+#include "db/base.hpp"
 #include "db/errors.hpp"
 #include "master/await.hpp"
 
@@ -88,6 +90,27 @@ std::string property_text(const nlohmann::json& v) {
 // kept in the coroutine frame, which GCC 12 refuses.)
 std::vector<int64_t> one(int64_t id) { return std::vector<int64_t>(1, id); }
 
+// The "NAME=VALUE" lines appended to `file` after its first `offset` bytes (advanced past the
+// last complete line). Names are identifiers of properties: empty names and over-long lines are
+// skipped, as are values that are not UTF-8 (they could not be stored).
+std::vector<std::pair<std::string, std::string>> read_step_properties(
+    const std::filesystem::path& file, size_t& offset) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return out;
+  in.seekg(static_cast<std::streamoff>(offset));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (in.eof()) break;  // no newline yet: the step may still be writing it
+    offset += line.size() + 1;
+    size_t eq = line.find('=');
+    if (eq == 0 || eq == std::string::npos || eq > 256 || line.size() > 64 * 1024) continue;
+    if (!db::is_valid_utf8(line)) continue;
+    out.emplace_back(line.substr(0, eq), line.substr(eq + 1));
+  }
+  return out;
+}
+
 std::string hostname() {
   char host[256] = {};
   if (gethostname(host, sizeof host - 1) != 0) return "localhost";
@@ -102,6 +125,7 @@ Master::Master(asio::io_context& io, db::Db& db, MasterConfig config, RunOptions
       config_(std::move(config)),
       options_(options),
       signals_(io, SIGTERM, SIGINT),
+      hangup_(io, SIGHUP),
       reaper_(io),
       stop_event_(io),
       wake_(io),
@@ -110,20 +134,27 @@ Master::Master(asio::io_context& io, db::Db& db, MasterConfig config, RunOptions
       claim_done_(io),
       checkin_done_(io) {
   for (const auto& w : config_.workers) {
-    auto slot = std::make_unique<WorkerSlot>();
+    auto slot = std::make_shared<WorkerSlot>();
     slot->name = w.name;
     slot->slots = w.slots;
     workers_.push_back(std::move(slot));
   }
   for (const auto& b : config_.builders) {
-    BuilderState state;
-    state.config = &b;
-    for (const auto& name : b.workers) {
+    auto state = std::make_shared<BuilderState>();
+    state->config = std::make_shared<const BuilderConfig>(b);
+    builders_.push_back(std::move(state));
+  }
+  build_worker_lists();
+}
+
+void Master::build_worker_lists() {
+  for (auto& b : builders_) {
+    b->workers.clear();
+    for (const auto& name : b->config->workers) {
       for (auto& w : workers_) {
-        if (w->name == name) state.workers.push_back(w.get());
+        if (w->name == name) b->workers.push_back(w);
       }
     }
-    builders_.push_back(std::move(state));
   }
 }
 
@@ -132,6 +163,7 @@ Master::~Master() = default;
 int Master::run() {
   work_.emplace(io_.get_executor());
   wait_for_signals();
+  wait_for_hangup();
   asio::co_spawn(io_, main_task(), [this](std::exception_ptr e) {
     if (e) {
       try {
@@ -144,6 +176,7 @@ int Master::run() {
     done_ = true;
     boost::system::error_code ignored;
     signals_.cancel(ignored);
+    hangup_.cancel(ignored);
     reaper_.close();
     work_.reset();
   });
@@ -184,6 +217,51 @@ void Master::wait_for_signals() {
   });
 }
 
+// SIGHUP never stops the master (nor its steps, which run in process groups of their own): it
+// reloads the configuration.
+void Master::wait_for_hangup() {
+  hangup_.async_wait([this](const boost::system::error_code& ec, int) {
+    if (ec) return;
+    request_reconfig("received SIGHUP");
+    wait_for_hangup();
+  });
+}
+
+void Master::request_reconfig(const std::string& why) {
+  if (stop_requested_ || done_) {
+    spdlog::info("{}: the master is stopping; the configuration is not reloaded", why);
+    return;
+  }
+  if (masterid_ == 0) {
+    spdlog::info("{}: the master is still starting; reloading once it runs", why);
+    reconfig_again_ = true;
+    return;
+  }
+  if (reconfiguring_) {
+    // After the reload that runs: the file may have changed again meanwhile.
+    reconfig_again_ = true;
+    return;
+  }
+  spdlog::info("{}: reloading {}", why, config_.file.string());
+  reconfiguring_ = true;
+  asio::co_spawn(io_, reconfigure(), [this](std::exception_ptr e) {
+    reconfiguring_ = false;
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& x) {
+        spdlog::error("reloading the configuration failed: {}; what was applied stays, the "
+                      "rest is applied by the next SIGHUP",
+                      x.what());
+      }
+    }
+    if (reconfig_again_) {
+      reconfig_again_ = false;
+      request_reconfig("another SIGHUP came during the reload");
+    }
+  });
+}
+
 // ----------------------------------------------------------------------------- lifecycle
 
 awaitable<void> Master::main_task() {
@@ -197,12 +275,26 @@ awaitable<void> Master::main_task() {
       if (e) spdlog::error("the claim loop ended on an error");
       claim_done_.notify();
     });
+    co_await start_services(config_);
+    services_started_ = true;
+    if (reconfig_again_) {
+      reconfig_again_ = false;
+      request_reconfig("a SIGHUP came during the start");
+    }
     while (!stop_requested_) co_await stop_event_.wait_until(Clock::time_point::max());
 
-    // 1. No new claims. The claim loop may be inside a claim: let it end first.
+    // 1. No new claims, changes or buildsets. The claim loop may be inside a claim: let it end
+    // first. Change sources and schedulers end their pass; their holds go with this master's
+    // deactivation at the end, so that a peer takes them over at once.
     stopping_ = true;
     wake_.notify();
     co_await claim_done_.wait_until(Clock::time_point::max());
+    while (reconfiguring_) {
+      asio::steady_timer t(io_, std::chrono::milliseconds(50));
+      co_await t.async_wait(use_awaitable);
+    }
+    for (auto svc : std::vector<std::shared_ptr<Service>>(services_)) co_await stop_service(svc);
+    services_.clear();
 
     // 2. Running builds get the grace period (check-ins go on meanwhile, so that no peer expires
     // this master while it drains), then are cancelled and their requests released.
@@ -248,7 +340,7 @@ awaitable<void> Master::register_master() {
   last_checkin_ok_ = Clock::now();
   co_await configure_links();
   std::vector<std::string> names;
-  for (const auto& b : builders_) names.push_back(b.config->name);
+  for (const auto& b : builders_) names.push_back(b->config->name);
   int slots = 0;
   for (const auto& w : workers_) slots += w->slots;
   spdlog::info("master {} (id {}) is active on {}: builders {}; {} worker(s), {} slot(s)",
@@ -258,22 +350,28 @@ awaitable<void> Master::register_master() {
 
 // Links (builder and worker records of this master) are deleted whenever the master is
 // deactivated, so they are written at every (re-)activation.
+// (Over copies of the lists: a reload may change them while this waits on the database.)
 awaitable<void> Master::configure_links() {
-  for (auto& b : builders_) {
-    auto id = co_await await(db_.builders().find_builder_id(b.config->name, true));
-    b.id = *id;
-    builder_by_id_[b.id] = &b;
-    co_await await(db_.builders().add_builder_master(b.id, masterid_));
-    if (b.config->description) {
-      co_await await(db_.builders().update_builder_info(b.id, b.config->description));
+  auto builders = builders_;
+  for (auto& b : builders) {
+    if (b->removed) continue;
+    auto id = co_await await(db_.builders().find_builder_id(b->config->name, true));
+    b->id = *id;
+    if (b->removed) continue;
+    builder_by_id_[b->id] = b;
+    co_await await(db_.builders().add_builder_master(b->id, masterid_));
+    if (b->config->description) {
+      co_await await(db_.builders().update_builder_info(b->id, b->config->description));
     }
   }
-  for (auto& w : workers_) {
+  auto workers = workers_;
+  for (auto& w : workers) {
     w->id = co_await await(db_.workers().find_worker_id(w->name));
     std::vector<int64_t> builderids;
     for (const auto& b : builders_) {
-      if (std::find(b.workers.begin(), b.workers.end(), w.get()) != b.workers.end()) {
-        builderids.push_back(b.id);
+      if (b->id != 0 &&
+          std::find(b->workers.begin(), b->workers.end(), w) != b->workers.end()) {
+        builderids.push_back(b->id);
       }
     }
     co_await await(db_.workers().worker_configured(w->id, masterid_, builderids));
@@ -335,6 +433,7 @@ awaitable<void> Master::checkin() {
         "rebuilt) and registering again",
         format_duration(config_.expiry), running_.size());
     cancel_builds(Stop::kLost);
+    services_lost();
     co_await configure_links();
   }
   co_await expire_peers();
@@ -436,9 +535,9 @@ awaitable<void> Master::claim_loop() {
   }
 }
 
-Master::WorkerSlot* Master::pick_worker(BuilderState& builder) {
-  WorkerSlot* best = nullptr;
-  for (auto* w : builder.workers) {
+std::shared_ptr<Master::WorkerSlot> Master::pick_worker(const BuilderState& builder) {
+  std::shared_ptr<WorkerSlot> best;
+  for (const auto& w : builder.workers) {
     if (w->busy >= w->slots) continue;
     // The least loaded worker, relative to its size.
     if (!best || w->busy * best->slots < best->busy * w->slots) best = w;
@@ -452,7 +551,7 @@ Master::WorkerSlot* Master::pick_worker(BuilderState& builder) {
 awaitable<bool> Master::poll() {
   std::vector<db::Value> ids;
   for (auto& b : builders_) {
-    if (b.id != 0 && pick_worker(b)) ids.push_back(b.id);
+    if (b->id != 0 && pick_worker(*b)) ids.push_back(b->id);
   }
   if (ids.empty()) co_return false;
   int free_slots = 0;
@@ -473,7 +572,9 @@ awaitable<bool> Master::poll() {
     if (running_.count(r.buildrequestid)) continue;
     auto it = builder_by_id_.find(r.builderid);
     if (it == builder_by_id_.end()) continue;
-    WorkerSlot* worker = pick_worker(*it->second);
+    // Held across the claim: a reload may drop the builder meanwhile.
+    std::shared_ptr<BuilderState> builder = it->second;
+    std::shared_ptr<WorkerSlot> worker = pick_worker(*builder);
     if (!worker) continue;
     ++worker->busy;  // reserved while the claim is in flight
     bool claimed = false;
@@ -507,21 +608,23 @@ awaitable<bool> Master::poll() {
     }
     --worker->busy;  // start_build takes the slot for good
     if (!claimed) continue;
-    if (stopping_) {
+    if (stopping_ || builder->removed) {
       co_await release_claim(r.buildrequestid);
-      break;
+      if (stopping_) break;
+      continue;
     }
-    start_build(std::move(r), *it->second, *worker);
+    start_build(std::move(r), builder, worker);
     progress = true;
   }
   bool free_left = false;
-  for (auto& b : builders_) free_left = free_left || (b.id != 0 && pick_worker(b));
+  for (auto& b : builders_) free_left = free_left || (b->id != 0 && pick_worker(*b));
   co_return progress&& free_left;
 }
 
 awaitable<bool> Master::nothing_left() {
   std::vector<db::Value> ids;
-  for (auto& b : builders_) ids.push_back(b.id);
+  for (auto& b : builders_) ids.push_back(b->id);
+  if (ids.empty()) co_return true;
   db::BuildRequestFilter filter;
   filter.complete = false;
   filter.spec.filters.push_back({"builderid", db::FieldFilter::Op::kIn, ids});
@@ -533,17 +636,19 @@ awaitable<bool> Master::nothing_left() {
 // ----------------------------------------------------------------------------- builds
 
 std::string Master::label(const Build& b) const {
-  if (b.number > 0) return fmt::format("{}/{}", b.builder->config->name, b.number);
-  return fmt::format("{} (request {})", b.builder->config->name, b.request.buildrequestid);
+  if (b.number > 0) return fmt::format("{}/{}", b.config->name, b.number);
+  return fmt::format("{} (request {})", b.config->name, b.request.buildrequestid);
 }
 
-void Master::start_build(db::BuildRequest request, BuilderState& builder, WorkerSlot& worker) {
+void Master::start_build(db::BuildRequest request, std::shared_ptr<BuilderState> builder,
+                         std::shared_ptr<WorkerSlot> worker) {
   auto build = std::make_shared<Build>();
   build->request = std::move(request);
-  build->builder = &builder;
-  build->worker = &worker;
+  build->config = builder->config;
+  build->builder = std::move(builder);
+  build->worker = std::move(worker);
   build->started = Clock::now();
-  ++worker.busy;
+  ++build->worker->busy;
   int64_t brid = build->request.buildrequestid;
   running_[brid] = build;
   asio::co_spawn(io_, run_build(build), [this, build, brid](std::exception_ptr e) {
@@ -576,7 +681,7 @@ void Master::start_build(db::BuildRequest request, BuilderState& builder, Worker
 
 awaitable<void> Master::run_build(std::shared_ptr<Build> build) {
   const auto& br = build->request;
-  const BuilderConfig& bc = *build->builder->config;
+  const BuilderConfig& bc = *build->config;
   int results = results::kSuccess;
   std::string summary;
   try {
@@ -588,8 +693,11 @@ awaitable<void> Master::run_build(std::shared_ptr<Build> build) {
                  br.buildrequestid, build->worker->name);
     auto workdir = config_.basedir / "builds" / bc.name / std::to_string(build->number);
     std::filesystem::create_directories(workdir);
+    // Beside the work directory, not in it: a step may clone into an empty work directory.
+    auto props_file = workdir.parent_path() / (std::to_string(build->number) + ".properties");
 
-    // Properties: the buildset's (what `submit --property` gave), then what the build knows.
+    // Properties: the buildset's (what `submit --property` or the scheduler gave), then what the
+    // build knows.
     auto stamps = co_await await(db_.sourcestamps().get_source_stamps_for_build(build->buildid));
     db::Properties props = co_await await(db_.buildsets().get_buildset_properties(br.buildsetid));
     props["buildername"] = {bc.name, "Builder"};
@@ -600,7 +708,12 @@ awaitable<void> Master::run_build(std::shared_ptr<Build> build) {
     if (!stamps.empty()) {
       const auto& ss = stamps.front();
       if (ss.branch) props["branch"] = {*ss.branch, "Build"};
-      if (ss.revision) props["revision"] = {*ss.revision, "Build"};
+      if (ss.revision) {
+        props["revision"] = {*ss.revision, "Build"};
+        // What the build is of; a step that checks out something else says so through
+        // $YM_PROPERTIES (below).
+        props["got_revision"] = {*ss.revision, "Build"};
+      }
       props["repository"] = {ss.repository, "Build"};
       props["project"] = {ss.project, "Build"};
       props["codebase"] = {ss.codebase, "Build"};
@@ -612,32 +725,49 @@ awaitable<void> Master::run_build(std::shared_ptr<Build> build) {
     for (auto& w : writes) co_await await(std::move(w));
 
     // The steps' environment: the master's, then the build's, then the builder's own.
-    std::map<std::string, std::string> vars;
+    std::map<std::string, std::string> base;
     for (char** e = environ; *e; ++e) {
       std::string_view kv(*e);
       size_t eq = kv.find('=');
-      if (eq != std::string_view::npos) vars[std::string(kv.substr(0, eq))] = kv.substr(eq + 1);
+      if (eq != std::string_view::npos) base[std::string(kv.substr(0, eq))] = kv.substr(eq + 1);
     }
-    for (const auto& [name, p] : props) vars["YM_PROP_" + env_name(name)] = property_text(p.value);
-    vars["YM_BUILDER"] = bc.name;
-    vars["YM_BUILD_NUMBER"] = std::to_string(build->number);
-    vars["YM_BUILD_ID"] = std::to_string(build->buildid);
-    vars["YM_BUILDREQUEST_ID"] = std::to_string(br.buildrequestid);
-    vars["YM_BUILDSET_ID"] = std::to_string(br.buildsetid);
-    vars["YM_WORKER"] = build->worker->name;
-    vars["YM_MASTER"] = config_.name;
-    vars["YM_BUILD_DIR"] = workdir.string();
-    for (const char* key : {"branch", "revision", "repository", "project", "codebase"}) {
-      auto it = props.find(key);
-      if (it != props.end()) {
-        std::string up = key;
-        std::transform(up.begin(), up.end(), up.begin(), ::toupper);
-        vars["YM_" + up] = property_text(it->second.value);
+    base["YM_BUILDER"] = bc.name;
+    base["YM_BUILD_NUMBER"] = std::to_string(build->number);
+    base["YM_BUILD_ID"] = std::to_string(build->buildid);
+    base["YM_BUILDREQUEST_ID"] = std::to_string(br.buildrequestid);
+    base["YM_BUILDSET_ID"] = std::to_string(br.buildsetid);
+    base["YM_WORKER"] = build->worker->name;
+    base["YM_MASTER"] = config_.name;
+    base["YM_BUILD_DIR"] = workdir.string();
+    base["YM_PROPERTIES"] = props_file.string();
+    // With several codebases, each stamp also as YM_REVISION_<CODEBASE> etc.
+    for (const auto& ss : stamps) {
+      if (ss.codebase.empty() || stamps.size() < 2) continue;
+      std::string cb = env_name(ss.codebase);
+      std::transform(cb.begin(), cb.end(), cb.begin(), ::toupper);
+      if (ss.branch) base["YM_BRANCH_" + cb] = *ss.branch;
+      if (ss.revision) base["YM_REVISION_" + cb] = *ss.revision;
+      base["YM_REPOSITORY_" + cb] = ss.repository;
+    }
+    size_t props_read = 0;  // bytes of props_file already taken
+    auto environment = [&] {
+      auto vars = base;
+      for (const auto& [name, p] : props) {
+        vars["YM_PROP_" + env_name(name)] = property_text(p.value);
       }
-    }
-    for (const auto& [name, value] : bc.env) vars[name] = value;
-    std::vector<std::string> env;
-    for (const auto& [name, value] : vars) env.push_back(name + "=" + value);
+      for (const char* key : {"branch", "revision", "repository", "project", "codebase"}) {
+        auto it = props.find(key);
+        if (it != props.end()) {
+          std::string up = key;
+          std::transform(up.begin(), up.end(), up.begin(), ::toupper);
+          vars["YM_" + up] = property_text(it->second.value);
+        }
+      }
+      for (const auto& [name, value] : bc.env) vars[name] = value;
+      std::vector<std::string> env;
+      for (const auto& [name, value] : vars) env.push_back(name + "=" + value);
+      return env;
+    };
 
     co_await await(db_.builds().set_build_state_string(build->buildid, "building"));
     std::string failed_step;
@@ -650,9 +780,24 @@ awaitable<void> Master::run_build(std::shared_ptr<Build> build) {
         co_await await(db_.steps().finish_step(skipped.id, results::kSkipped, false));
         continue;
       }
-      auto r = co_await run_step(build, step, env, workdir);
+      StepResult r;
+      if (!step.trigger.empty()) {
+        r = co_await run_trigger(build, step);
+      } else {
+        auto env = environment();
+        r = co_await run_step(build, step, env, workdir);
+      }
       if (r.results != results::kSuccess && failed_step.empty()) failed_step = step.name;
       results = worst_result(results, r.results);
+      // What the step set through $YM_PROPERTIES ("NAME=VALUE" lines) becomes build properties
+      // (source: the step), seen by the later steps.
+      auto set = read_step_properties(props_file, props_read);
+      for (const auto& kv : set) {
+        std::string source = "step " + step.name;
+        nlohmann::json value = kv.second;
+        co_await await(db_.builds().set_build_property(build->buildid, kv.first, value, source));
+        props[kv.first] = {value, source};
+      }
     }
     summary = failed_step.empty() ? std::string(results::name(results))
                                   : fmt::format("{}: step {}", results::name(results), failed_step);
@@ -685,7 +830,7 @@ awaitable<Master::StepResult> Master::run_step(std::shared_ptr<Build> build, con
   // A build cancelled because this master lost its claims writes no more output.
   if (build->stop == Stop::kLost) writer->discard();
   build->writer = writer;
-  ProcessSpec spec{step.command, workdir, env, config_.timeout_of(*build->builder->config)};
+  ProcessSpec spec{step.command, workdir, env, config_.timeout_of(*build->config)};
   // The outcome travels through a promise so that the coroutine waits on it like on any database
   // call (custom asio initiations holding this much state trip GCC 12's coroutine support).
   auto promise = std::make_shared<Promise<ProcessOutcome>>();
@@ -752,7 +897,7 @@ awaitable<Master::StepResult> Master::run_step(std::shared_ptr<Build> build, con
     r = {results::kCancelled, "cancelled"};
   } else if (outcome.timed_out) {
     r = {results::kFailure,
-         "timed out after " + format_duration(config_.timeout_of(*build->builder->config))};
+         "timed out after " + format_duration(config_.timeout_of(*build->config))};
   } else if (outcome.signal) {
     const char* name = signal_name(*outcome.signal);
     r = {results::kFailure,
@@ -767,6 +912,82 @@ awaitable<Master::StepResult> Master::run_step(std::shared_ptr<Build> build, con
   spdlog::log(r.results == results::kSuccess ? spdlog::level::debug : spdlog::level::info,
               "build {} step {}: {} ({}, {} lines)", label(*build), step.name, r.state,
               seconds_text(outcome.elapsed), writer->lines());
+  co_return r;
+}
+
+// A trigger step: one buildset per named triggerable scheduler, with this build's source stamps
+// and this build as their parent, then waits for all of them. Its result is the worst of theirs.
+// The step's log ("trigger") says what it started and how each ended. A stop of this build does
+// not stop the triggered builds: they are requests like any other.
+awaitable<Master::StepResult> Master::run_trigger(std::shared_ptr<Build> build,
+                                                  const StepConfig& step) {
+  auto added = co_await await(db_.steps().add_step(build->buildid, step.name, "triggering"));
+  co_await await(db_.steps().start_step(added.id));
+  int64_t logid = co_await await(db_.logs().add_log(added.id, "trigger", "trigger", "s"));
+  auto stamps = co_await await(db_.sourcestamps().get_source_stamps_for_build(build->buildid));
+  std::vector<db::SourceStampRef> refs;
+  for (const auto& ss : stamps) refs.emplace_back(ss.ssid);
+
+  StepResult r{results::kSuccess, ""};
+  std::vector<std::pair<std::string, int64_t>> started;  // scheduler, bsid
+  for (const auto& name : step.trigger) {
+    const SchedulerConfig* cfg = config_.scheduler(name);
+    if (!cfg || cfg->type != SchedulerType::kTriggerable) {
+      // A reload removed it after this build started.
+      r = {results::kException, "no triggerable scheduler " + name};
+      break;
+    }
+    SchedulerConfig copy = *cfg;
+    std::string reason = fmt::format("The Triggerable scheduler '{}' triggered this build", name);
+    db::Properties extra;
+    extra["parent_buildername"] = {build->config->name, "Trigger"};
+    extra["parent_buildnumber"] = {build->number, "Trigger"};
+    auto bs = co_await await(add_scheduler_buildset(db_, copy, refs, std::move(extra), reason,
+                                                    build->buildid));
+    started.emplace_back(name, bs.bsid);
+    std::string line = fmt::format("triggered {}: buildset {} ({} build request(s))\n", name,
+                                   bs.bsid, bs.brids.size());
+    co_await await(db_.logs().append_log(logid, line));
+  }
+
+  // Waiting: the buildsets complete when their last request does, on whichever master.
+  std::set<int64_t> waiting;
+  for (const auto& p : started) waiting.insert(p.second);
+  asio::steady_timer timer(io_);
+  const auto gap = std::clamp<std::chrono::milliseconds>(config_.poll_interval,
+                                                         std::chrono::milliseconds(100),
+                                                         std::chrono::seconds(2));
+  int worst = results::kSuccess;
+  while (!waiting.empty() && r.results == results::kSuccess) {
+    if (build->stop != Stop::kNone) {
+      r = {results::kCancelled, "cancelled while waiting for the triggered builds"};
+      break;
+    }
+    for (const auto& p : started) {
+      if (!waiting.count(p.second)) continue;
+      auto bs = co_await await(db_.buildsets().get_buildset(p.second));
+      if (!bs || !bs->complete) continue;
+      waiting.erase(p.second);
+      worst = worst_result(worst, bs->results);
+      std::string line = fmt::format("{}: buildset {} finished: {}\n", p.first, p.second,
+                                     results::name(bs->results));
+      co_await await(db_.logs().append_log(logid, line));
+    }
+    if (waiting.empty()) break;
+    timer.expires_after(gap);
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+  if (r.results == results::kSuccess) {
+    std::vector<std::string> names;
+    for (const auto& p : step.trigger) names.push_back(p);
+    r = {worst, fmt::format("triggered {}: {}", fmt::join(names, ", "), results::name(worst))};
+  }
+  co_await await(db_.logs().finish_log(logid));
+  co_await await(db_.steps().set_step_state_string(added.id, r.state));
+  co_await await(db_.steps().finish_step(added.id, r.results, false));
+  spdlog::log(r.results == results::kSuccess ? spdlog::level::debug : spdlog::level::info,
+              "build {} step {}: {}", label(*build), step.name, r.state);
   co_return r;
 }
 
@@ -824,6 +1045,322 @@ void Master::cancel_builds(Stop why) {
     if (build->stop == Stop::kNone) build->stop = why;
     if (build->process) build->process->cancel();
   }
+}
+
+// ----------------------------------------------------------------------------- services
+
+std::string Master::Service::label() const {
+  return fmt::format("{} {}", is_source ? "change source" : "scheduler", name);
+}
+
+awaitable<void> Master::start_services(const MasterConfig& config) {
+  for (const auto& cs : config.change_sources) {
+    auto svc = std::make_shared<Service>(io_);
+    svc->is_source = true;
+    svc->name = cs.name;
+    svc->source = cs;
+    svc->id = co_await await(db_.changesources().find_change_source_id(cs.name));
+    svc->poller = std::make_unique<GitPoller>(io_, db_, cs, config_.basedir / "gitpoller",
+                                              [this] { return may_write(); });
+    services_.push_back(svc);
+    spawn_service(svc);
+  }
+  for (const auto& sc : config.schedulers) {
+    // Every scheduler is recorded, so that the database lists it; force and triggerable ones
+    // have nothing to run (their buildsets are added on request, on any master).
+    int64_t id = co_await await(db_.schedulers().find_scheduler_id(sc.name));
+    if (sc.type == SchedulerType::kForce || sc.type == SchedulerType::kTriggerable) continue;
+    auto svc = std::make_shared<Service>(io_);
+    svc->name = sc.name;
+    svc->scheduler = sc;
+    svc->id = id;
+    services_.push_back(svc);
+    spawn_service(svc);
+  }
+}
+
+void Master::spawn_service(std::shared_ptr<Service> svc) {
+  asio::co_spawn(io_, service_loop(svc), [svc](std::exception_ptr e) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& x) {
+        spdlog::error("{} stopped on an error: {}", svc->label(), x.what());
+      }
+    }
+    svc->finished = true;
+    svc->done.notify();
+  });
+}
+
+// Claims the service whenever no active master holds it (a peer that stops or is expired lets
+// go of it), and runs it while this master holds it: a change source polls every poll_interval,
+// a scheduler runs until it is stopped or this master loses it.
+awaitable<void> Master::service_loop(std::shared_ptr<Service> svc) {
+  while (!svc->stop && !stopping_) {
+    if (!svc->owned) {
+      bool claimed = false;
+      if (may_write()) {
+        try {
+          if (svc->is_source) {
+            co_await await(db_.changesources().set_change_source_master(svc->id, masterid_));
+          } else {
+            co_await await(db_.schedulers().set_scheduler_master(svc->id, masterid_));
+          }
+          claimed = true;
+          svc->failing = false;
+        } catch (const db::ChangeSourceAlreadyClaimedError&) {
+          // Another active master runs it: normal.
+        } catch (const db::SchedulerAlreadyClaimedError&) {
+        } catch (const std::exception& e) {
+          if (!svc->failing) {
+            spdlog::warn("{}: claiming it failed: {}; trying again", svc->label(), e.what());
+          }
+          svc->failing = true;
+        }
+      }
+      if (!claimed || svc->stop || stopping_) {
+        if (claimed) svc->owned = true;  // released below
+        if (svc->stop || stopping_) break;
+        co_await svc->wake.wait_for(config_.checkin_interval);
+        continue;
+      }
+      svc->owned = true;
+      spdlog::info("{} runs on this master now", svc->label());
+    }
+    if (svc->is_source) {
+      try {
+        // Still ours? A peer that expired this master may hold it already, before a check-in
+        // of ours has told.
+        auto now = co_await await(db_.changesources().get_change_source(svc->id));
+        if (!now || now->masterid != masterid_) {
+          spdlog::warn("{}: another master holds it now; this master stops polling it",
+                       svc->label());
+          svc->owned = false;
+          continue;
+        }
+        auto ids = co_await svc->poller->poll();
+        svc->failing = false;
+        if (!ids.empty()) wake_schedulers();
+      } catch (const std::exception& e) {
+        if (!svc->failing) {
+          spdlog::warn("{}: polling failed: {}; trying again every {}", svc->label(), e.what(),
+                       format_duration(svc->source.poll_interval));
+        }
+        svc->failing = true;
+      }
+      if (!svc->stop && svc->owned) co_await svc->wake.wait_for(svc->source.poll_interval);
+    } else {
+      svc->running = Scheduler::create(io_, db_, svc->scheduler, svc->id,
+                                       [this] { return may_write(); });
+      if (!svc->running) break;
+      co_await svc->running->run(config_.poll_interval);
+      svc->running.reset();
+    }
+  }
+  if (svc->owned) {
+    // Let go at once, so that a peer takes it over without waiting for this master's expiry.
+    svc->owned = false;
+    try {
+      if (svc->is_source) {
+        co_await await(db_.changesources().set_change_source_master(svc->id, std::nullopt));
+      } else {
+        co_await await(db_.schedulers().set_scheduler_master(svc->id, std::nullopt));
+      }
+    } catch (const std::exception& e) {
+      spdlog::warn("{}: releasing it failed: {} (a peer takes it once this master is inactive)",
+                   svc->label(), e.what());
+    }
+  }
+  svc->finished = true;
+  svc->done.notify();
+}
+
+awaitable<void> Master::stop_service(std::shared_ptr<Service> svc) {
+  svc->stop = true;
+  if (svc->running) svc->running->stop();
+  svc->wake.notify();
+  while (!svc->finished) co_await svc->done.wait_until(Clock::time_point::max());
+}
+
+// A peer expired this master: the holds went with it. Each loop claims its service again.
+void Master::services_lost() {
+  for (auto& svc : services_) {
+    if (!svc->owned) continue;
+    svc->owned = false;
+    if (svc->running) svc->running->stop();
+    svc->wake.notify();
+  }
+}
+
+void Master::wake_schedulers() {
+  for (auto& svc : services_) {
+    if (!svc->is_source && svc->running) svc->running->wake();
+  }
+}
+
+// ----------------------------------------------------------------------------- reload
+
+awaitable<void> Master::reconfigure() {
+  MasterConfig next;
+  try {
+    next = load_config(config_.basedir);
+  } catch (const ConfigError& e) {
+    spdlog::error("the new configuration is refused: {}; the running one stays", e.what());
+    co_return;
+  }
+  std::vector<std::string> changes;
+  auto note = [&](const std::string& what, const std::vector<std::string>& names) {
+    if (!names.empty()) changes.push_back(what + " " + fmt::format("{}", fmt::join(names, ", ")));
+  };
+
+  // [master]: what a running master can take.
+  if (next.name != config_.name || next.database != config_.database ||
+      next.db_retry_budget != config_.db_retry_budget) {
+    spdlog::warn("[master] name, database and db_retry_budget take effect at the next start; "
+                 "the running master keeps {}",
+                 config_.name);
+  }
+  config_.checkin_interval = next.checkin_interval;
+  config_.expiry = next.expiry;
+  config_.poll_interval = next.poll_interval;
+  config_.grace_period = next.grace_period;
+  config_.step_timeout = next.step_timeout;
+
+  // Workers: slots change in place; a removed worker's running builds keep its slot record.
+  std::vector<std::string> added, removed, changed;
+  std::vector<std::shared_ptr<WorkerSlot>> workers, gone_workers;
+  for (const auto& wc : next.workers) {
+    std::shared_ptr<WorkerSlot> slot;
+    for (auto& w : workers_) {
+      if (w->name == wc.name) slot = w;
+    }
+    if (!slot) {
+      slot = std::make_shared<WorkerSlot>();
+      slot->name = wc.name;
+      added.push_back(wc.name);
+    } else if (slot->slots != wc.slots) {
+      changed.push_back(wc.name);
+    }
+    slot->slots = wc.slots;
+    workers.push_back(slot);
+  }
+  for (auto& w : workers_) {
+    if (!next.worker(w->name)) {
+      gone_workers.push_back(w);
+      removed.push_back(w->name);
+    }
+  }
+  note("new workers", added);
+  note("removed workers", removed);
+  note("changed workers", changed);
+  workers_ = workers;
+
+  // Builders: a changed one gets its new configuration for its next builds.
+  added.clear();
+  removed.clear();
+  changed.clear();
+  std::vector<std::shared_ptr<BuilderState>> builders, gone_builders;
+  for (const auto& bc : next.builders) {
+    std::shared_ptr<BuilderState> state;
+    for (auto& b : builders_) {
+      if (b->config->name == bc.name) state = b;
+    }
+    if (!state) {
+      state = std::make_shared<BuilderState>();
+      added.push_back(bc.name);
+    } else if (!(*state->config == bc)) {
+      changed.push_back(bc.name);
+    }
+    if (!state->config || !(*state->config == bc)) {
+      state->config = std::make_shared<const BuilderConfig>(bc);
+    }
+    builders.push_back(state);
+  }
+  for (auto& b : builders_) {
+    if (!next.builder(b->config->name)) {
+      b->removed = true;
+      if (b->id != 0) builder_by_id_.erase(b->id);
+      gone_builders.push_back(b);
+      removed.push_back(b->config->name);
+    }
+  }
+  note("new builders", added);
+  note("removed builders", removed);
+  note("changed builders", changed);
+  builders_ = builders;
+  build_worker_lists();
+  config_.workers = next.workers;
+  config_.builders = next.builders;
+
+  // Change sources and schedulers: a changed one is stopped and started again from its state.
+  added.clear();
+  removed.clear();
+  changed.clear();
+  MasterConfig start;
+  for (auto svc : std::vector<std::shared_ptr<Service>>(services_)) {
+    bool keep = false;
+    if (svc->is_source) {
+      const ChangeSourceConfig* c = next.change_source(svc->name);
+      keep = c && *c == svc->source;
+      if (c && !keep) changed.push_back(svc->label());
+    } else {
+      const SchedulerConfig* c = next.scheduler(svc->name);
+      keep = c && *c == svc->scheduler;
+      if (c && !keep) changed.push_back(svc->label());
+    }
+    if (keep) continue;
+    if (std::find(changed.begin(), changed.end(), svc->label()) == changed.end()) {
+      removed.push_back(svc->label());
+    }
+    co_await stop_service(svc);
+    services_.erase(std::find(services_.begin(), services_.end(), svc));
+  }
+  auto running = [this](bool source, const std::string& name) {
+    for (const auto& svc : services_) {
+      if (svc->is_source == source && svc->name == name) return true;
+    }
+    return false;
+  };
+  for (const auto& cs : next.change_sources) {
+    if (running(true, cs.name)) continue;
+    start.change_sources.push_back(cs);
+    if (!config_.change_source(cs.name)) added.push_back("change source " + cs.name);
+  }
+  for (const auto& sc : next.schedulers) {
+    if (running(false, sc.name)) continue;
+    start.schedulers.push_back(sc);
+    const SchedulerConfig* old = config_.scheduler(sc.name);
+    if (!old) {
+      added.push_back("scheduler " + sc.name);
+    } else if (!(*old == sc) && (sc.type == SchedulerType::kForce ||
+                                 sc.type == SchedulerType::kTriggerable)) {
+      changed.push_back("scheduler " + sc.name);
+    }
+  }
+  note("started", added);
+  note("stopped", removed);
+  note("replaced", changed);
+  config_.change_sources = next.change_sources;
+  config_.schedulers = next.schedulers;
+
+  // The database: links of new builders and workers, none for removed ones.
+  co_await configure_links();
+  for (auto& b : gone_builders) {
+    if (b->id != 0) co_await await(db_.builders().remove_builder_master(b->id, masterid_));
+  }
+  for (auto& w : gone_workers) {
+    if (w->id == 0) continue;
+    co_await await(db_.workers().worker_configured(w->id, masterid_, std::vector<int64_t>()));
+    co_await await(db_.workers().worker_disconnected(w->id, masterid_));
+  }
+  co_await start_services(start);
+  if (changes.empty()) {
+    spdlog::info("configuration reloaded: nothing changed");
+  } else {
+    spdlog::info("configuration reloaded: {}", fmt::join(changes, "; "));
+  }
+  wake_.notify();
 }
 
 }  // namespace ym::master

@@ -1,6 +1,7 @@
 // The CI master process: registers itself in the database, checks in periodically, expires
-// peers that stopped checking in, claims build requests of its builders and runs them on its
-// local worker slots, and stops gracefully on SIGTERM/SIGINT.
+// peers that stopped checking in, runs the change sources and schedulers it holds (each on one
+// master at a time), claims build requests of its builders and runs them on its local worker
+// slots, reloads its configuration on SIGHUP, and stops gracefully on SIGTERM/SIGINT.
 //
 // Everything runs on one boost::asio::io_context thread, as C++20 coroutines; database calls run
 // on the database pool and their results come back to that thread (see master/await.hpp), so the
@@ -25,7 +26,9 @@
 
 #include "db/db.hpp"
 #include "master/config.hpp"
+#include "master/gitpoller.hpp"
 #include "master/runner.hpp"
+#include "master/schedulers.hpp"
 
 namespace ym::master {
 
@@ -71,6 +74,9 @@ class Master {
   // Begins a graceful stop, as SIGTERM does; a second call cancels running builds at once.
   void request_stop(const std::string& why);
 
+  // Reads config.ini again and applies it, as SIGHUP does (see reconfigure()).
+  void request_reconfig(const std::string& why);
+
  private:
   struct WorkerSlot {
     std::string name;
@@ -78,16 +84,21 @@ class Master {
     int slots = 1;
     int busy = 0;
   };
+  // A builder of this master. Its configuration is replaced by a reload; a build keeps the one it
+  // started with. A builder removed by a reload is dropped from builders_ (nothing more is claimed
+  // for it) while its running builds still hold it.
   struct BuilderState {
-    const BuilderConfig* config = nullptr;
+    std::shared_ptr<const BuilderConfig> config;
     int64_t id = 0;
-    std::vector<WorkerSlot*> workers;
+    std::vector<std::shared_ptr<WorkerSlot>> workers;
+    bool removed = false;
   };
   enum class Stop { kNone, kCancel, kLost };
   struct Build {
     db::BuildRequest request;
-    BuilderState* builder = nullptr;
-    WorkerSlot* worker = nullptr;
+    std::shared_ptr<BuilderState> builder;
+    std::shared_ptr<const BuilderConfig> config;  // as the build started
+    std::shared_ptr<WorkerSlot> worker;
     int64_t buildid = 0;
     int number = 0;
     std::chrono::steady_clock::time_point started;
@@ -102,6 +113,26 @@ class Master {
     int results = 0;
     std::string state;
   };
+  // A change source, or a scheduler that runs (single-branch, periodic, nightly): held by one
+  // master at a time (set_change_source_master / set_scheduler_master). Its loop claims it when
+  // no active master holds it and runs it while this master does.
+  struct Service {
+    explicit Service(boost::asio::io_context& io) : wake(io), done(io) {}
+    bool is_source = false;
+    std::string name;
+    int64_t id = 0;
+    ChangeSourceConfig source;     // is_source
+    SchedulerConfig scheduler;     // !is_source
+    std::unique_ptr<GitPoller> poller;   // is_source
+    std::unique_ptr<Scheduler> running;  // !is_source, while it runs
+    bool owned = false;
+    bool stop = false;      // its loop must end
+    bool finished = false;  // its loop has ended
+    bool failing = false;   // its last attempt failed (logged once per streak)
+    Event wake;
+    Event done;
+    std::string label() const;
+  };
 
   boost::asio::awaitable<void> main_task();
   boost::asio::awaitable<void> register_master();
@@ -112,13 +143,27 @@ class Master {
   boost::asio::awaitable<void> claim_loop();
   boost::asio::awaitable<bool> poll();
   boost::asio::awaitable<bool> nothing_left();
-  void start_build(db::BuildRequest request, BuilderState& builder, WorkerSlot& worker);
+  void start_build(db::BuildRequest request, std::shared_ptr<BuilderState> builder,
+                   std::shared_ptr<WorkerSlot> worker);
   boost::asio::awaitable<void> run_build(std::shared_ptr<Build> build);
   boost::asio::awaitable<StepResult> run_step(std::shared_ptr<Build> build, const StepConfig& step,
                                               const std::vector<std::string>& env,
                                               const std::filesystem::path& workdir);
+  boost::asio::awaitable<StepResult> run_trigger(std::shared_ptr<Build> build,
+                                                 const StepConfig& step);
   boost::asio::awaitable<void> finish_build(std::shared_ptr<Build> build, int results,
                                             std::string summary);
+  // Change sources and schedulers.
+  boost::asio::awaitable<void> start_services(const MasterConfig& config);
+  void spawn_service(std::shared_ptr<Service> svc);
+  boost::asio::awaitable<void> service_loop(std::shared_ptr<Service> svc);
+  boost::asio::awaitable<void> stop_service(std::shared_ptr<Service> svc);
+  void services_lost();
+  void wake_schedulers();
+  // Reload: reads config.ini; a configuration with an error is refused (logged with its line) and
+  // the running one stays. Otherwise new builders, workers, schedulers and change sources start,
+  // removed ones stop (builds that run finish first), changed ones are replaced.
+  boost::asio::awaitable<void> reconfigure();
   // Runs call() until the database takes it: a connection or transient failure (an outage
   // longer than the pool's retry budget) is retried with backoff, for as long as it lasts;
   // other errors reach the caller. Used for what a master must never leave half-written: the
@@ -132,7 +177,9 @@ class Master {
   boost::asio::awaitable<void> release_claim(int64_t brid);
   void cancel_builds(Stop why);
   void wait_for_signals();
-  WorkerSlot* pick_worker(BuilderState& builder);
+  void wait_for_hangup();
+  std::shared_ptr<WorkerSlot> pick_worker(const BuilderState& builder);
+  void build_worker_lists();
   std::string label(const Build& b) const;
 
   boost::asio::io_context& io_;
@@ -141,6 +188,7 @@ class Master {
   RunOptions options_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   boost::asio::signal_set signals_;
+  boost::asio::signal_set hangup_;
   ChildReaper reaper_;
   Event stop_event_;    // a stop was requested
   Event wake_;          // the claim loop should poll now
@@ -159,10 +207,14 @@ class Master {
   // False once the last good check-in is so old that a peer may have taken this master over:
   // build output then waits until a check-in tells (see LogWriter::set_gate).
   bool may_write() const;
-  std::vector<std::unique_ptr<WorkerSlot>> workers_;
-  std::vector<BuilderState> builders_;
-  std::map<int64_t, BuilderState*> builder_by_id_;
+  std::vector<std::shared_ptr<WorkerSlot>> workers_;
+  std::vector<std::shared_ptr<BuilderState>> builders_;
+  std::map<int64_t, std::shared_ptr<BuilderState>> builder_by_id_;
   std::map<int64_t, std::shared_ptr<Build>> running_;  // by build request id
+  std::vector<std::shared_ptr<Service>> services_;
+  bool services_started_ = false;
+  bool reconfiguring_ = false;   // a reconfigure() runs
+  bool reconfig_again_ = false;  // another SIGHUP came meanwhile
   bool stop_requested_ = false;
   bool stopping_ = false;    // no more claims
   bool grace_over_ = false;  // cancel running builds now
