@@ -249,7 +249,7 @@ class Parser {
         fail(fmt::format("step '{}' of builder '{}' has no command; write: step {} = COMMAND", name,
                          b.name, name));
       }
-      b.steps.push_back({name, value, line_});
+      b.steps.push_back({name, value, {}, line_});
       return;
     }
     if (word == "env") {

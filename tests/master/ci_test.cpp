@@ -181,16 +181,16 @@ void check_accounting(db::Db& db, const ExpectedLog& expected_log) {
 
 // What the steps of kBuilder print: the checkout says which revision it has, `print` what it was
 // told to build.
-const char* kBuilder = R"([builder b]
+const char* kBuilder = R"ini([builder b]
 workers = w
 step checkout = git clone -q "$YM_REPOSITORY" src && cd src && git checkout -q "$YM_REVISION" && echo "checked out $(git rev-parse HEAD)"
 step print = echo "revision $YM_REVISION branch $YM_BRANCH"
-)";
+)ini";
 
 std::optional<std::string> builder_log(db::Db& db, const db::Build& b, const db::Step& st) {
   auto props = db.builds().get_build_properties(b.id).get();
-  std::string rev = props.count("revision") ? props["revision"].value.get<std::string>() : "?";
-  std::string branch = props.count("branch") ? props["branch"].value.get<std::string>() : "?";
+  std::string rev = props.count("revision") ? props["revision"].value->get<std::string>() : "?";
+  std::string branch = props.count("branch") ? props["branch"].value->get<std::string>() : "?";
   if (st.name == "checkout") return "checked out " + rev + "\n";
   if (st.name == "print") return "revision " + rev + " branch " + branch + "\n";
   return std::nullopt;
@@ -270,7 +270,7 @@ TEST(Ci, AGitPollerAndASingleBranchSchedulerBuildEachPushOnceAtItsExactRevision)
   ASSERT_EQ(uids.size(), 1u) << "the author is a user";
   auto user = db->users().get_user(uids[0]).get();
   ASSERT_TRUE(user);
-  EXPECT_EQ(user->attr_type, "git");
+  EXPECT_EQ(user->attributes["git"], "Ada Lovelace <ada@example.org>");
   auto first = buildsets_of(*db, "on-main")[0];
   EXPECT_EQ(revision_of(*db, first), three[2]) << "the buildset is of the newest change";
   auto builds = db->builds().get_builds().get();
@@ -628,12 +628,12 @@ TEST_P(CiMasters, OnePollerAndTwoSchedulersOnThreeMastersSurviveTheKillOfThePoll
   }
   std::vector<std::unique_ptr<Child>> masters;
   for (const auto& d : dirs) masters.push_back(start_master(d, "", 300s));
-  auto& db = *db_;
+  auto& store = *db_;
   ASSERT_TRUE(eventually(
       [&] {
-        return !state_of(db, "upstream", "GitPoller", "lastRev").is_null() &&
-               !state_of(db, "first", "Scheduler", "last_changeid").is_null() &&
-               !state_of(db, "second", "Scheduler", "last_changeid").is_null();
+        return !state_of(store, "upstream", "GitPoller", "lastRev").is_null() &&
+               !state_of(store, "first", "Scheduler", "last_changeid").is_null() &&
+               !state_of(store, "second", "Scheduler", "last_changeid").is_null();
       },
       90s));
   std::vector<std::string> pushed;
@@ -642,20 +642,20 @@ TEST_P(CiMasters, OnePollerAndTwoSchedulersOnThreeMastersSurviveTheKillOfThePoll
     up.push("main");
   };
   auto all_built = [&] {
-    return changes_of(db).size() == pushed.size() &&
-           buildsets_of(db, "first").size() == pushed.size() &&
-           buildsets_of(db, "second").size() == pushed.size() && settled(db);
+    return changes_of(store).size() == pushed.size() &&
+           buildsets_of(store, "first").size() == pushed.size() &&
+           buildsets_of(store, "second").size() == pushed.size() && settled(store);
   };
   push_commits(3);
   ASSERT_TRUE(eventually(all_built, 120s));
 
   // The poller's master: killed right after a push, before or after its next pass (either way
   // the position saved in the database tells its successor what is new).
-  auto source = db.changesources().get_change_sources().get();
+  auto source = store.changesources().get_change_sources().get();
   ASSERT_EQ(source.size(), 1u);
   ASSERT_TRUE(source[0].masterid);
   size_t victim = dirs.size();
-  for (const auto& m : db.masters().get_masters().get()) {
+  for (const auto& m : store.masters().get_masters().get()) {
     for (size_t i = 0; i < dirs.size(); ++i) {
       if (m.id == *source[0].masterid && m.name.find(dirs[i].string()) != std::string::npos) {
         victim = i;
@@ -669,7 +669,7 @@ TEST_P(CiMasters, OnePollerAndTwoSchedulersOnThreeMastersSurviveTheKillOfThePoll
   push_commits(4);
   ASSERT_TRUE(eventually(
       [&] {
-        auto now = db.changesources().get_change_sources().get();
+        auto now = store.changesources().get_change_sources().get();
         return now.size() == 1 && now[0].masterid && *now[0].masterid != *source[0].masterid;
       },
       60s))
@@ -678,10 +678,10 @@ TEST_P(CiMasters, OnePollerAndTwoSchedulersOnThreeMastersSurviveTheKillOfThePoll
   push_commits(1);
   ASSERT_TRUE(eventually(all_built, 120s));
 
-  EXPECT_EQ(revisions(db), pushed) << "each commit once, in order";
+  EXPECT_EQ(revisions(store), pushed) << "each commit once, in order";
   for (const char* sched : {"first", "second"}) {
     std::vector<std::string> built;
-    for (const auto& bs : buildsets_of(db, sched)) built.push_back(revision_of(db, bs));
+    for (const auto& bs : buildsets_of(store, sched)) built.push_back(revision_of(store, bs));
     std::sort(built.begin(), built.end());
     auto want = pushed;
     std::sort(want.begin(), want.end());
@@ -692,10 +692,10 @@ TEST_P(CiMasters, OnePollerAndTwoSchedulersOnThreeMastersSurviveTheKillOfThePoll
     ASSERT_EQ(kill(master_pid(dirs[i]), SIGTERM), 0);
     EXPECT_EQ(masters[i]->wait(), 0) << read_file(dirs[i] / "master.log");
   }
-  check_accounting(db, [&](const db::Build& b, const db::Step&) -> std::optional<std::string> {
-    auto builder = db.builders().get_builder(b.builderid).get();
-    auto props = db.builds().get_build_properties(b.id).get();
-    return builder->name + " " + props["revision"].value.get<std::string>() + "\n";
+  check_accounting(store, [&](const db::Build& b, const db::Step&) -> std::optional<std::string> {
+    auto builder = store.builders().get_builder(b.builderid).get();
+    auto props = store.builds().get_build_properties(b.id).get();
+    return builder->name + " " + props["revision"].value->get<std::string>() + "\n";
   });
 }
 
