@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "db/db.hpp"
+#include "db/errors.hpp"
 #include "fake/fake_db.hpp"
 #include "master/schedulers.hpp"
 #include "master/scratch.hpp"
@@ -108,13 +109,13 @@ class SchedulerDb : public testing::TestWithParam<std::string> {
   // Runs a scheduler for `config` beside body(scheduler); stops it when body ends, and checks
   // that run() then returns.
   void run_with(const SchedulerConfig& config, const std::function<awaitable<void>(Scheduler&)>& body,
-                std::function<bool()> may_write = {}) {
+                std::function<bool()> may_write = {}, std::chrono::milliseconds poll = 20ms) {
     asio::io_context io;
     int64_t sid = scheduler_id(config.name);
     auto s = Scheduler::create(io, *db_, config, sid, std::move(may_write));
     ASSERT_TRUE(s);
     bool returned = false;
-    asio::co_spawn(io, s->run(20ms), [&](std::exception_ptr e) {
+    asio::co_spawn(io, s->run(poll), [&](std::exception_ptr e) {
       returned = true;
       if (e) ADD_FAILURE() << "run() ended with an exception";
     });
@@ -333,6 +334,27 @@ TEST_P(SchedulerDb, NothingIsAddedBehindTheFence) {
   EXPECT_TRUE(state("sb", "pending").is_null());
 }
 
+// wake() makes a round at once, and stop() ends run() at once, however long the poll.
+TEST_P(SchedulerDb, WakeAndStopDoNotWaitForThePoll) {
+  auto config = single_branch("sb");
+  int64_t sid = scheduler_id("sb");
+  int64_t c = add_change("main");
+  set_state("sb", "last_changeid", c - 1);
+  auto began = std::chrono::steady_clock::now();
+  int64_t next = 0;
+  run_with(config, [&](Scheduler& s) -> awaitable<void> {
+    // The first round builds c; the next poll is then an hour away.
+    EXPECT_TRUE(co_await until([&] { return !buildsets().empty() && classifications(sid).empty(); }));
+    next = add_change("main");
+    s.wake();
+    EXPECT_TRUE(co_await until([&] { return buildsets().size() == 2; }));
+  }, {}, 1h);
+  EXPECT_LT(std::chrono::steady_clock::now() - began, 60s);
+  auto sets = buildsets();
+  ASSERT_EQ(sets.size(), 2u);
+  EXPECT_EQ(sets[1].sourcestamps, std::vector<int64_t>{ssid_of(next)});
+}
+
 // "at:SECONDS.MMM" of an external id, in ms.
 int64_t slot_ms(const std::string& ext) {
   auto at = ext.rfind(":at:");
@@ -472,6 +494,45 @@ TEST_P(SchedulerDb, NightlyOnlyIfChangedBuildsItsChanges) {
   ASSERT_EQ(sets.size(), 1u);
   EXPECT_EQ(sets[0].sourcestamps, std::vector<int64_t>{ssid_of(c)});
   EXPECT_EQ(sets[0].reason, "The Nightly scheduler named 'nightly' triggered this build");
+}
+
+// Database errors are retried: run() does not end, and the change is built once the database
+// answers again.
+TEST(SchedulerFaults, DatabaseErrorsAreRetried) {
+  fake::FakeDb db;
+  auto config = single_branch("sb");
+  int64_t sid = db.schedulers().find_scheduler_id("sb").get();
+  int64_t objectid = db.state().get_object_id("sb", "Scheduler").get();
+  db.state().set_state(objectid, "last_changeid", 0).get();
+  db::NewChange change;
+  change.author = "dev";
+  change.branch = "main";
+  change.repository = "r";
+  db.changes().add_change(change).get();
+  db.fail_next_calls(6, std::make_exception_ptr(db::ConnectionFailed("the database is away")));
+  asio::io_context io;
+  auto s = Scheduler::create(io, db, config, sid, {});
+  bool returned = false;
+  asio::co_spawn(io, s->run(20ms), [&](std::exception_ptr e) {
+    returned = true;
+    EXPECT_FALSE(e);
+  });
+  bool built = false;
+  std::function<awaitable<void>()> body = [&]() -> awaitable<void> {
+    built = co_await until([&] {
+      try {
+        return !db.buildsets().get_buildsets().get().empty() &&
+               db.schedulers().get_change_classifications(sid).get().empty();
+      } catch (const db::Error&) {
+        return false;  // one of the injected failures
+      }
+    });
+  };
+  asio::co_spawn(io, body(), [&](std::exception_ptr) { s->stop(); });
+  io.run_for(120s);
+  EXPECT_TRUE(built);
+  EXPECT_TRUE(returned);
+  EXPECT_EQ(db.buildsets().get_buildsets().get().size(), 1u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Scheduler, SchedulerDb, testing::Values("fake", "sqlite"),
