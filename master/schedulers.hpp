@@ -40,6 +40,13 @@ Future<db::AddedBuildset> add_scheduler_buildset(db::Db& db, const SchedulerConf
                                                  db::Properties properties, std::string reason,
                                                  std::optional<int64_t> parent_buildid = {});
 
+// The first nightly firing time strictly after `after`: a whole minute whose minute, hour and day
+// of the week (in the local time zone, as localtime_r sees it; 0 = Monday) are in the config's
+// lists, an empty list meaning every value. nullopt when the lists select no valid time (e.g. an
+// hour of 25). A local time that does not exist (a daylight-saving gap) is skipped.
+std::optional<std::chrono::system_clock::time_point> next_nightly(
+    const SchedulerConfig& config, std::chrono::system_clock::time_point after);
+
 class Scheduler {
  public:
   virtual ~Scheduler() = default;
