@@ -225,6 +225,10 @@ class Running final : public Scheduler {
     return single_branch() || (config_.type == SchedulerType::kNightly && config_.only_if_changed);
   }
   bool may_write() const { return !may_write_ || may_write_(); }
+  // single-branch without a tree-stable timer: one buildset per important change.
+  bool each_change() const {
+    return single_branch() && config_.tree_stable_timer == std::chrono::milliseconds(0);
+  }
   std::string reason() const {
     if (config_.reason) return *config_.reason;
     return fmt::format("The {} scheduler named '{}' triggered this build",
@@ -238,7 +242,7 @@ class Running final : public Scheduler {
   awaitable<void> start();
   awaitable<Steady::time_point> round();
   awaitable<void> consume_changes();
-  awaitable<std::optional<ChangeSet>> classified();
+  awaitable<std::optional<ChangeSet>> classified(bool oldest_only = false);
   awaitable<bool> fire_changes();
   awaitable<bool> fire_timed(SysClock::time_point due, SysClock::time_point now);
   awaitable<bool> commit(const nlohmann::json& pending, const db::NewBuildset& nb);
@@ -428,6 +432,9 @@ awaitable<void> Running::consume_changes() {
       max = std::max(max, c.changeid);
       if (!passes(c)) continue;  // not ours: not classified at all
       bool imp = important(c);
+      // Without a tree-stable timer each important change is built on its own and unimportant
+      // ones are not kept at all (Buildbot's gotChange).
+      if (!imp && each_change()) continue;
       cls[c.changeid] = imp;
       any_important = any_important || imp;
     }
@@ -449,11 +456,18 @@ awaitable<void> Running::consume_changes() {
   }
 }
 
-awaitable<std::optional<Running::ChangeSet>> Running::classified() {
+// `oldest_only`: the set of the oldest important change alone (one buildset per change).
+awaitable<std::optional<Running::ChangeSet>> Running::classified(bool oldest_only) {
   auto gf = db_.schedulers().get_change_classifications(schedulerid_);
   std::map<int64_t, bool> cls = co_await await(std::move(gf));
   bool any = std::any_of(cls.begin(), cls.end(), [](const auto& kv) { return kv.second; });
   if (!any) co_return std::nullopt;
+  if (oldest_only) {
+    auto first = std::find_if(cls.begin(), cls.end(), [](const auto& kv) { return kv.second; });
+    std::map<int64_t, bool> one;
+    one.insert(*first);
+    cls = std::move(one);
+  }
   // Buildbot's addBuildsetForChanges: per codebase, the stamp of its newest change; the stamps in
   // codebase order.
   std::map<std::string, std::pair<int64_t, int64_t>> newest;  // codebase -> (changeid, ssid)
@@ -471,14 +485,18 @@ awaitable<std::optional<Running::ChangeSet>> Running::classified() {
 }
 
 awaitable<bool> Running::fire_changes() {
-  auto set = co_await classified();
-  if (!set) co_return true;  // nothing important (it may have been built by the last run)
-  std::string ext = fmt::format("scheduler:{}:changes:{}", schedulerid_, set->max);
-  nlohmann::json pending = {{"max", set->max}, {"external_idstring", ext}};
-  db::NewBuildset nb = scheduler_buildset(config_, builderids_, set->stamps, reason());
-  nb.external_idstring = ext;
-  bool done = co_await commit(pending, nb);
-  co_return done;
+  // Without a timer: the classified changes one at a time, oldest first, each its own buildset
+  // (and the same intent, external id and flush as a whole set, so each is built once).
+  for (;;) {
+    auto set = co_await classified(each_change());
+    if (!set) co_return true;  // nothing important (it may have been built by the last run)
+    std::string ext = fmt::format("scheduler:{}:changes:{}", schedulerid_, set->max);
+    nlohmann::json pending = {{"max", set->max}, {"external_idstring", ext}};
+    db::NewBuildset nb = scheduler_buildset(config_, builderids_, set->stamps, reason());
+    nb.external_idstring = ext;
+    bool done = co_await commit(pending, nb);
+    if (!done || !each_change() || stopped_) co_return done;
+  }
 }
 
 awaitable<bool> Running::fire_timed(SysClock::time_point due, SysClock::time_point now) {

@@ -177,6 +177,33 @@ TEST_P(SchedulerDb, TreeStableTimerMakesOneBuildsetOfTheNewestChange) {
   EXPECT_EQ(state("sb", "last_changeid"), c3);
 }
 
+// No tree-stable timer (Buildbot's treeStableTimer=None): each important change is built on its
+// own, oldest first, even when one round finds several; an unimportant one is dropped.
+TEST_P(SchedulerDb, WithoutATimerEachImportantChangeIsItsOwnBuildset) {
+  auto config = single_branch("sb");
+  config.files = {"src/*"};
+  int64_t sid = scheduler_id("sb");
+  std::vector<int64_t> important;
+  int64_t docs = 0;
+  run_with(config, [&](Scheduler&) -> awaitable<void> {
+    EXPECT_TRUE(co_await started("sb"));
+    important.push_back(add_change("main"));
+    docs = add_change("main", {"README"});
+    important.push_back(add_change("main"));
+    important.push_back(add_change("main"));
+    EXPECT_TRUE(co_await until([&] { return buildsets().size() == 3; }));
+    EXPECT_TRUE(co_await looked_at("sb", important.back()));
+  });
+  auto sets = buildsets();
+  ASSERT_EQ(sets.size(), 3u);
+  for (size_t i = 0; i < sets.size(); ++i) {
+    EXPECT_EQ(sets[i].sourcestamps, std::vector<int64_t>{ssid_of(important[i])});
+    EXPECT_EQ(sets[i].external_idstring,
+              "scheduler:" + std::to_string(sid) + ":changes:" + std::to_string(important[i]));
+  }
+  EXPECT_TRUE(classifications(sid).empty()) << "the unimportant change " << docs << " is dropped";
+}
+
 TEST_P(SchedulerDb, ChangeOnAnotherBranchIsNotClassified) {
   auto config = single_branch("sb");
   int64_t sid = scheduler_id("sb");
@@ -198,6 +225,7 @@ TEST_P(SchedulerDb, ChangeOnAnotherBranchIsNotClassified) {
 TEST_P(SchedulerDb, UnimportantChangeWaitsForAnImportantOne) {
   auto config = single_branch("sb");
   config.files = {"src/*"};
+  config.tree_stable_timer = 100ms;  // without a timer, unimportant changes are dropped
   int64_t sid = scheduler_id("sb");
   int64_t doc = 0, src = 0;
   run_with(config, [&](Scheduler&) -> awaitable<void> {
