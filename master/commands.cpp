@@ -12,6 +12,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -25,6 +26,7 @@
 
 #include <fmt/format.h>
 
+#include "db/base.hpp"
 #include "db/db.hpp"
 #include "db/errors.hpp"
 #include "db/migrate/schema.hpp"
@@ -369,38 +371,97 @@ int run_master(const std::string& dir, bool until_idle, const std::string& level
 struct SubmitArgs {
   std::string target;
   std::vector<std::string> builders;
+  std::string scheduler;
   std::string reason;
   std::vector<std::string> properties;
   std::string branch, revision, repository, project, codebase;
   int priority = 0;
+  bool priority_given = false;  // --priority over a force scheduler's own
   bool json = false;
 };
 
+// "NAME=VALUE" of --property, or a UsageError saying how to write it.
+std::pair<std::string, std::string> property_arg(const std::string& p) {
+  size_t eq = p.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    throw UsageError(fmt::format("--property '{}': write NAME=VALUE", p));
+  }
+  return {p.substr(0, eq), p.substr(eq + 1)};
+}
+
+// The force scheduler `name` of the directory's config.ini, or a UsageError saying why not.
+const SchedulerConfig& force_scheduler(const Target& target, const std::string& name) {
+  if (!target.config) {
+    throw UsageError(
+        "--scheduler needs a master directory, not a database URL: the schedulers are in its "
+        "config.ini");
+  }
+  const SchedulerConfig* sc = target.config->scheduler(name);
+  if (!sc) {
+    std::vector<std::string> force;
+    for (const auto& s : target.config->schedulers) {
+      if (s.type == SchedulerType::kForce) force.push_back(s.name);
+    }
+    throw UsageError(fmt::format("{} has no scheduler '{}' (force schedulers: {})",
+                                 target.config->file.string(), name,
+                                 force.empty() ? "none; add a [scheduler NAME] with type = force"
+                                               : fmt::format("{}", fmt::join(force, ", "))));
+  }
+  if (sc->type != SchedulerType::kForce) {
+    throw UsageError(fmt::format(
+        "scheduler '{}' is a {} scheduler; submit --scheduler starts only force schedulers "
+        "(type = force)",
+        name, to_string(sc->type)));
+  }
+  return *sc;
+}
+
 int submit(const SubmitArgs& a) {
+  if (!a.scheduler.empty() && !a.builders.empty()) {
+    throw UsageError(
+        "give --scheduler or --builder, not both: a force scheduler names its builders");
+  }
+  if (a.scheduler.empty() && a.builders.empty()) {
+    throw UsageError("give --builder B (repeatable) or --scheduler NAME (a force scheduler)");
+  }
   Target target = resolve_target(a.target);
+  // A force scheduler: its builders, properties, priority and default stamp, as the web UI's
+  // force form would give them (Buildbot's ForceScheduler).
+  const SchedulerConfig* sc = a.scheduler.empty() ? nullptr : &force_scheduler(target, a.scheduler);
   auto db = open_db(target.url, 2);
   db::NewBuildset bs;
-  bs.reason = a.reason.empty() ? "submitted with yardmaster submit" : a.reason;
-  bs.priority = a.priority;
-  for (const auto& p : a.properties) {
-    size_t eq = p.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      throw UsageError(fmt::format("--property '{}': write NAME=VALUE", p));
-    }
-    bs.properties[p.substr(0, eq)] = db::Property{p.substr(eq + 1), "submit"};
+  if (sc) {
+    bs.reason = a.reason.empty() ? "force build by yardmaster submit" : a.reason;
+    bs.priority = a.priority_given ? a.priority : sc->priority;
+    for (const auto& [name, value] : sc->properties) bs.properties[name] = {value, "Scheduler"};
+    bs.properties["scheduler"] = {sc->name, "Scheduler"};
+  } else {
+    bs.reason = a.reason.empty() ? "submitted with yardmaster submit" : a.reason;
+    bs.priority = a.priority;
   }
-  if (!a.branch.empty() || !a.revision.empty() || !a.repository.empty() || !a.project.empty() ||
-      !a.codebase.empty()) {
+  for (const auto& p : a.properties) {
+    auto [name, value] = property_arg(p);
+    bs.properties[name] = db::Property{value, sc ? "Force" : "submit"};
+  }
+  auto field = [&](const std::string& given, const std::optional<std::string>& configured) {
+    return !given.empty() || !sc ? given : configured.value_or("");
+  };
+  std::string branch = field(a.branch, sc ? sc->branch : std::nullopt);
+  std::string repository = field(a.repository, sc ? sc->repository : std::nullopt);
+  std::string project = field(a.project, sc ? sc->project : std::nullopt);
+  std::string codebase = field(a.codebase, sc ? sc->codebase : std::nullopt);
+  if (!branch.empty() || !a.revision.empty() || !repository.empty() || !project.empty() ||
+      !codebase.empty()) {
     db::SourceStampSpec ss;
-    if (!a.branch.empty()) ss.branch = a.branch;
+    if (!branch.empty()) ss.branch = branch;
     if (!a.revision.empty()) ss.revision = a.revision;
-    ss.repository = a.repository;
-    ss.project = a.project;
-    ss.codebase = a.codebase;
+    ss.repository = repository;
+    ss.project = project;
+    ss.codebase = codebase;
     bs.sourcestamps.push_back(ss);
   }
   std::vector<std::pair<std::string, int64_t>> builders;
-  for (const auto& name : a.builders) {
+  for (const auto& name : sc ? sc->builders : a.builders) {
     // A builder of the given master directory may be submitted to before that master first ran.
     bool known_here = target.config && target.config->builder(name);
     auto id = db->builders().find_builder_id(name, known_here).get();
@@ -450,6 +511,164 @@ int submit(const SubmitArgs& a) {
                "(yardmaster run DIR)\n",
                fmt::join(idle, ", "));
   }
+  db->shutdown();
+  return 0;
+}
+
+// ----------------------------------------------------------------------------- checkconfig,
+// reconfig
+
+// Loads DIR/config.ini as `run` would (ConfigError names the line); opens no database.
+MasterConfig check_config(const std::string& dir) {
+  if (!fs::is_directory(dir)) {
+    throw UsageError(fmt::format("'{}' is not a directory: give a master directory (one with {})",
+                                 dir, kConfigFile));
+  }
+  return load_config(dir);
+}
+
+int checkconfig(const std::string& dir) {
+  MasterConfig c = check_config(dir);
+  fmt::print("{} is valid: {} builder(s), {} worker(s), {} scheduler(s), {} change source(s)\n",
+             c.file.string(), c.builders.size(), c.workers.size(), c.schedulers.size(),
+             c.change_sources.size());
+  return 0;
+}
+
+// The pid of the master running in `base`: the one holding master.lock (see lock_directory).
+// CommandFailed when none does.
+pid_t running_master(const fs::path& base) {
+  fs::path path = base / "master.lock";
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    throw CommandFailed(
+        fmt::format("no master is running in {} (there is no {}); start one with "
+                    "`yardmaster run {}`",
+                    base.string(), path.filename().string(), base.string()));
+  }
+  // A shared lock is refused only while a master holds its exclusive one. Taken, it is let go at
+  // once: a master starting in the meantime would fail and say so, nothing worse.
+  bool held = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  char buf[32] = {};
+  ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+  ::close(fd);
+  if (!held) {
+    throw CommandFailed(fmt::format(
+        "no master is running in {} (its master.lock is not held: the last one stopped); start "
+        "one with `yardmaster run {}`",
+        base.string(), base.string()));
+  }
+  std::string text = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  pid_t pid = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), pid);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || pid <= 1) {
+    throw CommandFailed(fmt::format(
+        "the master in {} has not written its pid to master.lock yet (it is starting); try again",
+        base.string()));
+  }
+  if (::kill(pid, 0) != 0 && errno == ESRCH) {
+    throw CommandFailed(fmt::format("no master is running in {} (pid {} in master.lock is gone)",
+                                    base.string(), pid));
+  }
+  return pid;
+}
+
+int reconfig(const std::string& dir) {
+  // A bad file is refused here, before any signal: the master would refuse it too, but only in
+  // its log.
+  MasterConfig c = check_config(dir);
+  pid_t pid = running_master(c.basedir);
+  if (::kill(pid, SIGHUP) != 0) {
+    throw CommandFailed(fmt::format("cannot signal the master in {} (pid {}): {}",
+                                    c.basedir.string(), pid, std::strerror(errno)));
+  }
+  fmt::print("sent SIGHUP to the master in {} (pid {}); it reloads {} and logs what changed\n",
+             c.basedir.string(), pid, kConfigFile);
+  return 0;
+}
+
+// ----------------------------------------------------------------------------- change
+
+struct ChangeArgs {
+  std::string target;
+  std::string repository, branch, revision, author, committer, comments, project, codebase,
+      category, revlink;
+  std::vector<std::string> files, properties;
+  std::string when;  // seconds since the epoch; empty: now
+};
+
+// Throws, with the connectors' typed errors, what add_change or find_user_by_attr would throw for
+// `value` in `table`.`column`: checked before anything is written, so that a change refused by
+// add_change leaves no user behind either.
+void check_text(const char* table, const char* column, const std::string& value) {
+  if (!db::is_valid_utf8(value)) {
+    throw db::InvalidArgument(fmt::format("{}.{} is not valid UTF-8", table, column));
+  }
+  db::check_length(table, column, value);
+}
+
+int add_change(const ChangeArgs& a) {
+  if (a.repository.empty()) {
+    throw UsageError("--repository is empty: give the URL or path of the repository");
+  }
+  if (a.branch.empty()) throw UsageError("--branch is empty: give the branch of the commit");
+  if (a.revision.empty()) throw UsageError("--revision is empty: give the commit's revision");
+  db::NewChange c;
+  if (!a.author.empty()) {
+    c.author = a.author;
+  } else {
+    const char* user = std::getenv("USER");
+    c.author = user && *user ? user : "unknown";
+  }
+  if (!a.committer.empty()) c.committer = a.committer;
+  c.files = a.files;
+  c.comments = a.comments;
+  c.revision = a.revision;
+  c.branch = a.branch;
+  if (!a.category.empty()) c.category = a.category;
+  c.revlink = a.revlink;
+  c.repository = a.repository;
+  c.project = a.project;
+  c.codebase = a.codebase;
+  if (!a.when.empty()) {
+    int64_t when = -1;
+    auto [ptr, ec] = std::from_chars(a.when.data(), a.when.data() + a.when.size(), when);
+    if (ec != std::errc() || ptr != a.when.data() + a.when.size() || when < 0) {
+      throw UsageError(fmt::format("--when '{}': give seconds since the epoch (date +%s)", a.when));
+    }
+    c.when_timestamp = Timestamp(std::chrono::seconds(when));
+  }
+  for (const auto& p : a.properties) {
+    auto [name, value] = property_arg(p);
+    c.properties[name] = db::Property{value, "Change"};  // the only source a change's may have
+  }
+  check_text("changes", "author", c.author);
+  if (c.committer) check_text("changes", "committer", *c.committer);
+  check_text("changes", "branch", *c.branch);
+  check_text("changes", "revision", *c.revision);
+  if (c.category) check_text("changes", "category", *c.category);
+  check_text("changes", "revlink", *c.revlink);
+  check_text("changes", "repository", c.repository);
+  check_text("changes", "project", c.project);
+  check_text("changes", "codebase", c.codebase);
+  for (const auto& f : c.files) check_text("change_files", "filename", f);
+  for (const auto& [name, prop] : c.properties) {
+    check_text("change_properties", "property_name", name);
+  }
+
+  Target target = resolve_target(a.target);
+  auto db = open_db(target.url, 1);
+  // The author as a user, as the git poller does (Buildbot's createUserObject for git): found by
+  // the attribute ("git", author). An author may be longer than an attribute (255 characters
+  // against 128): ensure_length shortens it the same way every time, so the same author still
+  // finds the same user. (Called directly: author_uid in master/gitpoller.hpp is the same call.)
+  c.uid = db->users()
+              .find_user_by_attr(db::ensure_length("users", "identifier", c.author), "git",
+                                 db::ensure_length("users_info", "attr_data", c.author))
+              .get();
+  int64_t changeid = db->changes().add_change(std::move(c)).get();
+  fmt::print("change {} added\n", changeid);
   db->shutdown();
   return 0;
 }
@@ -761,8 +980,11 @@ void add_master_commands(CLI::App& app, int& exit_code) {
   auto sa = std::make_shared<SubmitArgs>();
   auto* sub = app.add_subcommand("submit", "request builds: one buildset, a request per builder");
   sub->add_option("TARGET", sa->target, "a master directory or a database URL")->required();
-  sub->add_option("--builder,-b", sa->builders, "builder to build on (repeat for several)")
-      ->required();
+  auto* builder_opt =
+      sub->add_option("--builder,-b", sa->builders, "builder to build on (repeat for several)");
+  sub->add_option("--scheduler,-s", sa->scheduler,
+                  "a force scheduler of DIR's config.ini: its builders, properties and stamp")
+      ->excludes(builder_opt);
   sub->add_option("--reason,-r", sa->reason, "why (shown with the buildset)");
   sub->add_option("--property,-p", sa->properties,
                   "NAME=VALUE build property (repeatable); steps see YM_PROP_NAME");
@@ -773,9 +995,58 @@ void add_master_commands(CLI::App& app, int& exit_code) {
   sub->add_option("--codebase", sa->codebase, "source stamp codebase");
   sub->add_option("--priority", sa->priority, "higher runs first (default 0)");
   sub->add_flag("--json", sa->json, "print the ids as JSON");
-  set_example(sub, {"submit ~/ci -b linux-gcc -b docs --branch main --revision 4f2a9c1"});
-  sub->callback(
-      [sa, &exit_code] { exit_code = guarded({sa->target}, [&] { return submit(*sa); }); });
+  set_example(sub, {"submit ~/ci -b linux-gcc -b docs --branch main --revision 4f2a9c1",
+                    "submit ~/ci --scheduler manual --property flavour=debug"});
+  sub->callback([sa, sub, &exit_code] {
+    sa->priority_given = sub->count("--priority") > 0;
+    exit_code = guarded({sa->target}, [&] { return submit(*sa); });
+  });
+
+  // checkconfig
+  auto cc_dir = std::make_shared<std::string>();
+  auto* cc =
+      app.add_subcommand("checkconfig", "check DIR/config.ini without running (opens no database)");
+  cc->add_option("DIR", *cc_dir, "the master's directory (with config.ini)")->required();
+  set_example(cc, {"checkconfig ~/ci"});
+  cc->callback(
+      [cc_dir, &exit_code] { exit_code = guarded({}, [&] { return checkconfig(*cc_dir); }); });
+
+  // reconfig
+  auto rc_dir = std::make_shared<std::string>();
+  auto* rc = app.add_subcommand(
+      "reconfig", "check DIR/config.ini, then make the master running in DIR reload it (SIGHUP)");
+  rc->add_option("DIR", *rc_dir, "the master's directory (with config.ini)")->required();
+  set_example(rc, {"reconfig ~/ci"});
+  rc->callback(
+      [rc_dir, &exit_code] { exit_code = guarded({}, [&] { return reconfig(*rc_dir); }); });
+
+  // change
+  auto ch = std::make_shared<ChangeArgs>();
+  auto* change = app.add_subcommand(
+      "change", "add a change (a commit) for the schedulers, e.g. from a git hook");
+  change->add_option("TARGET", ch->target, "a master directory or a database URL")->required();
+  change->add_option("--repository", ch->repository, "the repository's URL or path")->required();
+  change->add_option("--branch", ch->branch, "the branch committed to")->required();
+  change->add_option("--revision", ch->revision, "the commit's revision")->required();
+  change->add_option("--author", ch->author, "who wrote it (default: $USER)");
+  change->add_option("--committer", ch->committer, "who committed it");
+  change->add_option("--files", ch->files, "the files it changed (several after one --files)");
+  change->add_option("--comments", ch->comments, "the commit message");
+  change->add_option("--project", ch->project, "the change's project");
+  change->add_option("--codebase", ch->codebase, "the change's codebase");
+  change->add_option("--category", ch->category, "the change's category");
+  change->add_option("--revlink", ch->revlink, "a web link to the commit");
+  change->add_option("--when", ch->when,
+                     "when it was committed, seconds since the epoch "
+                     "(default: now)");
+  change->add_option("--property,-p", ch->properties, "NAME=VALUE change property (repeatable)");
+  set_example(
+      change,
+      {"change ~/ci --repository https://git.example.org/p.git --branch main "
+       "--revision \"$(git rev-parse HEAD)\" --author \"$(git log -1 --format='%an <%ae>')\" "
+       "--files $(git diff-tree --no-commit-id --name-only -r HEAD)"});
+  change->callback(
+      [ch, &exit_code] { exit_code = guarded({ch->target}, [&] { return add_change(*ch); }); });
 
   // builds
   struct BuildsArgs {

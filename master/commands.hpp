@@ -1,4 +1,5 @@
-// The master's commands: create-master, run, submit, builds, build, log and masters.
+// The master's commands: create-master, run, submit, checkconfig, reconfig, change, builds,
+// build, log and masters.
 #pragma once
 
 #include <CLI/CLI.hpp>

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <fstream>
@@ -51,7 +52,20 @@ std::string join(const std::vector<std::string>& items) {
   return out;
 }
 
-enum class Section { kNone, kMaster, kWorker, kBuilder };
+enum class Section { kNone, kMaster, kWorker, kBuilder, kChangeSource, kScheduler };
+
+inline constexpr size_t kChangeSourceNameMax = 50;
+inline constexpr size_t kSchedulerNameMax = 50;
+
+// A scheduler's key, kept until its section ends: which keys are allowed depends on its type,
+// which may be given after them.
+struct PendingKey {
+  std::string word, name, value;
+  int line = 0;
+};
+
+const char* kSectionList =
+    "[master], [worker NAME], [builder NAME], [changesource NAME] or [scheduler NAME]";
 
 class Parser {
  public:
@@ -96,10 +110,7 @@ class Parser {
       return;
     }
     if (section_ == Section::kNone) {
-      fail(
-          fmt::format("'{}' is outside any section; put it under [master], [worker NAME] or "
-                      "[builder NAME]",
-                      line));
+      fail(fmt::format("'{}' is outside any section; put it under {}", line, kSectionList));
     }
     size_t eq = line.find('=');
     if (eq == std::string_view::npos) {
@@ -122,6 +133,12 @@ class Parser {
       case Section::kBuilder:
         builder_key(word, name, value);
         break;
+      case Section::kChangeSource:
+        change_source_key(word, name, value);
+        break;
+      case Section::kScheduler:
+        pending_.push_back({word, name, value, line_});
+        break;
       case Section::kNone:
         break;
     }
@@ -132,6 +149,7 @@ class Parser {
     std::string_view inner = trim(line.substr(1, line.size() - 2));
     std::string kind(inner.substr(0, inner.find_first_of(" \t")));
     std::string name(trim(inner.substr(kind.size())));
+    close_section();
     seen_keys_.clear();
     if (kind == "master") {
       if (!name.empty()) fail("[master] takes no name (set it with 'name = ...' inside)");
@@ -155,9 +173,28 @@ class Parser {
       config_.builders.push_back(std::move(b));
       builder_worker_lines_.push_back(0);
       section_ = Section::kBuilder;
+    } else if (kind == "changesource") {
+      if (name.empty()) fail("[changesource] needs a name: [changesource NAME]");
+      identifier("change source name", name, kChangeSourceNameMax);
+      if (config_.change_source(name))
+        fail(fmt::format("change source '{}' is defined twice", name));
+      ChangeSourceConfig c;
+      c.name = name;
+      c.line = line_;
+      config_.change_sources.push_back(std::move(c));
+      section_ = Section::kChangeSource;
+    } else if (kind == "scheduler") {
+      if (name.empty()) fail("[scheduler] needs a name: [scheduler NAME]");
+      identifier("scheduler name", name, kSchedulerNameMax);
+      if (config_.scheduler(name)) fail(fmt::format("scheduler '{}' is defined twice", name));
+      SchedulerConfig c;
+      c.name = name;
+      c.line = line_;
+      config_.schedulers.push_back(std::move(c));
+      scheduler_builder_lines_.push_back(0);
+      section_ = Section::kScheduler;
     } else {
-      fail(fmt::format("unknown section [{}]; expected [master], [worker NAME] or [builder NAME]",
-                       inner));
+      fail(fmt::format("unknown section [{}]; expected {}", inner, kSectionList));
     }
   }
 
@@ -236,20 +273,37 @@ class Parser {
 
   void builder_key(const std::string& word, const std::string& name, const std::string& value) {
     auto& b = config_.builders.back();
-    if (word == "step") {
-      if (name.empty()) fail("a step needs a name: step NAME = command");
+    if (word == "step" || word == "trigger") {
+      if (name.empty())
+        fail(fmt::format("a {} step needs a name: {} NAME = {}", word, word,
+                         word == "step" ? "command" : "SCHEDULER"));
       identifier("step name", name, db::kStepNameMax);
+      // Shell and trigger steps share one order and one namespace (the database's step names).
       for (const auto& s : b.steps) {
         if (s.name == name) {
           fail(fmt::format("builder '{}' has two steps named '{}' (the first on line {})", b.name,
                            name, s.line));
         }
       }
-      if (value.empty()) {
-        fail(fmt::format("step '{}' of builder '{}' has no command; write: step {} = COMMAND", name,
-                         b.name, name));
+      StepConfig step;
+      step.name = name;
+      step.line = line_;
+      if (word == "step") {
+        if (value.empty()) {
+          fail(fmt::format("step '{}' of builder '{}' has no command; write: step {} = COMMAND",
+                           name, b.name, name));
+        }
+        step.command = value;
+      } else {
+        step.trigger = split_list(value);
+        if (step.trigger.empty()) {
+          fail(
+              fmt::format("trigger step '{}' of builder '{}' names no scheduler; write: trigger "
+                          "{} = SCHEDULER (a [scheduler NAME] with type = triggerable)",
+                          name, b.name, name));
+        }
       }
-      b.steps.push_back({name, value, {}, line_});
+      b.steps.push_back(std::move(step));
       return;
     }
     if (word == "env") {
@@ -271,13 +325,288 @@ class Parser {
     } else {
       fail(
           fmt::format("unknown key '{}' in [builder {}] (known: description, workers, "
-                      "step NAME, env NAME, step_timeout)",
+                      "step NAME, trigger NAME, env NAME, step_timeout)",
                       word, b.name));
+    }
+  }
+
+  // A value stored in a column of the changes or sourcestamps tables: refused here rather than
+  // by every change the master would add with it.
+  void fits(const std::string& key, const std::string& column, const std::string& value) {
+    if (!db::is_valid_utf8(value)) fail(fmt::format("{} is not valid UTF-8", key));
+    try {
+      db::check_length("changes", column, value);
+    } catch (const db::ValueTooLong&) {
+      fail(fmt::format("{} is too long for the database's changes.{} column", key, column));
+    }
+  }
+
+  void change_source_key(const std::string& word, const std::string& name,
+                         const std::string& value) {
+    no_name(word, name);
+    once(word);
+    auto& c = config_.change_sources.back();
+    if (word == "type") {
+      if (value != "git") {
+        fail(fmt::format("type = '{}' is not a change source type; the only one is: git", value));
+      }
+      c.type = value;
+    } else if (word == "repository") {
+      if (value.empty()) fail("repository is empty; give the URL or path git fetches from");
+      fits(word, "repository", value);
+      c.repository = value;
+    } else if (word == "branches") {
+      auto items = split_list(value);
+      if (items.empty()) {
+        fail("branches is empty; write branches = all, or a list of globs: main, release/*");
+      }
+      bool every = false;
+      for (const auto& i : items) every = every || i == "all" || i == "*";
+      if (every && items.size() > 1) {
+        fail(fmt::format(
+            "branches = '{}': '{}' already means every branch; give it alone or "
+            "list the globs",
+            value, std::find(items.begin(), items.end(), "all") != items.end() ? "all" : "*"));
+      }
+      for (const auto& i : items) fits("a branch glob", "branch", i);
+      c.branches = every ? std::vector<std::string>{} : items;
+    } else if (word == "poll_interval") {
+      c.poll_interval = duration(word, value);
+      if (c.poll_interval < 1s) fail("poll_interval of a change source must be at least 1s");
+    } else if (word == "project") {
+      fits(word, "project", value);
+      c.project = value;
+    } else if (word == "codebase") {
+      fits(word, "codebase", value);
+      c.codebase = value;
+    } else if (word == "revlink") {
+      if (value.find("{revision}") == std::string::npos) {
+        fail(
+            fmt::format("revlink = '{}' has no {{revision}}; write e.g. revlink = "
+                        "https://example.org/commit/{{revision}}",
+                        value));
+      }
+      c.revlink = value;
+    } else {
+      fail(
+          fmt::format("unknown key '{}' in [changesource {}] (known: type, repository, branches, "
+                      "poll_interval, project, codebase, revlink)",
+                      word, c.name));
+    }
+  }
+
+  // The end of a section: what must be there is checked once all of it was read.
+  void close_section() {
+    if (section_ == Section::kChangeSource) {
+      const auto& c = config_.change_sources.back();
+      if (!seen_keys_.count("type")) {
+        fail(c.line, fmt::format("change source '{}' has no type; add 'type = git'", c.name));
+      }
+      if (!seen_keys_.count("repository")) {
+        fail(c.line, fmt::format("change source '{}' has no repository; add 'repository = URL "
+                                 "or path'",
+                                 c.name));
+      }
+    } else if (section_ == Section::kScheduler) {
+      close_scheduler();
+    }
+    section_ = Section::kNone;
+  }
+
+  static std::optional<SchedulerType> scheduler_type(std::string_view t) {
+    if (t == "single-branch") return SchedulerType::kSingleBranch;
+    if (t == "periodic") return SchedulerType::kPeriodic;
+    if (t == "nightly") return SchedulerType::kNightly;
+    if (t == "force") return SchedulerType::kForce;
+    if (t == "triggerable") return SchedulerType::kTriggerable;
+    return std::nullopt;
+  }
+
+  // "5", "1,15,30", "1-5", "mon-fri" (day_of_week), "*": the sorted values; empty for "*".
+  std::vector<int> cron_list(const std::string& key, const std::string& value, int max) {
+    auto bad = [&](const std::string& why) {
+      fail(fmt::format("{} = '{}': {}; write * or a list such as {}", key, value, why,
+                       key == "day_of_week" ? "mon, wed or 0-4 (0 = Monday)"
+                       : key == "hour"      ? "3 or 0, 12"
+                                            : "0, 30"));
+    };
+    auto one = [&](std::string item) -> int {
+      if (key == "day_of_week") {
+        static const char* days[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
+        std::string lower = item;
+        for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        for (int d = 0; d < 7; ++d) {
+          if (lower == days[d]) return d;
+        }
+      }
+      int n = -1;
+      auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), n);
+      if (item.empty() || ec != std::errc() || ptr != item.data() + item.size()) {
+        bad(fmt::format("'{}' is not a number", item));
+      }
+      if (n < 0 || n > max) bad(fmt::format("{} is out of range (0 to {})", n, max));
+      return n;
+    };
+    auto items = split_list(value);
+    if (items.empty()) bad("it is empty");
+    if (items.size() == 1 && items[0] == "*") return {};
+    std::set<int> out;
+    for (const auto& item : items) {
+      if (item == "*") bad("'*' must stand alone");
+      size_t dash = item.find('-');
+      if (dash != std::string::npos && dash > 0) {
+        int from = one(std::string(trim(item.substr(0, dash))));
+        int to = one(std::string(trim(item.substr(dash + 1))));
+        if (from > to) bad(fmt::format("the range {} runs backwards", item));
+        for (int v = from; v <= to; ++v) out.insert(v);
+      } else {
+        out.insert(one(item));
+      }
+    }
+    return {out.begin(), out.end()};
+  }
+
+  void close_scheduler() {
+    struct RestoreLine {  // the keys are read with their own lines; the caller's comes back after
+      int& line;
+      int saved;
+      ~RestoreLine() { line = saved; }
+    } restore{line_, line_};
+    auto& s = config_.schedulers.back();
+    std::optional<SchedulerType> type;
+    for (const auto& k : pending_) {
+      if (k.word != "type") continue;
+      line_ = k.line;
+      no_name(k.word, k.name);
+      if (type) fail("'type' is given twice in this section");
+      type = scheduler_type(k.value);
+      if (!type) {
+        fail(
+            fmt::format("type = '{}' is not a scheduler type; write one of single-branch, "
+                        "periodic, nightly, force, triggerable",
+                        k.value));
+      }
+    }
+    if (!type) {
+      fail(s.line, fmt::format("scheduler '{}' has no type; add 'type = ' and one of "
+                               "single-branch, periodic, nightly, force, triggerable",
+                               s.name));
+    }
+    s.type = *type;
+    if (s.type == SchedulerType::kNightly) s.minute = {0};  // Buildbot's default: on the hour
+    using T = SchedulerType;
+    // Which types each key belongs to, and how that reads in a message.
+    auto only = [&](const std::string& key, std::initializer_list<T> types, const char* which) {
+      if (std::find(types.begin(), types.end(), s.type) == types.end()) {
+        fail(fmt::format("{} applies to {} schedulers only (this one is {})", key, which,
+                         to_string(s.type)));
+      }
+    };
+    std::set<std::string> properties;
+    for (const auto& k : pending_) {
+      line_ = k.line;
+      const std::string& word = k.word;
+      const std::string& value = k.value;
+      if (word == "type") continue;
+      if (word == "property") {
+        if (k.name.empty() || k.name.find_first_of(" \t=") != std::string::npos) {
+          fail("property needs a name: property NAME = value");
+        }
+        if (!properties.insert(k.name).second) {
+          fail(fmt::format("property '{}' is given twice in this section", k.name));
+        }
+        s.properties.emplace_back(k.name, value);
+        continue;
+      }
+      no_name(word, k.name);
+      once(word);
+      auto text = [&]() -> std::optional<std::string> {
+        if (value.empty()) fail(fmt::format("{} is empty; give a value or remove the line", word));
+        fits(word, word, value);
+        return value;
+      };
+      if (word == "builders") {
+        s.builders = split_list(value);
+        if (s.builders.empty()) fail("builders is empty; name at least one: builders = a, b");
+        scheduler_builder_lines_.back() = line_;
+      } else if (word == "reason") {
+        s.reason = value;
+      } else if (word == "priority") {
+        int n = 0;
+        auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+        if (value.empty() || ec != std::errc() || ptr != value.data() + value.size()) {
+          fail(fmt::format("priority = '{}' is not an integer (higher builds first)", value));
+        }
+        s.priority = n;
+      } else if (word == "branch") {
+        s.branch = text();
+      } else if (word == "repository") {
+        s.repository = text();
+      } else if (word == "project") {
+        s.project = text();
+      } else if (word == "codebase") {
+        s.codebase = text();
+      } else if (word == "files") {
+        only(word, {T::kSingleBranch, T::kNightly}, "single-branch and nightly");
+        s.files = split_list(value);
+        if (s.files.empty()) fail("files is empty; give globs (src/*, *.cpp) or remove the line");
+      } else if (word == "tree_stable_timer") {
+        only(word, {T::kSingleBranch}, "single-branch");
+        auto d = parse_duration(value);
+        if (!d) {
+          fail(fmt::format("tree_stable_timer = '{}' is not a duration; write e.g. 0, 30s or 2m",
+                           value));
+        }
+        s.tree_stable_timer = *d;
+      } else if (word == "interval") {
+        only(word, {T::kPeriodic}, "periodic");
+        s.interval = duration(word, value);
+        if (s.interval < 1s) fail("interval must be at least 1s");
+      } else if (word == "minute") {
+        only(word, {T::kNightly}, "nightly");
+        s.minute = cron_list(word, value, 59);
+      } else if (word == "hour") {
+        only(word, {T::kNightly}, "nightly");
+        s.hour = cron_list(word, value, 23);
+      } else if (word == "day_of_week") {
+        only(word, {T::kNightly}, "nightly");
+        s.day_of_week = cron_list(word, value, 6);
+      } else if (word == "only_if_changed") {
+        only(word, {T::kNightly}, "nightly");
+        if (value == "true" || value == "yes") {
+          s.only_if_changed = true;
+        } else if (value == "false" || value == "no") {
+          s.only_if_changed = false;
+        } else {
+          fail(fmt::format("only_if_changed = '{}': write true or false", value));
+        }
+      } else {
+        fail(fmt::format(
+            "unknown key '{}' in [scheduler {}] (known: type, builders, property NAME, reason, "
+            "priority, branch, repository, project, codebase, files, tree_stable_timer, "
+            "interval, minute, hour, day_of_week, only_if_changed)",
+            word, s.name));
+      }
+    }
+    pending_.clear();
+    if (!seen_keys_.count("builders")) {
+      fail(s.line, fmt::format("scheduler '{}' has no builders; add 'builders = {}'", s.name,
+                               config_.builders.empty() ? "NAME" : config_.builders.front().name));
+    }
+    if (s.type == T::kSingleBranch && !s.branch) {
+      fail(s.line, fmt::format("single-branch scheduler '{}' has no branch; add 'branch = main' "
+                               "(the branch whose changes it builds)",
+                               s.name));
+    }
+    if (s.type == T::kPeriodic && s.interval.count() == 0) {
+      fail(s.line, fmt::format("periodic scheduler '{}' has no interval; add e.g. 'interval = 1h'",
+                               s.name));
     }
   }
 
   // Cross-references, once every section is known.
   void finish() {
+    close_section();
     if (config_.builders.empty()) {
       fail(line_,
            "no [builder NAME] section: a master needs at least one builder "
@@ -321,6 +650,35 @@ class Parser {
                                  config_.workers.front().name));
       }
     }
+    for (size_t i = 0; i < config_.schedulers.size(); ++i) {
+      const auto& sc = config_.schedulers[i];
+      for (const auto& name : sc.builders) {
+        if (!config_.builder(name)) {
+          fail(scheduler_builder_lines_[i],
+               fmt::format("scheduler '{}' lists unknown builder '{}' (builders: {})", sc.name,
+                           name, join(builder_names())));
+        }
+      }
+    }
+    for (const auto& b : config_.builders) {
+      for (const auto& step : b.steps) {
+        for (const auto& name : step.trigger) {
+          const SchedulerConfig* sc = config_.scheduler(name);
+          if (!sc) {
+            fail(step.line,
+                 fmt::format("trigger step '{}' of builder '{}' names unknown scheduler '{}' "
+                             "(triggerable schedulers: {})",
+                             step.name, b.name, name, join(triggerable_names())));
+          }
+          if (sc->type != SchedulerType::kTriggerable) {
+            fail(step.line,
+                 fmt::format("trigger step '{}' of builder '{}' names scheduler '{}', which is "
+                             "{}; a trigger step starts only schedulers with type = triggerable",
+                             step.name, b.name, name, to_string(sc->type)));
+          }
+        }
+      }
+    }
     // A live master checks in every interval; expiring peers after less than two intervals
     // would take over masters that are merely a little late.
     if (config_.expiry < 2 * config_.checkin_interval + 1s) {
@@ -345,6 +703,15 @@ class Parser {
     return out;
   }
 
+  std::vector<std::string> triggerable_names() const {
+    std::vector<std::string> out;
+    for (const auto& s : config_.schedulers) {
+      if (s.type == SchedulerType::kTriggerable) out.push_back(s.name);
+    }
+    if (out.empty()) out.push_back("none");
+    return out;
+  }
+
   fs::path basedir_;
   MasterConfig config_;
   Section section_ = Section::kNone;
@@ -353,6 +720,8 @@ class Parser {
   int expiry_line_ = 0;
   std::set<std::string> seen_keys_;
   std::vector<int> builder_worker_lines_;  // per builder: line of its workers key
+  std::vector<int> scheduler_builder_lines_;  // per scheduler: line of its builders key
+  std::vector<PendingKey> pending_;           // the keys of the scheduler being read
   std::vector<std::vector<std::pair<std::string, int>>> worker_builders_;  // per worker
 };
 
@@ -526,6 +895,39 @@ description = a first builder; replace its steps with yours
 workers = local
 step greet = echo "hello from build $YM_BUILD_NUMBER of $YM_BUILDER"
 step environment = env | grep '^YM_' | sort
+# A builder may also start other builds and wait for them: `trigger NAME = SCHEDULER, ...` is a
+# step (in the same order as the others) that adds a buildset to each named scheduler of
+# type = triggerable and fails when one of their builds fails.
+
+# Building commits (uncomment to use; without them only `yardmaster submit` starts builds).
+#
+# A change source notices new commits. The git poller fetches `repository` (a URL or a path)
+# every poll_interval and records each new commit of `branches` (globs; omitted or `all`: every
+# branch) as a change. `project` and `codebase` are given to its changes; `revlink` is a web link
+# to a commit, {{revision}} replaced by its hash.
+#[changesource upstream]
+#type = git
+#repository = https://git.example.org/project.git
+#branches = main, release/*
+#poll_interval = 1m
+#revlink = https://git.example.org/project/commit/{{revision}}
+#
+# A single-branch scheduler builds the changes of one branch on its builders: once no new change
+# has arrived for tree_stable_timer, one buildset for the newest. `files = src/*, *.cpp` would
+# build only changes touching such files; `property NAME = value` gives the builds a property.
+#[scheduler on-main]
+#type = single-branch
+#branch = main
+#tree_stable_timer = 2m
+#builders = hello
+#
+# A force scheduler builds on request: `yardmaster submit DIR --scheduler manual`. Other types:
+# periodic (interval = 1h), nightly (hour = 3, minute = 0, day_of_week = mon-fri,
+# only_if_changed = true) and triggerable (started by a trigger step).
+#[scheduler manual]
+#type = force
+#builders = hello
+#property flavour = release
 )",
                      database_url);
 }

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,10 +18,12 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "db/db.hpp"
 #include "db/drivers/driver.hpp"
 #include "db/extension.hpp"
 #include "db/migrate/runner.hpp"
@@ -58,7 +61,8 @@ std::ostream& operator<<(std::ostream& os, const Ran& r) {
   return os << "exit " << r.rc << "\n--- stdout:\n" << r.out << "\n--- stderr:\n" << r.err;
 }
 
-// The environment of a child: ours without the variables these tests set themselves.
+// The environment of a child: ours without the variables these tests set themselves, and with
+// `extra` ("NAME=VALUE") replacing ours of the same names.
 std::vector<std::string> child_env(const std::vector<std::string>& extra) {
   std::vector<std::string> env;
   for (char** e = environ; *e; ++e) {
@@ -67,6 +71,11 @@ std::vector<std::string> child_env(const std::vector<std::string>& extra) {
         v.rfind("YARDMASTER_DB=", 0) == 0) {
       continue;
     }
+    bool replaced = false;
+    for (const auto& x : extra) {
+      replaced = replaced || v.rfind(x.substr(0, x.find('=') + 1), 0) == 0;
+    }
+    if (replaced) continue;
     env.push_back(v);
   }
   env.insert(env.end(), extra.begin(), extra.end());
@@ -684,12 +693,389 @@ TEST(CommandLine, LogFollowGivesUpAfterItsTimeout) {
   EXPECT_EQ(now.rc, 2) << now;
 }
 
+// ----------------------------------------------------------------------------- checkconfig,
+// reconfig
+
+// `make_master`'s config.ini with a change source and schedulers added.
+void add_ci_sections(const fs::path& dir, const std::string& more = "") {
+  std::ifstream in(dir / "config.ini");
+  std::stringstream text;
+  text << in.rdbuf();
+  write_file(dir / "config.ini",
+             text.str() +
+                 "\n[changesource upstream]\ntype = git\nrepository = /srv/git/p.git\n"
+                 "[scheduler on-main]\ntype = single-branch\nbranch = main\nbuilders = greet\n"
+                 "[scheduler manual]\ntype = force\nbuilders = greet, lint\nproperty flavour = "
+                 "release\npriority = 5\nbranch = main\nrepository = /srv/git/p.git\n" +
+                 more);
+}
+
+// The line of config.ini holding `text` (1-based), 0 when none does.
+int line_of(const fs::path& dir, const std::string& text) {
+  std::ifstream in(dir / "config.ini");
+  int n = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++n;
+    if (line == text) return n;
+  }
+  return 0;
+}
+
+TEST(CommandLine, CheckconfigSaysValidOrNamesTheLineWithoutOpeningTheDatabase) {
+  Scratch s("ym-cli");
+  fs::path dir = make_master(s);
+  add_ci_sections(dir);
+  // No database: checkconfig must not need one (nor create one).
+  fs::remove(dir / "state.sqlite");
+  Ran ok = run({"checkconfig", dir.string()});
+  EXPECT_EQ(ok.rc, 0) << ok;
+  EXPECT_EQ(ok.out, (dir / "config.ini").string() +
+                        " is valid: 2 builder(s), 1 worker(s), 2 scheduler(s), 1 change "
+                        "source(s)\n");
+  EXPECT_FALSE(fs::exists(dir / "state.sqlite"));
+  // An unreachable server with a password: not contacted, not printed.
+  std::string text;
+  {
+    std::ifstream in(dir / "config.ini");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+  }
+  std::string remote = text;
+  remote.replace(remote.find("sqlite:///state.sqlite"),
+                 std::string("sqlite:///state.sqlite").size(),
+                 "postgresql://ci:hunter2@127.0.0.1:1/ci");
+  write_file(dir / "config.ini", remote);
+  Ran far = run({"checkconfig", dir.string()});
+  EXPECT_EQ(far.rc, 0) << far;
+  EXPECT_FALSE(has(far.out + far.err, "hunter2")) << far;
+
+  write_file(dir / "config.ini", text +
+                                     "[scheduler nightly]\ntype = nightly\nbuilders = greet\n"
+                                     "hour = 25\n");
+  int line = line_of(dir, "hour = 25");
+  ASSERT_GT(line, 0);
+  Ran bad = run({"checkconfig", dir.string()});
+  EXPECT_EQ(bad.rc, 2) << bad;
+  EXPECT_TRUE(has(bad.err, "error: config.ini:" + std::to_string(line) + ": hour = '25'")) << bad;
+  EXPECT_EQ(bad.out, "");
+
+  Ran missing = run({"checkconfig", s.path("nowhere").string()});
+  EXPECT_EQ(missing.rc, 2) << missing;
+}
+
+// A stand-in for a running master: a process (SIGHUP blocked, so that a signal stays pending
+// where the test can see it) whose pid is in DIR/master.lock, which the test holds locked as
+// `yardmaster run` does.
+class FakeMaster {
+ public:
+  explicit FakeMaster(const fs::path& dir) {
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGHUP);
+    posix_spawnattr_setsigmask(&attr, &mask);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+    std::vector<std::string> argv{"/bin/sleep", "600"};
+    std::vector<char*> cargv;
+    for (auto& a : argv) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    if (posix_spawn(&pid_, argv[0].c_str(), nullptr, &attr, cargv.data(), environ) != 0) {
+      throw std::runtime_error("cannot start sleep");
+    }
+    posix_spawnattr_destroy(&attr);
+    lock_ = open((dir / "master.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lock_ < 0 || flock(lock_, LOCK_EX | LOCK_NB) != 0) throw std::runtime_error("no lock");
+    std::string text = std::to_string(pid_) + "\n";
+    if (ftruncate(lock_, 0) != 0 || pwrite(lock_, text.data(), text.size(), 0) < 0) {
+      throw std::runtime_error("cannot write the pid");
+    }
+  }
+  ~FakeMaster() {
+    kill(pid_, SIGKILL);
+    reap(pid_);
+    close(lock_);
+  }
+  pid_t pid() const { return pid_; }
+  // Whether a SIGHUP waits for it (blocked, so it stays until it ends).
+  bool hup_pending() const {
+    std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
+    uint64_t pending = 0;
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("SigPnd:", 0) == 0 || line.rfind("ShdPnd:", 0) == 0) {
+        pending |= std::stoull(line.substr(7), nullptr, 16);
+      }
+    }
+    return (pending & (uint64_t{1} << (SIGHUP - 1))) != 0;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int lock_ = -1;
+};
+
+TEST(CommandLine, ReconfigWithoutARunningMasterExitsOne) {
+  Scratch s("ym-cli");
+  fs::path dir = make_master(s);
+  Ran none = run({"reconfig", dir.string()});
+  EXPECT_EQ(none.rc, 1) << none;
+  EXPECT_TRUE(has(none.err, "no master is running in " + dir.string())) << none;
+  // A lock file left by a master that stopped: nobody holds it.
+  write_file(dir / "master.lock", "999999\n");
+  Ran stale = run({"reconfig", dir.string()});
+  EXPECT_EQ(stale.rc, 1) << stale;
+  EXPECT_TRUE(has(stale.err, "not held")) << stale;
+  // Held, but by a pid that is gone.
+  int fd = open((dir / "master.lock").c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(flock(fd, LOCK_EX | LOCK_NB), 0);
+  pid_t gone = spawn({"/bin/true"}, child_env({}), nullptr);
+  reap(gone);
+  std::string text = std::to_string(gone) + "\n";
+  ASSERT_EQ(ftruncate(fd, 0), 0);
+  ASSERT_GT(pwrite(fd, text.data(), text.size(), 0), 0);
+  Ran dead = run({"reconfig", dir.string()});
+  close(fd);
+  EXPECT_EQ(dead.rc, 1) << dead;
+  EXPECT_TRUE(has(dead.err, "is gone")) << dead;
+}
+
+TEST(CommandLine, ReconfigRefusesABadConfigBeforeSignallingAndSignalsAGoodOne) {
+  Scratch s("ym-cli");
+  fs::path dir = make_master(s);
+  FakeMaster master(dir);
+  std::string good;
+  {
+    std::ifstream in(dir / "config.ini");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    good = ss.str();
+  }
+  write_file(dir / "config.ini", good + "[scheduler s]\ntype = force\nbuilders = nobody\n");
+  int line = line_of(dir, "builders = nobody");
+  Ran bad = run({"reconfig", dir.string()});
+  EXPECT_EQ(bad.rc, 2) << bad;
+  EXPECT_TRUE(has(bad.err, "config.ini:" + std::to_string(line) +
+                               ": scheduler 's' lists unknown builder 'nobody'"))
+      << bad;
+  // kill() makes a signal pending before it returns, and the stand-in blocks SIGHUP: had reconfig
+  // sent one, it would be pending now.
+  EXPECT_FALSE(master.hup_pending());
+
+  write_file(dir / "config.ini", good);
+  Ran ok = run({"reconfig", dir.string()});
+  EXPECT_EQ(ok.rc, 0) << ok;
+  EXPECT_EQ(ok.out, "sent SIGHUP to the master in " + dir.string() + " (pid " +
+                        std::to_string(master.pid()) +
+                        "); it reloads config.ini and logs what changed\n");
+  EXPECT_TRUE(master.hup_pending());
+}
+
+// ----------------------------------------------------------------------------- change
+
+std::unique_ptr<db::Db> open_state(const fs::path& dir) {
+  db::DbOptions options;
+  options.create_if_empty = false;
+  options.pool_size = 1;
+  return db::Db::open("sqlite:///" + (dir / "state.sqlite").string(), options);
+}
+
+TEST(CommandLine, ChangeAddsAChangeWhoseAuthorIsAGitUser) {
+  Scratch s("ym-cli");
+  fs::path dir = make_master(s);
+  Ran r = run({"change",
+               dir.string(),
+               "--repository",
+               "/srv/git/p.git",
+               "--branch",
+               "main",
+               "--revision",
+               "4f2a9c1",
+               "--author",
+               "Ann <ann@example.org>",
+               "--committer",
+               "Bob <bob@example.org>",
+               "--files",
+               "src/a.c",
+               "README",
+               "--comments",
+               "fix the frobnicator",
+               "--project",
+               "p",
+               "--codebase",
+               "cb",
+               "--category",
+               "bugfix",
+               "--revlink",
+               "https://example.org/r/4f2a9c1",
+               "--when",
+               "1700000000",
+               "--property",
+               "ticket=42"});
+  ASSERT_EQ(r.rc, 0) << r;
+  ASSERT_TRUE(has(r.out, "change ")) << r;
+  int64_t id = std::stoll(r.out.substr(r.out.find("change ") + 7));
+  auto db = open_state(dir);
+  auto c = db->changes().get_change(id).get();
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->author, "Ann <ann@example.org>");
+  EXPECT_EQ(c->committer, "Bob <bob@example.org>");
+  EXPECT_EQ(c->files, (std::vector<std::string>{"src/a.c", "README"}));
+  EXPECT_EQ(c->comments, "fix the frobnicator");
+  EXPECT_EQ(c->revision, "4f2a9c1");
+  EXPECT_EQ(c->branch, "main");
+  EXPECT_EQ(c->category, "bugfix");
+  EXPECT_EQ(c->revlink, "https://example.org/r/4f2a9c1");
+  EXPECT_EQ(c->repository, "/srv/git/p.git");
+  EXPECT_EQ(c->project, "p");
+  EXPECT_EQ(c->codebase, "cb");
+  EXPECT_EQ(c->when_timestamp.time_since_epoch().count(), 1700000000);
+  ASSERT_EQ(c->properties.count("ticket"), 1u);
+  EXPECT_EQ(c->properties.at("ticket").value, "42");
+  EXPECT_EQ(c->properties.at("ticket").source, "Change");
+  // The author is a user, found by ("git", author) as the poller and Buildbot find it.
+  auto uids = db->changes().get_change_uids(id).get();
+  ASSERT_EQ(uids.size(), 1u);
+  auto user = db->users().get_user(uids[0]).get();
+  ASSERT_TRUE(user);
+  EXPECT_EQ(user->identifier, "Ann <ann@example.org>");
+  EXPECT_EQ(user->attributes.at("git"), "Ann <ann@example.org>");
+
+  // A second change by the same author is the same user; no --author: $USER.
+  Ran again = run({"change", dir.string(), "--repository", "/srv/git/p.git", "--branch", "main",
+                   "--revision", "5e3b0d2", "--author", "Ann <ann@example.org>"});
+  ASSERT_EQ(again.rc, 0) << again;
+  Ran plain = run({"change", "sqlite:///" + (dir / "state.sqlite").string(), "--repository",
+                   "/srv/git/p.git", "--branch", "dev", "--revision", "6a"},
+                  "", {"USER=carol"});
+  ASSERT_EQ(plain.rc, 0) << plain;
+  auto recent = db->changes().get_recent_changes(3).get();
+  ASSERT_EQ(recent.size(), 3u);
+  EXPECT_EQ(db->changes().get_change_uids(recent[1].changeid).get(), uids);
+  EXPECT_EQ(recent[2].author, "carol");
+  EXPECT_EQ(recent[2].branch, "dev");
+  EXPECT_EQ(recent[2].revlink, "");
+  EXPECT_EQ(db->users().get_users().get().size(), 2u);
+  // An author that fits a change (255 characters) but not a user attribute (128): shortened the
+  // same way each time, so that it is still one user.
+  std::string longer(200, 'x');
+  for (const char* rev : {"7b", "8c"}) {
+    Ran r2 = run({"change", dir.string(), "--repository", "/r", "--branch", "main", "--revision",
+                  rev, "--author", longer});
+    ASSERT_EQ(r2.rc, 0) << r2;
+  }
+  auto last = db->changes().get_recent_changes(2).get();
+  ASSERT_EQ(last.size(), 2u);
+  EXPECT_EQ(last[1].author, longer);
+  auto long_uids = db->changes().get_change_uids(last[1].changeid).get();
+  ASSERT_EQ(long_uids.size(), 1u);
+  EXPECT_EQ(db->changes().get_change_uids(last[0].changeid).get(), long_uids);
+  EXPECT_EQ(db->users().get_users().get().size(), 3u);
+  db->shutdown();
+}
+
+TEST(CommandLine, ChangeWithBadInputWritesNothing) {
+  Scratch s("ym-cli");
+  fs::path dir = make_master(s);
+  const std::vector<std::string> base = {"change", dir.string(), "--branch",
+                                         "main",   "--revision", "abc"};
+  auto with = [&](std::vector<std::string> more) {
+    auto args = base;
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+  };
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {with({"--repository", ""}), "--repository is empty"},
+      {with({"--repository", std::string(2000, 'r')}), "repository"},
+      {with({"--repository", "/r", "--author", std::string(300, 'a')}), "author"},
+      {with({"--repository", "/r", "--author", "bad \xff byte"}), "not valid UTF-8"},
+      {with({"--repository", "/r", "--files", std::string(5000, 'f')}), "filename"},
+      {with({"--repository", "/r", "--property", "noequals"}), "NAME=VALUE"},
+      {with({"--repository", "/r", "--when", "yesterday"}), "--when"},
+  };
+  for (const auto& [args, message] : cases) {
+    Ran r = run(args);
+    EXPECT_EQ(r.rc, 2) << message << ": " << r;
+    EXPECT_TRUE(has(r.err, "error: ")) << r;
+    EXPECT_TRUE(has(r.err, message)) << "no '" << message << "' in " << r;
+  }
+  auto db = open_state(dir);
+  EXPECT_TRUE(db->changes().get_recent_changes(10).get().empty());
+  EXPECT_TRUE(db->users().get_users().get().empty());
+  db->shutdown();
+  // A database URL's password is never printed, also when the change is refused.
+  Ran secret = run({"change", "postgresql://ci:hunter2@127.0.0.1:1/ci", "--repository", "",
+                    "--branch", "main", "--revision", "abc"});
+  EXPECT_EQ(secret.rc, 2) << secret;
+  EXPECT_FALSE(has(secret.out + secret.err, "hunter2")) << secret;
+}
+
+// ----------------------------------------------------------------------------- submit --scheduler
+
+TEST(CommandLine, SubmitToAForceSchedulerUsesItsBuildersAndProperties) {
+  Scratch s("ym-cli");
+  fs::path dir = make_master(s);
+  add_ci_sections(dir);
+  Ran r = run({"submit", dir.string(), "--scheduler", "manual", "--property", "extra=1",
+               "--revision", "4f2a9c1", "--json"});
+  ASSERT_EQ(r.rc, 0) << r;
+  auto j = json::parse(r.out);
+  int64_t bsid = j.at("bsid").get<int64_t>();
+  EXPECT_EQ(j.at("requests").size(), 2u);
+  auto db = open_state(dir);
+  auto bs = db->buildsets().get_buildset(bsid).get();
+  ASSERT_TRUE(bs);
+  EXPECT_EQ(bs->reason, "force build by yardmaster submit");
+  auto props = db->buildsets().get_buildset_properties(bsid).get();
+  EXPECT_EQ(props.at("flavour"), (db::Property{"release", "Scheduler"}));
+  EXPECT_EQ(props.at("scheduler"), (db::Property{"manual", "Scheduler"}));
+  EXPECT_EQ(props.at("extra"), (db::Property{"1", "Force"}));
+  db::BuildRequestFilter filter;
+  filter.bsid = bsid;
+  std::set<std::string> builders;
+  for (const auto& br : db->buildrequests().get_build_requests(filter).get()) {
+    builders.insert(br.buildername);
+    EXPECT_EQ(br.priority, 5);
+  }
+  EXPECT_EQ(builders, (std::set<std::string>{"greet", "lint"}));
+  // The scheduler's branch and repository make the stamp, with the revision given.
+  ASSERT_EQ(bs->sourcestamps.size(), 1u);
+  auto ss = db->sourcestamps().get_source_stamp(bs->sourcestamps[0]).get();
+  ASSERT_TRUE(ss);
+  EXPECT_EQ(ss->branch, "main");
+  EXPECT_EQ(ss->revision, "4f2a9c1");
+  EXPECT_EQ(ss->repository, "/srv/git/p.git");
+  size_t before = db->buildsets().get_buildsets().get().size();
+  db->shutdown();
+
+  const std::vector<std::pair<std::vector<std::string>, std::string>> refused = {
+      {{"submit", dir.string(), "--scheduler", "on-main"},
+       "scheduler 'on-main' is a single-branch scheduler"},
+      {{"submit", dir.string(), "--scheduler", "nope"},
+       "no scheduler 'nope' (force schedulers: manual)"},
+      {{"submit", dir.string(), "--scheduler", "manual", "--builder", "greet"}, "excludes"},
+      {{"submit", "sqlite:///" + (dir / "state.sqlite").string(), "--scheduler", "manual"},
+       "needs a master directory"},
+      {{"submit", dir.string()}, "--builder"},
+  };
+  for (const auto& [args, message] : refused) {
+    Ran no = run(args);
+    EXPECT_EQ(no.rc, 2) << message << ": " << no;
+    EXPECT_TRUE(has(no.err, message)) << "no '" << message << "' in " << no;
+  }
+  auto after = open_state(dir);
+  EXPECT_EQ(after->buildsets().get_buildsets().get().size(), before);
+  after->shutdown();
+}
+
 // ----------------------------------------------------------------------------- --help
 
 TEST(CommandLine, EveryHelpEndsWithAnExample) {
   const std::vector<std::string> commands = {
-      "",   "create-master", "run",        "submit",  "builds",     "build",  "log", "masters",
-      "db", "db status",     "db upgrade", "db dump", "db restore", "db copy"};
+      "",           "create-master", "run",         "submit",    "builds",     "build",
+      "log",        "masters",       "db",          "db status", "db upgrade", "db dump",
+      "db restore", "db copy",       "checkconfig", "reconfig",  "change"};
   for (const auto& command : commands) {
     std::vector<std::string> args;
     std::istringstream words(command);

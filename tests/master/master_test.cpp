@@ -167,8 +167,8 @@ TEST(MasterConfig, ErrorsNameTheLine) {
                 .rfind("config.ini:2: unknown key 'chekin_interval' in [master]", 0),
             0u);
   EXPECT_EQ(config_error("[buidler b]\n"),
-            "config.ini:1: unknown section [buidler b]; expected [master], [worker NAME] or "
-            "[builder NAME]");
+            "config.ini:1: unknown section [buidler b]; expected [master], [worker NAME], "
+            "[builder NAME], [changesource NAME] or [scheduler NAME]");
   EXPECT_EQ(config_error("step s = true\n")
                 .rfind("config.ini:1: 'step s = true' is outside any section", 0),
             0u);
