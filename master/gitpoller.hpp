@@ -35,13 +35,17 @@ class GitError : public std::runtime_error {
   explicit GitError(const std::string& message) : std::runtime_error(message) {}
 };
 
-// Runs `git ARGS...` (no shell) in `cwd` on a thread of its own, with GIT_TERMINAL_PROMPT=0 and
-// standard input from /dev/null. The future holds its standard output, or GitError when it could
-// not start or exited non-zero.
+// Runs `git ARGS...` (no shell) in `cwd` on a thread of its own, with GIT_TERMINAL_PROMPT=0,
+// LC_ALL=C, ssh in batch mode (unless GIT_SSH/GIT_SSH_COMMAND is set), no GIT_DIR-like variables
+// of ours, and standard input from /dev/null. The future holds its standard output, or GitError
+// when it could not start, exited non-zero (the message quotes the end of its standard error) or
+// ran longer than 30 minutes (it is killed). The future completes on that thread.
 Future<std::string> run_git(std::vector<std::string> args, std::filesystem::path cwd);
 
 // The user of a change's author, as Buildbot's createUserObject does for git: found (or created)
-// by the attribute ("git", author), with the author text as its identifier.
+// by the attribute ("git", author), with the author text as its identifier. Both are shortened
+// as db::ensure_length does when too long for their columns (255 and 128 characters), so the
+// same author always finds the same user.
 Future<int64_t> author_uid(db::Users& users, std::string author);
 
 class GitPoller {
