@@ -232,7 +232,7 @@ void Master::request_reconfig(const std::string& why) {
     spdlog::info("{}: the master is stopping; the configuration is not reloaded", why);
     return;
   }
-  if (masterid_ == 0) {
+  if (!services_started_) {
     spdlog::info("{}: the master is still starting; reloading once it runs", why);
     reconfig_again_ = true;
     return;

@@ -32,6 +32,25 @@ std::vector<td::Row> builders() {
           td::Builder{.id = 3, .name = "b3"}};
 }
 
+// How a scheduler finds out whether the buildset of its intent was added (master/schedulers.cpp):
+// an exact match on the external id, which no other id matches as a prefix or a pattern.
+TEST_P(BuildsetsContract, GetBuildsetsFindsABuildsetByItsExactExternalId) {
+  insert({td::Buildset{.id = 1, .external_idstring = "scheduler:1:changes:10"},
+          td::Buildset{.id = 2, .external_idstring = "scheduler:1:changes:1"},
+          td::Buildset{.id = 3, .external_idstring = "scheduler:1:changes:1%"},
+          td::Buildset{.id = 4, .external_idstring = std::nullopt},
+          td::Buildset{.id = 5, .external_idstring = "scheduler:1:changes:1_"}});
+  auto& bs = db_->buildsets();
+  auto find = [&](const std::string& ext) {
+    return ids_of(bs.get_buildsets({}, ResultSpec().where("external_idstring", ext).take(1)).get());
+  };
+  EXPECT_EQ(find("scheduler:1:changes:1"), (Ids{2}));
+  EXPECT_EQ(find("scheduler:1:changes:1%"), (Ids{3}));
+  EXPECT_EQ(find("scheduler:1:changes:1_"), (Ids{5}));
+  EXPECT_EQ(find("scheduler:1:changes:"), Ids{});
+  EXPECT_EQ(find("SCHEDULER:1:changes:10"), Ids{}) << "case matters";
+}
+
 TEST_P(BuildsetsContract, AddBuildsetStoresBuildsetPropertiesStampsAndRequests) {
   insert(builders());
   insert({td::SourceStamp{.id = 234, .revision = "given"}});

@@ -328,6 +328,35 @@ TEST_P(ChangesContract, GetChangesDefaultsToChangeIdOrderWithDetails) {
   EXPECT_EQ(all[2], *db_->changes().get_change(3).get());
 }
 
+// What the master's git poller and schedulers ask (master/gitpoller.cpp, schedulers.cpp): is there
+// a change of this revision on this repository and branch; and the changes after an id, in id
+// order, a batch at a time.
+TEST_P(ChangesContract, GetChangesByRevisionRepositoryAndBranchAndAfterAnId) {
+  insert({td::SourceStamp{.id = 1},
+          td::Change{.changeid = 1, .branch = "main", .revision = "r1", .sourcestampid = 1},
+          td::Change{.changeid = 2, .branch = "dev", .revision = "r1", .sourcestampid = 1},
+          td::Change{.changeid = 3, .branch = "main", .revision = "r1", .repository = "other",
+                     .sourcestampid = 1},
+          td::Change{.changeid = 4, .branch = "main", .revision = "r2", .sourcestampid = 1},
+          td::Change{.changeid = 5, .branch = std::nullopt, .revision = "r1", .sourcestampid = 1}});
+  auto& ch = db_->changes();
+  auto same = [&](const std::string& rev, const std::string& repo, const std::string& branch) {
+    db::ResultSpec spec;
+    spec.where("revision", rev).where("repository", repo).where("branch", branch).take(1);
+    return ids_of(ch.get_changes(spec).get());
+  };
+  EXPECT_EQ(same("r1", "repo", "main"), (Ids{1}));
+  EXPECT_EQ(same("r1", "repo", "dev"), (Ids{2}));
+  EXPECT_EQ(same("r1", "other", "main"), (Ids{3}));
+  EXPECT_EQ(same("r2", "repo", "dev"), Ids{});
+  db::ResultSpec after;
+  after.where("changeid", int64_t{2}, db::FieldFilter::Op::kGt).order_by("changeid").take(2);
+  EXPECT_EQ(ids_of(ch.get_changes(after).get()), (Ids{3, 4}));
+  after = db::ResultSpec();
+  after.where("changeid", int64_t{4}, db::FieldFilter::Op::kGt).order_by("changeid").take(2);
+  EXPECT_EQ(ids_of(ch.get_changes(after).get()), (Ids{5}));
+}
+
 TEST_P(ChangesContract, GetChangesPagesByWhenTimestampDescending) {
   insert(five_changes());
   auto& ch = db_->changes();
