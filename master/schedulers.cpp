@@ -245,6 +245,7 @@ class Running final : public Scheduler {
   awaitable<std::optional<ChangeSet>> classified(bool oldest_only = false);
   awaitable<bool> fire_changes();
   awaitable<bool> fire_timed(SysClock::time_point due, SysClock::time_point now);
+  awaitable<void> skip_slot(int64_t next_from);
   awaitable<bool> commit(const nlohmann::json& pending, const db::NewBuildset& nb);
   awaitable<bool> buildset_exists(const std::string& external_idstring);
   awaitable<void> resume(const nlohmann::json& pending);
@@ -254,6 +255,7 @@ class Running final : public Scheduler {
   std::function<bool()> may_write_;
   Event wake_;
   bool stopped_ = false;
+  bool enabled_ = true;   // the schedulers connector's flag, read each round
   bool started_ = false;  // start() has run since the last error
   int64_t objectid_ = 0;
   std::vector<int64_t> builderids_;
@@ -391,9 +393,23 @@ awaitable<void> Running::start() {
 }
 
 awaitable<Steady::time_point> Running::round() {
+  // Disabled (Schedulers::enable), a scheduler passes over the changes that arrive and the times
+  // that come, as Buildbot's does: nothing is classified or built until it is enabled again.
+  auto gf = db_.schedulers().get_scheduler(schedulerid_);
+  std::optional<db::Scheduler> self = co_await await(std::move(gf));
+  bool enabled = !self || self->enabled;
+  if (enabled != enabled_) {
+    if (enabled) {
+      spdlog::info("scheduler {} is enabled again", config_.name);
+    } else {
+      spdlog::info("scheduler {} is disabled: it builds nothing until it is enabled",
+                   config_.name);
+    }
+  }
+  enabled_ = enabled;
   if (consumes_changes()) co_await consume_changes();
   if (single_branch()) {
-    if (stable_due_ && Steady::now() >= *stable_due_) {
+    if (enabled_ && stable_due_ && Steady::now() >= *stable_due_) {
       bool done = co_await fire_changes();
       if (done) stable_due_.reset();
     }
@@ -430,7 +446,7 @@ awaitable<void> Running::consume_changes() {
     int64_t max = last_changeid_;
     for (const auto& c : batch) {
       max = std::max(max, c.changeid);
-      if (!passes(c)) continue;  // not ours: not classified at all
+      if (!passes(c) || !enabled_) continue;  // not ours (or disabled): not classified at all
       bool imp = important(c);
       // Without a tree-stable timer each important change is built on its own and unimportant
       // ones are not kept at all (Buildbot's gotChange).
@@ -512,6 +528,11 @@ awaitable<bool> Running::fire_timed(SysClock::time_point due, SysClock::time_poi
     if (following && *following <= now) next_from = to_ms(now);
   }
   std::string ext = fmt::format("scheduler:{}:at:{}", schedulerid_, at_text(slot));
+  if (!enabled_) {
+    spdlog::info("scheduler {}: disabled; skipping {}", config_.name, at_text(slot));
+    co_await skip_slot(next_from);
+    co_return true;
+  }
   nlohmann::json pending = {{"last_build", seconds_of(next_from)}, {"external_idstring", ext}};
   std::vector<db::SourceStampRef> stamps;
   if (consumes_changes()) {
@@ -519,10 +540,7 @@ awaitable<bool> Running::fire_timed(SysClock::time_point due, SysClock::time_poi
     if (!set) {
       spdlog::info("scheduler {}: no important change since the last build; skipping {}",
                    config_.name, at_text(slot));
-      nlohmann::json last = seconds_of(next_from);
-      auto sf = db_.state().set_state(objectid_, "last_build", last);
-      co_await await(std::move(sf));
-      last_build_ms_ = next_from;
+      co_await skip_slot(next_from);
       co_return true;
     }
     pending["max"] = set->max;
@@ -534,6 +552,13 @@ awaitable<bool> Running::fire_timed(SysClock::time_point due, SysClock::time_poi
   nb.external_idstring = ext;
   bool done = co_await commit(pending, nb);
   co_return done;
+}
+
+awaitable<void> Running::skip_slot(int64_t next_from) {
+  nlohmann::json last = seconds_of(next_from);
+  auto sf = db_.state().set_state(objectid_, "last_build", last);
+  co_await await(std::move(sf));
+  last_build_ms_ = next_from;
 }
 
 awaitable<bool> Running::commit(const nlohmann::json& pending, const db::NewBuildset& nb) {

@@ -452,6 +452,43 @@ TEST_P(SchedulerDb, PeriodicAddsNothingBehindTheFence) {
   EXPECT_TRUE(state("every", "last_build").is_null());
 }
 
+// Disabled (Schedulers::enable), a scheduler passes over the changes and the times that come, as
+// Buildbot's: nothing is classified or built; enabled again, it builds what arrives next.
+TEST_P(SchedulerDb, ADisabledSchedulerPassesOverChangesAndSlots) {
+  auto config = single_branch("sb");
+  int64_t sid = scheduler_id("sb");
+  db().schedulers().enable(sid, false).get();
+  int64_t passed = 0, built = 0;
+  run_with(config, [&](Scheduler&) -> awaitable<void> {
+    EXPECT_TRUE(co_await started("sb"));
+    passed = add_change("main");
+    EXPECT_TRUE(co_await looked_at("sb", passed));
+    EXPECT_TRUE(buildsets().empty());
+    EXPECT_TRUE(classifications(sid).empty());
+    db().schedulers().enable(sid, true).get();
+    built = add_change("main");
+    EXPECT_TRUE(co_await until([&] { return !buildsets().empty(); }));
+  });
+  auto sets = buildsets();
+  ASSERT_EQ(sets.size(), 1u);
+  EXPECT_EQ(sets[0].sourcestamps, std::vector<int64_t>{ssid_of(built)});
+
+  SchedulerConfig periodic;
+  periodic.name = "every";
+  periodic.type = SchedulerType::kPeriodic;
+  periodic.builders = {"b1"};
+  periodic.interval = 50ms;
+  int64_t pid = scheduler_id("every");
+  db().schedulers().enable(pid, false).get();
+  run_with(periodic, [&](Scheduler&) -> awaitable<void> {
+    // Slots come and go (last_build moves), and none is built.
+    EXPECT_TRUE(co_await until([&] { return !state("every", "last_build").is_null(); }));
+    auto first = state("every", "last_build");
+    EXPECT_TRUE(co_await until([&] { return state("every", "last_build") != first; }));
+  });
+  EXPECT_EQ(buildsets().size(), 1u) << "the disabled periodic scheduler built nothing";
+}
+
 // A nightly scheduler whose minute is half an hour away and whose last build was two hours ago:
 // it missed slots while no master ran it, so it fires once at start for the first missed slot.
 SchedulerConfig nightly_half_hour_away(const std::string& name) {
