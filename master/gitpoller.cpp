@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <set>
 #include <system_error>
 #include <thread>
@@ -50,6 +51,19 @@ constexpr auto kGitTimeout = std::chrono::minutes(30);
 // The state key of the poller's position: Buildbot's GitPoller keeps {branch: sha} under it.
 constexpr const char* kLastRev = "lastRev";
 
+}  // namespace
+
+std::string mask_url_passwords(std::string text) {
+  // scheme://user:secret@host -> scheme://user:***@host, wherever it appears; a user name alone
+  // (scheme://TOKEN@host, how hosting services take tokens) is hidden whole.
+  static const std::regex kPassword(R"(([A-Za-z][A-Za-z0-9+.-]*://[^/@\s:'"]*):[^/@\s'"]*@)");
+  static const std::regex kUserOnly(R"(([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s:'"]+@)");
+  text = std::regex_replace(text, kPassword, "$1:***@");
+  return std::regex_replace(text, kUserOnly, "$1***@");
+}
+
+namespace {
+
 std::string command_text(const std::vector<std::string>& args) {
   std::string out = "git";
   for (const auto& a : args) {
@@ -57,7 +71,7 @@ std::string command_text(const std::vector<std::string>& args) {
     bool plain = !a.empty() && a.find_first_of(" \t\n'\"\\$*?") == std::string::npos;
     out += plain ? a : "'" + a + "'";
   }
-  return out;
+  return mask_url_passwords(out);
 }
 
 std::string trim_output(std::string s) {
@@ -68,7 +82,7 @@ std::string trim_output(std::string s) {
     // Keep the end: git says what failed last ("fatal: ...").
     s = "..." + s.substr(s.size() - kQuotedStderr);
   }
-  return db::sanitize_utf8(s);
+  return mask_url_passwords(db::sanitize_utf8(s));
 }
 
 // The environment git runs with: ours, without what would point git at another repository or

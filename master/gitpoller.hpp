@@ -35,6 +35,10 @@ class GitError : public std::runtime_error {
   explicit GitError(const std::string& message) : std::runtime_error(message) {}
 };
 
+// `text` with the password of every URL in it (scheme://user:PASSWORD@host) replaced by ***: what
+// the poller says about git (its command line, its error output) never shows one.
+std::string mask_url_passwords(std::string text);
+
 // Runs `git ARGS...` (no shell) in `cwd` on a thread of its own, with GIT_TERMINAL_PROMPT=0,
 // LC_ALL=C, ssh in batch mode (unless GIT_SSH/GIT_SSH_COMMAND is set), no GIT_DIR-like variables
 // of ours, and standard input from /dev/null. The future holds its standard output, or GitError

@@ -468,6 +468,30 @@ TEST(GitPollerRunGit, AFailureNamesTheCommandAndQuotesGit) {
   }
 }
 
+// A repository URL may carry a password or a token: what the poller says about git (its command,
+// its error output, and so the master's log) never shows it.
+TEST(GitPollerRunGit, PasswordsInUrlsAreNeverShown) {
+  using master::mask_url_passwords;
+  EXPECT_EQ(mask_url_passwords("git fetch https://ada:s3cret@example.org/r.git +refs/*"),
+            "git fetch https://ada:***@example.org/r.git +refs/*");
+  EXPECT_EQ(mask_url_passwords("'https://ghp_tok3n@github.com/x.git'"),
+            "'https://***@github.com/x.git'");
+  EXPECT_EQ(mask_url_passwords("a http://u:p:q@h/ and ssh://u:x@h:22/r"),
+            "a http://u:***@h/ and ssh://u:***@h:22/r");
+  EXPECT_EQ(mask_url_passwords("/srv/git/repo.git git@host:r.git"),
+            "/srv/git/repo.git git@host:r.git");
+  Scratch scratch("ym-gitpoller");
+  std::vector<std::string> args = {"ls-remote", "http://ada:s3cret@127.0.0.1:1/r.git"};
+  try {
+    wait_for(master::run_git(args, scratch.path("")));
+    FAIL() << "no GitError";
+  } catch (const master::GitError& e) {
+    std::string what = e.what();
+    EXPECT_EQ(what.find("s3cret"), std::string::npos) << what;
+    EXPECT_NE(what.find("http://ada:***@127.0.0.1:1/r.git"), std::string::npos) << what;
+  }
+}
+
 TEST(GitPollerRunGit, NeverWaitsForInput) {
   Scratch scratch("ym-gitpoller");
   // A fetch that would ask for credentials fails instead of waiting: standard input is
