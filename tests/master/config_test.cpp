@@ -6,9 +6,12 @@
 #include <vector>
 
 #include "master/config.hpp"
+#include "master/process_util.hpp"
 
 namespace ym::test {
 namespace {
+
+using master_tests::config_error;
 
 using namespace std::chrono_literals;
 using master::ConfigError;
@@ -24,16 +27,6 @@ const std::string kBase =
 
 master::MasterConfig parse(const std::string& text) { return master::parse_config(text, "/srv/m"); }
 
-// The error of parsing `text`, which must fail.
-std::string error_of(const std::string& text) {
-  try {
-    master::parse_config(text, "/srv/m");
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "accepted:\n" << text;
-  return "";
-}
 
 bool starts(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
 
@@ -73,34 +66,34 @@ TEST(ChangeSourceConfig, DefaultsWatchEveryBranchEveryMinute) {
 }
 
 TEST(ChangeSourceConfig, ErrorsNameTheLine) {
-  EXPECT_EQ(error_of(kBase + "[changesource up]\ntype = svn\nrepository = /r\n"),
+  EXPECT_EQ(config_error(kBase + "[changesource up]\ntype = svn\nrepository = /r\n"),
             "config.ini:10: type = 'svn' is not a change source type; the only one is: git");
-  EXPECT_EQ(error_of(kBase + "[changesource up]\nrepository = /r\n"),
+  EXPECT_EQ(config_error(kBase + "[changesource up]\nrepository = /r\n"),
             "config.ini:9: change source 'up' has no type; add 'type = git'");
-  EXPECT_EQ(error_of(kBase + "[changesource up]\ntype = git\n[scheduler f]\ntype = force\n"
+  EXPECT_EQ(config_error(kBase + "[changesource up]\ntype = git\n[scheduler f]\ntype = force\n"
                              "builders = b\n"),
             "config.ini:9: change source 'up' has no repository; add 'repository = URL or path'");
-  EXPECT_EQ(error_of(kBase + "[changesource up]\ntype = git\nrepository =\n"),
+  EXPECT_EQ(config_error(kBase + "[changesource up]\ntype = git\nrepository =\n"),
             "config.ini:11: repository is empty; give the URL or path git fetches from");
-  EXPECT_EQ(error_of(kBase + "[changesource up]\ntype = git\nrepository = /r\n"
+  EXPECT_EQ(config_error(kBase + "[changesource up]\ntype = git\nrepository = /r\n"
                              "revlink = https://example.org/r/\n"),
             "config.ini:12: revlink = 'https://example.org/r/' has no {revision}; write e.g. "
             "revlink = https://example.org/commit/{revision}");
   EXPECT_EQ(
-      error_of(kBase + "[changesource up]\ntype = git\nrepository = /r\npoll_interval = 500ms\n"),
+      config_error(kBase + "[changesource up]\ntype = git\nrepository = /r\npoll_interval = 500ms\n"),
       "config.ini:12: poll_interval of a change source must be at least 1s");
-  EXPECT_TRUE(starts(error_of(kBase + "[changesource up]\ntype = git\nrepository = /r\n"
+  EXPECT_TRUE(starts(config_error(kBase + "[changesource up]\ntype = git\nrepository = /r\n"
                                       "branch = main\n"),
                      "config.ini:12: unknown key 'branch' in [changesource up] (known: type, "
                      "repository, branches,"));
-  EXPECT_EQ(error_of(kBase + "[changesource up]\ntype = git\nrepository = /r\n"
+  EXPECT_EQ(config_error(kBase + "[changesource up]\ntype = git\nrepository = /r\n"
                              "[changesource up]\ntype = git\nrepository = /s\n"),
             "config.ini:12: change source 'up' is defined twice");
-  EXPECT_EQ(error_of(kBase + "[changesource]\n"),
+  EXPECT_EQ(config_error(kBase + "[changesource]\n"),
             "config.ini:9: [changesource] needs a name: [changesource NAME]");
-  EXPECT_TRUE(starts(error_of(kBase + "[changesource my source]\n"),
+  EXPECT_TRUE(starts(config_error(kBase + "[changesource my source]\n"),
                      "config.ini:9: invalid change source name 'my source'"));
-  EXPECT_EQ(error_of(kBase +
+  EXPECT_EQ(config_error(kBase +
                      "[changesource up]\ntype = git\nrepository = /r\n"
                      "project = " +
                      std::string(600, 'p') + "\n"),
@@ -184,88 +177,88 @@ TEST(SchedulerConfig, NightlyTimesTakeListsRangesAndDayNames) {
 
 TEST(SchedulerConfig, BadCronValuesNameTheLine) {
   const std::string n = kBase + "[scheduler n]\ntype = nightly\nbuilders = b\n";  // line 11 next
-  EXPECT_EQ(error_of(n + "minute = 60\n"),
+  EXPECT_EQ(config_error(n + "minute = 60\n"),
             "config.ini:12: minute = '60': 60 is out of range (0 to 59); write * or a list such "
             "as 0, 30");
-  EXPECT_EQ(error_of(n + "hour = 24\n"),
+  EXPECT_EQ(config_error(n + "hour = 24\n"),
             "config.ini:12: hour = '24': 24 is out of range (0 to 23); write * or a list such as "
             "3 or 0, 12");
-  EXPECT_EQ(error_of(n + "day_of_week = 7\n"),
+  EXPECT_EQ(config_error(n + "day_of_week = 7\n"),
             "config.ini:12: day_of_week = '7': 7 is out of range (0 to 6); write * or a list such "
             "as mon, wed or 0-4 (0 = Monday)");
-  EXPECT_TRUE(starts(error_of(n + "day_of_week = monday\n"),
+  EXPECT_TRUE(starts(config_error(n + "day_of_week = monday\n"),
                      "config.ini:12: day_of_week = 'monday': 'monday' is not a number"));
   EXPECT_TRUE(
-      starts(error_of(n + "hour = 3, *\n"), "config.ini:12: hour = '3, *': '*' must stand alone"));
-  EXPECT_TRUE(starts(error_of(n + "hour = 5-3\n"),
+      starts(config_error(n + "hour = 3, *\n"), "config.ini:12: hour = '3, *': '*' must stand alone"));
+  EXPECT_TRUE(starts(config_error(n + "hour = 5-3\n"),
                      "config.ini:12: hour = '5-3': the range 5-3 runs backwards"));
-  EXPECT_TRUE(starts(error_of(n + "minute =\n"), "config.ini:12: minute = '': it is empty"));
-  EXPECT_EQ(error_of(n + "only_if_changed = maybe\n"),
+  EXPECT_TRUE(starts(config_error(n + "minute =\n"), "config.ini:12: minute = '': it is empty"));
+  EXPECT_EQ(config_error(n + "only_if_changed = maybe\n"),
             "config.ini:12: only_if_changed = 'maybe': write true or false");
 }
 
 TEST(SchedulerConfig, AKeyOfAnotherTypeIsRefusedNamingItsTypes) {
-  EXPECT_EQ(error_of(kBase + "[scheduler f]\ntype = force\nbuilders = b\ntree_stable_timer = 1s\n"),
+  EXPECT_EQ(config_error(kBase + "[scheduler f]\ntype = force\nbuilders = b\ntree_stable_timer = 1s\n"),
             "config.ini:12: tree_stable_timer applies to single-branch schedulers only (this one "
             "is force)");
   // The type may come after the key: the line named is still the key's.
-  EXPECT_EQ(error_of(kBase + "[scheduler p]\ninterval = 1h\nhour = 3\nbuilders = b\n"
+  EXPECT_EQ(config_error(kBase + "[scheduler p]\ninterval = 1h\nhour = 3\nbuilders = b\n"
                              "type = periodic\n"),
             "config.ini:11: hour applies to nightly schedulers only (this one is periodic)");
-  EXPECT_EQ(error_of(kBase + "[scheduler s]\ntype = single-branch\nbranch = main\nbuilders = b\n"
+  EXPECT_EQ(config_error(kBase + "[scheduler s]\ntype = single-branch\nbranch = main\nbuilders = b\n"
                              "interval = 1h\n"),
             "config.ini:13: interval applies to periodic schedulers only (this one is "
             "single-branch)");
-  EXPECT_EQ(error_of(kBase + "[scheduler t]\ntype = triggerable\nbuilders = b\nfiles = *.c\n"),
+  EXPECT_EQ(config_error(kBase + "[scheduler t]\ntype = triggerable\nbuilders = b\nfiles = *.c\n"),
             "config.ini:12: files applies to single-branch and nightly schedulers only (this one "
             "is triggerable)");
-  EXPECT_EQ(error_of(kBase + "[scheduler t]\ntype = periodic\ninterval = 1h\nbuilders = b\n"
+  EXPECT_EQ(config_error(kBase + "[scheduler t]\ntype = periodic\ninterval = 1h\nbuilders = b\n"
                              "only_if_changed = true\n"),
             "config.ini:13: only_if_changed applies to nightly schedulers only (this one is "
             "periodic)");
 }
 
 TEST(SchedulerConfig, ErrorsNameTheLine) {
-  EXPECT_EQ(error_of(kBase + "[scheduler s]\ntype = hourly\nbuilders = b\n"),
+  EXPECT_EQ(config_error(kBase + "[scheduler s]\ntype = hourly\nbuilders = b\n"),
             "config.ini:10: type = 'hourly' is not a scheduler type; write one of single-branch, "
             "periodic, nightly, force, triggerable");
-  EXPECT_EQ(error_of(kBase + "[scheduler s]\nbuilders = b\n"),
+  EXPECT_EQ(config_error(kBase + "[scheduler s]\nbuilders = b\n"),
             "config.ini:9: scheduler 's' has no type; add 'type = ' and one of single-branch, "
             "periodic, nightly, force, triggerable");
-  EXPECT_EQ(error_of(kBase + "[scheduler s]\ntype = force\n"),
+  EXPECT_EQ(config_error(kBase + "[scheduler s]\ntype = force\n"),
             "config.ini:9: scheduler 's' has no builders; add 'builders = b'");
-  EXPECT_EQ(error_of(kBase + "[scheduler s]\ntype = force\nbuilders = b, nope\n"),
+  EXPECT_EQ(config_error(kBase + "[scheduler s]\ntype = force\nbuilders = b, nope\n"),
             "config.ini:11: scheduler 's' lists unknown builder 'nope' (builders: b, c)");
   // A builder defined after the scheduler is known to it.
   EXPECT_NO_THROW(
       parse("[worker w]\n[scheduler s]\ntype = force\nbuilders = late\n"
             "[builder late]\nworkers = w\nstep s = true\n"));
-  EXPECT_EQ(error_of(kBase + "[scheduler s]\ntype = single-branch\nbuilders = b\n"),
+  EXPECT_EQ(config_error(kBase + "[scheduler s]\ntype = single-branch\nbuilders = b\n"),
             "config.ini:9: single-branch scheduler 's' has no branch; add 'branch = main' (the "
             "branch whose changes it builds)");
-  EXPECT_EQ(error_of(kBase + "[scheduler s]\ntype = periodic\nbuilders = b\n"),
+  EXPECT_EQ(config_error(kBase + "[scheduler s]\ntype = periodic\nbuilders = b\n"),
             "config.ini:9: periodic scheduler 's' has no interval; add e.g. 'interval = 1h'");
-  EXPECT_EQ(error_of(kBase + "[scheduler s]\ntype = periodic\nbuilders = b\ninterval = 10ms\n"),
+  EXPECT_EQ(config_error(kBase + "[scheduler s]\ntype = periodic\nbuilders = b\ninterval = 10ms\n"),
             "config.ini:12: interval must be at least 1s");
-  EXPECT_EQ(error_of(kBase + "[scheduler s]\ntype = force\nbuilders = b\n[scheduler s]\n"),
+  EXPECT_EQ(config_error(kBase + "[scheduler s]\ntype = force\nbuilders = b\n[scheduler s]\n"),
             "config.ini:12: scheduler 's' is defined twice");
-  EXPECT_EQ(error_of(kBase + "[scheduler s]\ntype = force\ntype = force\nbuilders = b\n"),
+  EXPECT_EQ(config_error(kBase + "[scheduler s]\ntype = force\ntype = force\nbuilders = b\n"),
             "config.ini:11: 'type' is given twice in this section");
-  EXPECT_EQ(error_of(kBase + "[scheduler s]\ntype = force\nbuilders = b\nbuilders = c\n"),
+  EXPECT_EQ(config_error(kBase + "[scheduler s]\ntype = force\nbuilders = b\nbuilders = c\n"),
             "config.ini:12: 'builders' is given twice in this section");
-  EXPECT_EQ(error_of(kBase + "[scheduler s]\ntype = force\nbuilders = b\nproperty = x\n"),
+  EXPECT_EQ(config_error(kBase + "[scheduler s]\ntype = force\nbuilders = b\nproperty = x\n"),
             "config.ini:12: property needs a name: property NAME = value");
-  EXPECT_EQ(error_of(kBase + "[scheduler s]\ntype = force\nbuilders = b\nproperty a = 1\n"
+  EXPECT_EQ(config_error(kBase + "[scheduler s]\ntype = force\nbuilders = b\nproperty a = 1\n"
                              "property a = 2\n"),
             "config.ini:13: property 'a' is given twice in this section");
-  EXPECT_EQ(error_of(kBase + "[scheduler s]\ntype = force\nbuilders = b\npriority = high\n"),
+  EXPECT_EQ(config_error(kBase + "[scheduler s]\ntype = force\nbuilders = b\npriority = high\n"),
             "config.ini:12: priority = 'high' is not an integer (higher builds first)");
-  EXPECT_EQ(error_of(kBase + "[scheduler s]\ntype = force\nbuilders = b\nbranch =\n"),
+  EXPECT_EQ(config_error(kBase + "[scheduler s]\ntype = force\nbuilders = b\nbranch =\n"),
             "config.ini:12: branch is empty; give a value or remove the line");
   EXPECT_TRUE(
-      starts(error_of(kBase + "[scheduler s]\ntype = force\nbuilders = b\nbrnach = x\n"),
+      starts(config_error(kBase + "[scheduler s]\ntype = force\nbuilders = b\nbrnach = x\n"),
              "config.ini:12: unknown key 'brnach' in [scheduler s] (known: type, builders,"));
-  EXPECT_TRUE(starts(error_of(kBase + "[scheduler " + std::string(51, 's') + "]\n"),
+  EXPECT_TRUE(starts(config_error(kBase + "[scheduler " + std::string(51, 's') + "]\n"),
                      "config.ini:9: invalid scheduler name"));
   // Change sources and schedulers have their own names: one of each may share it.
   auto both = parse(kBase +
@@ -294,31 +287,31 @@ TEST(TriggerStep, IsAnOrderedStepNamingTriggerableSchedulers) {
 
 TEST(TriggerStep, ErrorsNameTheTriggerStepsLine) {
   const std::string head = "[worker w]\n[builder b]\nworkers = w\nstep s = true\n";  // 4 lines
-  EXPECT_EQ(error_of(head + "trigger t = nope\n"),
+  EXPECT_EQ(config_error(head + "trigger t = nope\n"),
             "config.ini:5: trigger step 't' of builder 'b' names unknown scheduler 'nope' "
             "(triggerable schedulers: none)");
-  EXPECT_EQ(error_of(head + "trigger t = f\n[scheduler f]\ntype = force\nbuilders = b\n"
+  EXPECT_EQ(config_error(head + "trigger t = f\n[scheduler f]\ntype = force\nbuilders = b\n"
                             "[scheduler d]\ntype = triggerable\nbuilders = b\n"),
             "config.ini:5: trigger step 't' of builder 'b' names scheduler 'f', which is force; a "
             "trigger step starts only schedulers with type = triggerable");
-  EXPECT_EQ(error_of(head + "trigger s = d\n[scheduler d]\ntype = triggerable\nbuilders = b\n"),
+  EXPECT_EQ(config_error(head + "trigger s = d\n[scheduler d]\ntype = triggerable\nbuilders = b\n"),
             "config.ini:5: builder 'b' has two steps named 's' (the first on line 4)");
-  EXPECT_EQ(error_of(head + "trigger t =\n"),
+  EXPECT_EQ(config_error(head + "trigger t =\n"),
             "config.ini:5: trigger step 't' of builder 'b' names no scheduler; write: trigger t = "
             "SCHEDULER (a [scheduler NAME] with type = triggerable)");
-  EXPECT_EQ(error_of(head + "trigger = d\n"),
+  EXPECT_EQ(config_error(head + "trigger = d\n"),
             "config.ini:5: a trigger step needs a name: trigger NAME = SCHEDULER");
 }
 
 TEST(MasterConfigSections, OutsideAnySectionAndUnknownSectionsListEveryKind) {
-  EXPECT_EQ(error_of("type = git\n"),
+  EXPECT_EQ(config_error("type = git\n"),
             "config.ini:1: 'type = git' is outside any section; put it under [master], [worker "
             "NAME], [builder NAME], [changesource NAME] or [scheduler NAME]");
-  EXPECT_EQ(error_of("[schedular s]\n"),
+  EXPECT_EQ(config_error("[schedular s]\n"),
             "config.ini:1: unknown section [schedular s]; expected [master], [worker NAME], "
             "[builder NAME], [changesource NAME] or [scheduler NAME]");
   // [master] still refuses what it does not know.
-  EXPECT_TRUE(starts(error_of("[master]\nschedulers = a\n" + kBase),
+  EXPECT_TRUE(starts(config_error("[master]\nschedulers = a\n" + kBase),
                      "config.ini:2: unknown key 'schedulers' in [master]"));
 }
 

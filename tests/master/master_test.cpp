@@ -129,16 +129,6 @@ TEST(MasterConfig, TheCreateMasterTemplateParses) {
   EXPECT_EQ(c.database, "sqlite:////srv/m/state.sqlite");
 }
 
-// The error of parsing `text`, which must fail.
-std::string config_error(const std::string& text) {
-  try {
-    master::parse_config(text, "/srv/m");
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "accepted:\n" << text;
-  return "";
-}
 
 TEST(MasterConfig, ErrorsNameTheLine) {
   // An unknown builder (named by a worker), an unknown worker (named by a builder).

@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "master/config.hpp"
 #include "migrate/process.hpp"
 
 namespace ym::test::master_tests {
@@ -116,5 +117,16 @@ class Gate {
  private:
   int fd_ = -1;
 };
+
+// The error of parsing `text` as a config.ini, which must fail.
+inline std::string config_error(const std::string& text) {
+  try {
+    master::parse_config(text, "/srv/m");
+  } catch (const master::ConfigError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "accepted:\n" << text;
+  return "";
+}
 
 }  // namespace ym::test::master_tests
