@@ -132,7 +132,8 @@ Master::Master(asio::io_context& io, db::Db& db, MasterConfig config, RunOptions
       tick_(io),
       idle_(io),
       claim_done_(io),
-      checkin_done_(io) {
+      checkin_done_(io),
+      reconfig_done_(io) {
   for (const auto& w : config_.workers) {
     auto slot = std::make_shared<WorkerSlot>();
     slot->name = w.name;
@@ -246,6 +247,7 @@ void Master::request_reconfig(const std::string& why) {
   reconfiguring_ = true;
   asio::co_spawn(io_, reconfigure(), [this](std::exception_ptr e) {
     reconfiguring_ = false;
+    reconfig_done_.notify();
     if (e) {
       try {
         std::rethrow_exception(e);
@@ -289,10 +291,7 @@ awaitable<void> Master::main_task() {
     stopping_ = true;
     wake_.notify();
     co_await claim_done_.wait_until(Clock::time_point::max());
-    while (reconfiguring_) {
-      asio::steady_timer t(io_, std::chrono::milliseconds(50));
-      co_await t.async_wait(use_awaitable);
-    }
+    while (reconfiguring_) co_await reconfig_done_.wait_until(Clock::time_point::max());
     for (auto svc : std::vector<std::shared_ptr<Service>>(services_)) co_await stop_service(svc);
     services_.clear();
 
@@ -1299,20 +1298,10 @@ awaitable<void> Master::reconfigure() {
   changed.clear();
   MasterConfig start;
   for (auto svc : std::vector<std::shared_ptr<Service>>(services_)) {
-    bool keep = false;
-    if (svc->is_source) {
-      const ChangeSourceConfig* c = next.change_source(svc->name);
-      keep = c && *c == svc->source;
-      if (c && !keep) changed.push_back(svc->label());
-    } else {
-      const SchedulerConfig* c = next.scheduler(svc->name);
-      keep = c && *c == svc->scheduler;
-      if (c && !keep) changed.push_back(svc->label());
-    }
-    if (keep) continue;
-    if (std::find(changed.begin(), changed.end(), svc->label()) == changed.end()) {
-      removed.push_back(svc->label());
-    }
+    const ChangeSourceConfig* source = svc->is_source ? next.change_source(svc->name) : nullptr;
+    const SchedulerConfig* sched = svc->is_source ? nullptr : next.scheduler(svc->name);
+    if (source ? *source == svc->source : sched && *sched == svc->scheduler) continue;
+    (source || sched ? changed : removed).push_back(svc->label());
     co_await stop_service(svc);
     services_.erase(std::find(services_.begin(), services_.end(), svc));
   }

@@ -196,6 +196,7 @@ class Master {
   Event idle_;          // the last running build ended
   Event claim_done_;    // the claim loop has ended
   Event checkin_done_;  // the check-in loop has ended
+  Event reconfig_done_;  // a reconfigure() has ended
 
   int64_t masterid_ = 0;
   // Since when this master's check-ins have succeeded without a break: a master that was cut off

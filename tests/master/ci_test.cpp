@@ -429,9 +429,7 @@ TEST(Ci, APeriodicSchedulerFiresOncePerIntervalAcrossARestart) {
 
 TEST(Ci, ANightlySchedulerFiresAtItsHourOnAFakeClock) {
   if (!fs::exists("/usr/bin/faketime")) {
-    if (std::getenv("CI") && std::string(std::getenv("CI")) == "true") {
-      FAIL() << "faketime is missing (scripts/setup installs it)";
-    }
+    if (running_in_ci()) FAIL() << "faketime is missing (scripts/setup installs it)";
     GTEST_SKIP() << "faketime is missing (scripts/setup installs it)";
   }
   Scratch s("ym-ci");

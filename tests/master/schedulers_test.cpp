@@ -100,6 +100,15 @@ class SchedulerDb : public testing::TestWithParam<std::string> {
     c.codebase = codebase;
     return db_->changes().add_change(std::move(c)).get();
   }
+  // A change on main that the scheduler `name` has looked at and classified as important, as an
+  // earlier run would have left it before it built anything.
+  int64_t classified_change(const std::string& name, int64_t sid) {
+    int64_t c = add_change("main");
+    std::map<int64_t, bool> cls{{c, true}};
+    db_->schedulers().classify_changes(sid, cls).get();
+    set_state(name, "last_changeid", c);
+    return c;
+  }
   int64_t ssid_of(int64_t changeid) { return db_->changes().get_change(changeid).get()->sourcestampid; }
   std::vector<db::Buildset> buildsets() { return db_->buildsets().get_buildsets().get(); }
   std::map<int64_t, bool> classifications(int64_t sid) {
@@ -284,10 +293,7 @@ TEST_P(SchedulerDb, TwoCodebasesMakeTwoStamps) {
 TEST_P(SchedulerDb, PendingWithItsBuildsetIsOnlyFinished) {
   auto config = single_branch("sb");
   int64_t sid = scheduler_id("sb");
-  int64_t c = add_change("main");
-  std::map<int64_t, bool> cls{{c, true}};
-  db().schedulers().classify_changes(sid, cls).get();
-  set_state("sb", "last_changeid", c);
+  int64_t c = classified_change("sb", sid);
   std::string ext = "scheduler:" + std::to_string(sid) + ":changes:" + std::to_string(c);
   auto nb = master::scheduler_buildset(config, {*db().builders().find_builder_id("b1").get()},
                                        {db::SourceStampRef(ssid_of(c))}, "r");
@@ -306,10 +312,7 @@ TEST_P(SchedulerDb, PendingWithItsBuildsetIsOnlyFinished) {
 TEST_P(SchedulerDb, PendingWithoutItsBuildsetIsBuiltOnce) {
   auto config = single_branch("sb");
   int64_t sid = scheduler_id("sb");
-  int64_t c = add_change("main");
-  std::map<int64_t, bool> cls{{c, true}};
-  db().schedulers().classify_changes(sid, cls).get();
-  set_state("sb", "last_changeid", c);
+  int64_t c = classified_change("sb", sid);
   std::string ext = "scheduler:" + std::to_string(sid) + ":changes:" + std::to_string(c);
   set_state("sb", "pending", nlohmann::json{{"max", c}, {"external_idstring", ext}});
   run_with(config, [&](Scheduler&) -> awaitable<void> {
