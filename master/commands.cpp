@@ -34,6 +34,7 @@
 #include "master/cli.hpp"
 #include "master/config.hpp"
 #include "master/master.hpp"
+#include "www/server.hpp"
 
 namespace ym::master {
 namespace {
@@ -332,6 +333,30 @@ void setup_logging(const std::string& level) {
   spdlog::flush_on(spdlog::level::trace);
 }
 
+www::ServerOptions web_options(const MasterConfig& config) {
+  try {
+    return www::options_from_config(config);
+  } catch (const std::runtime_error& e) {
+    throw UsageError(e.what());
+  }
+}
+
+// The web server, listening (a port in use is a UsageError) and serving.
+std::unique_ptr<www::Server> start_web(db::Db& db, www::ServerOptions options,
+                                       std::shared_ptr<www::Metrics> metrics) {
+  bool writable = options.force_token.has_value();
+  std::unique_ptr<www::Server> web;
+  try {
+    web = std::make_unique<www::Server>(db, std::move(options), std::move(metrics));
+  } catch (const std::runtime_error& e) {
+    throw UsageError(e.what());
+  }
+  web->start();
+  spdlog::info("web: serving {} ({})", web->address(),
+               writable ? "force builds need the token of force_token_file" : "read-only");
+  return web;
+}
+
 int run_master(const std::string& dir, bool until_idle, const std::string& level) {
   setup_logging(level);
   MasterConfig config = load_config(dir);
@@ -356,14 +381,49 @@ int run_master(const std::string& dir, bool until_idle, const std::string& level
   }
   int rc;
   {
+    auto metrics = std::make_shared<www::Metrics>();
+    // Bound before the master registers, so that a port in use stops the start with an error.
+    std::unique_ptr<www::Server> web;
+    if (config.www) web = start_web(*db, web_options(config), metrics);
     boost::asio::io_context io;
-    Master master(io, *db, config, RunOptions{until_idle});
+    RunOptions options{until_idle};
+    Master master(io, *db, config, options);
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     rc = master.run();
-    // Before the io_context goes: a call still in flight would deliver its result to it.
+    if (web) web->stop();
+    // Before the io_context and the web server go: a call still in flight would deliver its
+    // result to them.
     db->shutdown();
   }
   return rc;
+}
+
+// ----------------------------------------------------------------------------- www
+
+int serve_web(const std::string& target_text, const std::string& listen, const std::string& level) {
+  setup_logging(level);
+  Target target = resolve_target(target_text);
+  www::ServerOptions options;
+  if (target.config && target.config->www) options = web_options(*target.config);
+  if (!listen.empty()) {
+    auto a = parse_listen(listen);
+    if (!a) throw UsageError(fmt::format("--listen '{}' is not HOST:PORT, e.g. 127.0.0.1:8010", listen));
+    options.listen = *a;
+  }
+  sigset_t handled, previous;
+  sigemptyset(&handled);
+  for (int s : {SIGTERM, SIGINT}) sigaddset(&handled, s);
+  pthread_sigmask(SIG_BLOCK, &handled, &previous);
+  signal(SIGPIPE, SIG_IGN);
+  auto db = open_db(target.url, 4);
+  auto web = start_web(*db, std::move(options), nullptr);
+  // Until SIGTERM or SIGINT: the server runs on its own thread.
+  int sig = 0;
+  sigwait(&handled, &sig);
+  spdlog::info("web: stopping on {}", strsignal(sig));
+  web->stop();
+  db->shutdown();
+  return 0;
 }
 
 // ----------------------------------------------------------------------------- submit
@@ -974,6 +1034,24 @@ void add_master_commands(CLI::App& app, int& exit_code) {
   run->callback([ra, &exit_code] {
     exit_code = guarded(
         {}, [&] { return run_master(ra->dir, ra->until_idle, ra->quiet ? "warn" : ra->level); });
+  });
+
+  // www
+  struct WwwArgs {
+    std::string target, db, listen, level = "info";
+  };
+  auto wa = std::make_shared<WwwArgs>();
+  auto* web = app.add_subcommand(
+      "www", "serve the web view and REST API of a database, read-only unless DIR sets a token");
+  auto* web_target = web->add_option("TARGET", wa->target, "a master directory or a database URL");
+  web->add_option("--db", wa->db, "the same as TARGET")->excludes(web_target);
+  web->add_option("--listen", wa->listen,
+                  "HOST:PORT (default: DIR's [www] listen, else 127.0.0.1:8010)");
+  web->add_option("--log-level", wa->level, "trace, debug, info (default), warn, error, critical");
+  set_example(web, {"www ~/ci", "www --db 'postgresql://ci@db.example/ci' --listen 127.0.0.1:8011"});
+  web->callback([wa, &exit_code] {
+    std::string target = !wa->target.empty() ? wa->target : !wa->db.empty() ? wa->db : default_target();
+    exit_code = guarded({target}, [&] { return serve_web(target, wa->listen, wa->level); });
   });
 
   // submit

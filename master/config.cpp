@@ -52,7 +52,7 @@ std::string join(const std::vector<std::string>& items) {
   return out;
 }
 
-enum class Section { kNone, kMaster, kWorker, kBuilder, kChangeSource, kScheduler };
+enum class Section { kNone, kMaster, kWorker, kBuilder, kChangeSource, kScheduler, kWww };
 
 inline constexpr size_t kChangeSourceNameMax = 50;
 inline constexpr size_t kSchedulerNameMax = 50;
@@ -65,7 +65,7 @@ struct PendingKey {
 };
 
 const char* kSectionList =
-    "[master], [worker NAME], [builder NAME], [changesource NAME] or [scheduler NAME]";
+    "[master], [worker NAME], [builder NAME], [changesource NAME], [scheduler NAME] or [www]";
 
 class Parser {
  public:
@@ -139,6 +139,9 @@ class Parser {
       case Section::kScheduler:
         pending_.push_back({word, name, value, line_});
         break;
+      case Section::kWww:
+        www_key(word, name, value);
+        break;
       case Section::kNone:
         break;
     }
@@ -193,6 +196,11 @@ class Parser {
       config_.schedulers.push_back(std::move(c));
       scheduler_builder_lines_.push_back(0);
       section_ = Section::kScheduler;
+    } else if (kind == "www") {
+      if (!name.empty()) fail("[www] takes no name");
+      if (config_.www) fail("a second [www] section; merge it with the first");
+      config_.www.emplace();
+      section_ = Section::kWww;
     } else {
       fail(fmt::format("unknown section [{}]; expected {}", inner, kSectionList));
     }
@@ -214,6 +222,30 @@ class Parser {
       fail(fmt::format("{} = '{}' is not a duration; write e.g. 500ms, 10s, 5m or 1h", key, value));
     }
     return *d;
+  }
+
+  void www_key(const std::string& word, const std::string& name, const std::string& value) {
+    no_name(word, name);
+    once(word);
+    if (word == "listen") {
+      auto a = parse_listen(value);
+      if (!a) {
+        fail(fmt::format("listen = '{}' is not an address; write HOST:PORT, e.g. 127.0.0.1:8010",
+                         value));
+      }
+      config_.www->listen = *a;
+    } else if (word == "base_url") {
+      if (value.rfind("http://", 0) != 0 && value.rfind("https://", 0) != 0) {
+        fail(fmt::format("base_url = '{}' must start with http:// or https://", value));
+      }
+      config_.www->base_url = value;
+    } else if (word == "force_token_file") {
+      if (value.empty()) fail("force_token_file is empty; remove the line for a read-only API");
+      config_.www->force_token_file = basedir_ / value;  // an absolute value stays as it is
+    } else {
+      fail(fmt::format("unknown key '{}' in [www]; expected listen, base_url or force_token_file",
+                       word));
+    }
   }
 
   void master_key(const std::string& word, const std::string& name, const std::string& value) {
@@ -727,6 +759,32 @@ class Parser {
 
 }  // namespace
 
+std::optional<ListenAddress> parse_listen(std::string_view text) {
+  std::string_view host, port;
+  if (!text.empty() && text.front() == '[') {
+    size_t close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return std::nullopt;
+    }
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) return std::nullopt;  // IPv6 needs brackets
+  }
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string_view::npos) {
+    return std::nullopt;
+  }
+  int p = std::stoi(std::string(port));
+  if (p < 1 || p > 65535) return std::nullopt;
+  if (host.find_first_of(" \t/") != std::string_view::npos) return std::nullopt;
+  return ListenAddress{host.empty() ? "127.0.0.1" : std::string(host), static_cast<uint16_t>(p)};
+}
+
 const BuilderConfig* MasterConfig::builder(std::string_view name) const {
   for (const auto& b : builders) {
     if (b.name == name) return &b;
@@ -928,6 +986,14 @@ step environment = env | grep '^YM_' | sort
 #type = force
 #builders = hello
 #property flavour = release
+
+# The web view (docs/web.md): builders, builds, live logs, a REST API in Buildbot's shape and
+# /metrics, served by `yardmaster run` on this address (loopback unless you name another).
+# force_token_file names a file holding a secret that POST requests (force builds from the
+# page) must present; without it the web view is read-only.
+#[www]
+#listen = 127.0.0.1:8010
+#force_token_file = www-token
 )",
                      database_url);
 }

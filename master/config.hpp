@@ -14,12 +14,14 @@
 //                            builders; property NAME = value; reason; branch, repository,
 //                            project, codebase (the change filter); files; tree_stable_timer;
 //                            interval; minute, hour, day_of_week; only_if_changed; priority
+//   [www]                    listen = HOST:PORT; base_url; force_token_file (docs/web.md)
 //
 // Lines starting with '#' or ';' are comments (there are no end-of-line comments: a shell
 // command may contain '#'). Durations take a unit (500ms, 10s, 5m, 1h; a bare number is seconds).
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <stdexcept>
@@ -125,6 +127,25 @@ struct SchedulerConfig {
   bool operator==(const SchedulerConfig&) const = default;
 };
 
+// Where the web server listens: an IPv4 or IPv6 address (or "localhost") and a port.
+struct ListenAddress {
+  std::string host;
+  uint16_t port = 0;
+  bool operator==(const ListenAddress&) const = default;
+};
+
+// "HOST:PORT", "[V6]:PORT" or ":PORT" (loopback); nullopt when it is none of those.
+std::optional<ListenAddress> parse_listen(std::string_view text);
+
+// `[www]`: the web view the master serves (docs/web.md).
+struct WwwConfig {
+  ListenAddress listen{"127.0.0.1", 8010};
+  std::string base_url;  // how people reach it; shown in the log when given
+  // The file holding the token that POST requests (force builds) need; none: read-only.
+  std::optional<std::filesystem::path> force_token_file;  // absolute
+  bool operator==(const WwwConfig&) const = default;
+};
+
 struct MasterConfig {
   std::filesystem::path basedir;  // absolute
   std::filesystem::path file;     // basedir / "config.ini"
@@ -142,6 +163,7 @@ struct MasterConfig {
   std::vector<BuilderConfig> builders;
   std::vector<ChangeSourceConfig> change_sources;
   std::vector<SchedulerConfig> schedulers;
+  std::optional<WwwConfig> www;  // no [www] section: no web server
 
   const BuilderConfig* builder(std::string_view name) const;
   const WorkerConfig* worker(std::string_view name) const;
