@@ -386,7 +386,7 @@ int run_master(const std::string& dir, bool until_idle, const std::string& level
     std::unique_ptr<www::Server> web;
     if (config.www) web = start_web(*db, web_options(config), metrics);
     boost::asio::io_context io;
-    RunOptions options{until_idle};
+    RunOptions options{until_idle, metrics};
     Master master(io, *db, config, options);
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     rc = master.run();

@@ -45,6 +45,9 @@ awaitable<bool> Event::wait_until(Clock::time_point deadline) {
 
 namespace {
 
+// The most unclaimed requests the queue gauge counts (a bigger backlog shows as this many).
+constexpr int64_t kQueueCountCap = 10000;
+
 constexpr std::chrono::milliseconds kMinPollGap{100};
 
 const char* signal_name(int sig) {
@@ -562,6 +565,17 @@ awaitable<bool> Master::poll() {
   filter.spec.filters.push_back({"builderid", db::FieldFilter::Op::kIn, ids});
   filter.spec.limit = 2 * free_slots;  // default order: priority, then age
   auto requests = co_await await(db_.buildrequests().get_build_requests(filter));
+  if (options_.metrics) {
+    // The page the poll read is the whole queue when it is not full; otherwise count (capped).
+    int64_t queued = static_cast<int64_t>(requests.size());
+    if (queued >= *filter.spec.limit) {
+      db::BuildRequestFilter count = filter;
+      count.spec.limit = kQueueCountCap;
+      queued = static_cast<int64_t>(
+          (co_await await(db_.buildrequests().get_build_requests(count))).size());
+    }
+    options_.metrics->requests_queued(queued);
+  }
 
   bool progress = false;
   for (auto& r : requests) {
@@ -582,6 +596,9 @@ awaitable<bool> Master::poll() {
     try {
       co_await await(db_.buildrequests().claim_build_requests(one(r.buildrequestid), masterid_));
       claimed = true;
+      if (options_.metrics) {
+        options_.metrics->claim_latency(std::chrono::system_clock::now() - r.submitted_at);
+      }
     } catch (const db::AlreadyClaimedError&) {
       progress = true;  // another master was faster: normal
     } catch (const db::NotFound&) {
@@ -650,6 +667,7 @@ void Master::start_build(db::BuildRequest request, std::shared_ptr<BuilderState>
   ++build->worker->busy;
   int64_t brid = build->request.buildrequestid;
   running_[brid] = build;
+  if (options_.metrics) options_.metrics->build_started();
   asio::co_spawn(io_, run_build(build), [this, build, brid](std::exception_ptr e) {
     if (e) {
       try {
@@ -672,6 +690,7 @@ void Master::start_build(db::BuildRequest request, std::shared_ptr<BuilderState>
                   });
     }
     --build->worker->busy;
+    if (options_.metrics) options_.metrics->build_finished(build->final_results);
     running_.erase(brid);
     if (running_.empty()) idle_.notify();
     wake_.notify();
@@ -780,12 +799,14 @@ awaitable<void> Master::run_build(std::shared_ptr<Build> build) {
         continue;
       }
       StepResult r;
+      auto step_started = Clock::now();
       if (!step.trigger.empty()) {
         r = co_await run_trigger(build, step);
       } else {
         auto env = environment();
         r = co_await run_step(build, step, env, workdir);
       }
+      if (options_.metrics) options_.metrics->step_finished(Clock::now() - step_started);
       if (r.results != results::kSuccess && failed_step.empty()) failed_step = step.name;
       results = worst_result(results, r.results);
       // What the step set through $YM_PROPERTIES ("NAME=VALUE" lines) becomes build properties
@@ -1001,6 +1022,7 @@ awaitable<void> Master::finish_build(std::shared_ptr<Build> build, int results,
     // add_build's reply have been lost, its build is found and ended too. A no-op for a build a
     // peer's take-over already ended.
     int r = build->db_error ? results::kRetry : results::kCancelled;
+    build->final_results = r;
     std::string why = build->db_error ? "retry: " + *build->db_error
                       : build->stop == Stop::kCancel ? "cancelled: the master stopped"
                                                       : "cancelled: this master lost its claims";
@@ -1014,6 +1036,7 @@ awaitable<void> Master::finish_build(std::shared_ptr<Build> build, int results,
   }
   // The fence: success (or any result) is recorded together with the request's completion, and
   // only while this master still holds the claim and the build is unfinished.
+  build->final_results = results;
   bool lost = false;
   try {
     std::string what = fmt::format("completing build {}", label(*build));
@@ -1025,6 +1048,7 @@ awaitable<void> Master::finish_build(std::shared_ptr<Build> build, int results,
     lost = true;
   }
   if (lost) {
+    build->final_results = results::kRetry;
     spdlog::error(
         "build {}: the claim on request {} was lost (a peer expired this master?); the "
         "build ends as retry and the request is built elsewhere",

@@ -29,6 +29,7 @@
 #include "master/gitpoller.hpp"
 #include "master/runner.hpp"
 #include "master/schedulers.hpp"
+#include "www/metrics.hpp"
 
 namespace ym::master {
 
@@ -36,6 +37,9 @@ struct RunOptions {
   // Stop (exit 0) once no incomplete build request of this master's builders remains and no
   // build runs here; requests held by live peers are waited for, dead peers are expired first.
   bool until_idle = false;
+  // Where the master counts what it does for /metrics (builds, claims, steps, its queue); null:
+  // nothing is counted.
+  std::shared_ptr<www::Metrics> metrics;
 };
 
 // Buildbot's worst_status: the result that dominates when combining two.
@@ -108,6 +112,7 @@ class Master {
     // RETRY and its request is built again.
     std::optional<std::string> db_error;
     std::shared_ptr<LogWriter> writer;  // of the running step
+    int final_results = db::results::kRetry;  // what finish_build recorded (for the metrics)
   };
   struct StepResult {
     int results = 0;
