@@ -201,12 +201,11 @@ Browser::Browser(const fs::path& scratch_dir)
   try {
     port_ = wait_for_port();
     wait_until_ready();
-    // --disable-crashpad-for-testing: Chromium's crash handler would start in a session of its
-    // own, outside ChromeDriver's process group, and keep its reports in ~/.config.
+    // (Not --disable-crashpad-for-testing: with it, Chromium 156's renderer never answers a
+    // navigation.)
     json args =
         json::array({"--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1366,900", "--user-data-dir=" + (scratch_ / "profile").string(),
-                     "--disable-crashpad-for-testing"});
+                     "--window-size=1366,900", "--user-data-dir=" + (scratch_ / "profile").string()});
     json options = {{"binary", kChromium}, {"args", args}};
     constexpr long long kScriptMs = std::chrono::milliseconds(kScriptTimeout).count();
     json capabilities = {
