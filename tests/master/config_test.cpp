@@ -306,10 +306,10 @@ TEST(TriggerStep, ErrorsNameTheTriggerStepsLine) {
 TEST(MasterConfigSections, OutsideAnySectionAndUnknownSectionsListEveryKind) {
   EXPECT_EQ(config_error("type = git\n"),
             "config.ini:1: 'type = git' is outside any section; put it under [master], [worker "
-            "NAME], [builder NAME], [changesource NAME] or [scheduler NAME]");
+            "NAME], [builder NAME], [changesource NAME], [scheduler NAME] or [www]");
   EXPECT_EQ(config_error("[schedular s]\n"),
             "config.ini:1: unknown section [schedular s]; expected [master], [worker NAME], "
-            "[builder NAME], [changesource NAME] or [scheduler NAME]");
+            "[builder NAME], [changesource NAME], [scheduler NAME] or [www]");
   // [master] still refuses what it does not know.
   EXPECT_TRUE(starts(config_error("[master]\nschedulers = a\n" + kBase),
                      "config.ini:2: unknown key 'schedulers' in [master]"));

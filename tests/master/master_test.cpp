@@ -158,7 +158,7 @@ TEST(MasterConfig, ErrorsNameTheLine) {
             0u);
   EXPECT_EQ(config_error("[buidler b]\n"),
             "config.ini:1: unknown section [buidler b]; expected [master], [worker NAME], "
-            "[builder NAME], [changesource NAME] or [scheduler NAME]");
+            "[builder NAME], [changesource NAME], [scheduler NAME] or [www]");
   EXPECT_EQ(config_error("step s = true\n")
                 .rfind("config.ini:1: 'step s = true' is outside any section", 0),
             0u);
