@@ -503,23 +503,7 @@ int submit(const SubmitArgs& a) {
     auto [name, value] = property_arg(p);
     bs.properties[name] = db::Property{value, sc ? "Force" : "submit"};
   }
-  auto field = [&](const std::string& given, const std::optional<std::string>& configured) {
-    return !given.empty() || !sc ? given : configured.value_or("");
-  };
-  std::string branch = field(a.branch, sc ? sc->branch : std::nullopt);
-  std::string repository = field(a.repository, sc ? sc->repository : std::nullopt);
-  std::string project = field(a.project, sc ? sc->project : std::nullopt);
-  std::string codebase = field(a.codebase, sc ? sc->codebase : std::nullopt);
-  if (!branch.empty() || !a.revision.empty() || !repository.empty() || !project.empty() ||
-      !codebase.empty()) {
-    db::SourceStampSpec ss;
-    if (!branch.empty()) ss.branch = branch;
-    if (!a.revision.empty()) ss.revision = a.revision;
-    ss.repository = repository;
-    ss.project = project;
-    ss.codebase = codebase;
-    bs.sourcestamps.push_back(ss);
-  }
+  bs.sourcestamps = forced_stamps({a.branch, a.revision, a.repository, a.project, a.codebase}, sc);
   std::vector<std::pair<std::string, int64_t>> builders;
   for (const auto& name : sc ? sc->builders : a.builders) {
     // A builder of the given master directory may be submitted to before that master first ran.

@@ -150,6 +150,28 @@ Future<db::AddedBuildset> add_scheduler_buildset(db::Db& db, const SchedulerConf
   }
 }
 
+std::vector<db::SourceStampRef> forced_stamps(const ForcedStamp& given,
+                                              const SchedulerConfig* scheduler) {
+  auto field = [&](const std::string& value, const std::optional<std::string> SchedulerConfig::*f) {
+    return !value.empty() || !scheduler ? value : (scheduler->*f).value_or("");
+  };
+  std::string branch = field(given.branch, &SchedulerConfig::branch);
+  std::string repository = field(given.repository, &SchedulerConfig::repository);
+  std::string project = field(given.project, &SchedulerConfig::project);
+  std::string codebase = field(given.codebase, &SchedulerConfig::codebase);
+  if (branch.empty() && given.revision.empty() && repository.empty() && project.empty() &&
+      codebase.empty()) {
+    return {};
+  }
+  db::SourceStampSpec ss;
+  if (!branch.empty()) ss.branch = branch;
+  if (!given.revision.empty()) ss.revision = given.revision;
+  ss.repository = repository;
+  ss.project = project;
+  ss.codebase = codebase;
+  return {ss};
+}
+
 std::optional<SysClock::time_point> next_nightly(const SchedulerConfig& config,
                                                  SysClock::time_point after) {
   const auto minutes = allowed(config.minute, 0, 59);

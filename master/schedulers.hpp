@@ -40,6 +40,17 @@ Future<db::AddedBuildset> add_scheduler_buildset(db::Db& db, const SchedulerConf
                                                  db::Properties properties, std::string reason,
                                                  std::optional<int64_t> parent_buildid = {});
 
+// What a force request gives for the source stamp (empty: not given).
+struct ForcedStamp {
+  std::string branch, revision, repository, project, codebase;
+};
+
+// The source stamps of a forced build (`yardmaster submit`, the web force endpoint): each field
+// as given, else the force scheduler's own (`scheduler` may be null: a plain submit); no stamp
+// when every field is empty.
+std::vector<db::SourceStampRef> forced_stamps(const ForcedStamp& given,
+                                              const SchedulerConfig* scheduler);
+
 // The first nightly firing time strictly after `after`: a whole minute whose minute, hour and day
 // of the week (in the local time zone, as localtime_r sees it; 0 = Monday) are in the config's
 // lists, an empty list meaning every value. nullopt when the lists select no valid time (e.g. an

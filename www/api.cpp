@@ -42,18 +42,23 @@ json master_ref(const std::optional<int64_t>& id) {
 }
 
 json master_json(const db::Master& m) {
-  return {{"masterid", m.id}, {"name", m.name}, {"active", m.active},
+  return {{"masterid", m.id},
+          {"name", m.name},
+          {"active", m.active},
           {"last_active", ts(m.last_active)}};
 }
 
 json builder_json(const db::Builder& b) {
-  return {{"builderid", b.id}, {"name", b.name}, {"description", opt(b.description)},
-          {"masterids", b.masterids}, {"tags", b.tags}};
+  return {{"builderid", b.id},
+          {"name", b.name},
+          {"description", opt(b.description)},
+          {"masterids", b.masterids},
+          {"tags", b.tags}};
 }
 
 json log_json(const db::Log& l) {
-  return {{"logid", l.id},         {"name", l.name},   {"slug", l.slug},
-          {"stepid", l.stepid},    {"complete", l.complete}, {"num_lines", l.num_lines},
+  return {{"logid", l.id},      {"name", l.name},         {"slug", l.slug},
+          {"stepid", l.stepid}, {"complete", l.complete}, {"num_lines", l.num_lines},
           {"type", l.type}};
 }
 
@@ -159,12 +164,16 @@ struct Collection {
   }
 };
 
-const Collection kMasters{"masters", "masterid",
-                          {{"masterid", Type::kInt}, {"name", Type::kString},
-                           {"active", Type::kBool}, {"last_active", Type::kInt}}};
-const Collection kBuilders{"builders", "builderid",
-                           {{"builderid", Type::kInt}, {"name", Type::kString},
-                            {"description", Type::kString}}};
+const Collection kMasters{"masters",
+                          "masterid",
+                          {{"masterid", Type::kInt},
+                           {"name", Type::kString},
+                           {"active", Type::kBool},
+                           {"last_active", Type::kInt}}};
+const Collection kBuilders{
+    "builders",
+    "builderid",
+    {{"builderid", Type::kInt}, {"name", Type::kString}, {"description", Type::kString}}};
 const Collection kBuilds{"builds",
                          "buildid",
                          {{"buildid", Type::kInt, "id"},
@@ -223,9 +232,12 @@ const Collection kBuildsets{"buildsets",
                              {"complete_at", Type::kInt, "complete_at"},
                              {"results", Type::kInt, "results"},
                              {"parent_buildid", Type::kInt, "parent_buildid"}}};
-const Collection kWorkers{"workers", "workerid",
-                          {{"workerid", Type::kInt}, {"name", Type::kString},
-                           {"paused", Type::kBool}, {"graceful", Type::kBool}}};
+const Collection kWorkers{"workers",
+                          "workerid",
+                          {{"workerid", Type::kInt},
+                           {"name", Type::kString},
+                           {"paused", Type::kBool},
+                           {"graceful", Type::kBool}}};
 const Collection kChanges{"changes",
                           "changeid",
                           {{"changeid", Type::kInt, "changeid"},
@@ -239,11 +251,12 @@ const Collection kChanges{"changes",
                            {"codebase", Type::kString, "codebase"},
                            {"when_timestamp", Type::kInt, "when_timestamp"},
                            {"sourcestampid", Type::kInt, "sourcestampid"}}};
-const Collection kChangeSources{"changesources", "changesourceid",
-                                {{"changesourceid", Type::kInt}, {"name", Type::kString}}};
-const Collection kSchedulers{"schedulers", "schedulerid",
-                             {{"schedulerid", Type::kInt}, {"name", Type::kString},
-                              {"enabled", Type::kBool}}};
+const Collection kChangeSources{
+    "changesources", "changesourceid", {{"changesourceid", Type::kInt}, {"name", Type::kString}}};
+const Collection kSchedulers{
+    "schedulers",
+    "schedulerid",
+    {{"schedulerid", Type::kInt}, {"name", Type::kString}, {"enabled", Type::kBool}}};
 const Collection kForceSchedulers{"forceschedulers", "name", {{"name", Type::kString}}};
 
 struct Filter {
@@ -427,7 +440,8 @@ std::optional<json> take_filter(ListParams& p, std::string_view name) {
   for (auto it = p.filters.begin(); it != p.filters.end(); ++it) {
     if (it->field->name != name) continue;
     if (it->op != db::FieldFilter::Op::kEq || it->values.size() != 1 || it->values[0].is_null()) {
-      throw HttpError(400, fmt::format("{} takes one value: {}=true or {}=false", name, name, name));
+      throw HttpError(400,
+                      fmt::format("{} takes one value: {}=true or {}=false", name, name, name));
     }
     json v = it->values[0];
     p.filters.erase(it);
@@ -558,7 +572,8 @@ Awaitable<json> Api::log_contents(int64_t logid) {
         cx_, [&] { return db().logs().get_log_lines(logid, offset, offset + limit - 1); });
   }
   json chunks = json::array();
-  if (!content.empty()) chunks.push_back({{"logid", logid}, {"firstline", offset}, {"content", content}});
+  if (!content.empty())
+    chunks.push_back({{"logid", logid}, {"firstline", offset}, {"content", content}});
   co_return json{{"logchunks", chunks}, {"meta", {{"total", log->num_lines}}}};
 }
 
@@ -567,7 +582,8 @@ Awaitable<json> Api::get(const std::vector<std::string>& seg) {
   size_t n = seg.size();
   auto id_at = [&](size_t i, std::string_view what) { return parse_id(seg[i], what); };
   auto no_params = [&] {
-    if (!query_.empty()) throw HttpError(400, fmt::format("unknown parameter '{}'", query_[0].first));
+    if (!query_.empty())
+      throw HttpError(400, fmt::format("unknown parameter '{}'", query_[0].first));
   };
   if (root == "masters") {
     auto rows = co_await db_call(cx_, [&] { return db().masters().get_masters(); });
@@ -594,7 +610,8 @@ Awaitable<json> Api::get(const std::vector<std::string>& seg) {
     if (n == 4 && seg[2] == "builds") {
       int number = static_cast<int>(std::min<int64_t>(id_at(3, "build number"), INT32_MAX));
       no_params();
-      auto r = co_await db_call(cx_, [&] { return db().builds().get_build_by_number(b.id, number); });
+      auto r =
+          co_await db_call(cx_, [&] { return db().builds().get_build_by_number(b.id, number); });
       if (!r) throw HttpError(404, fmt::format("builder {} has no build {}", b.name, number));
       co_return one("builds", build_json(*r));
     }
@@ -614,7 +631,8 @@ Awaitable<json> Api::get(const std::vector<std::string>& seg) {
       no_params();
       auto rows = co_await db_call(cx_, [&] { return db().steps().get_steps(id); });
       for (const auto& s : rows) {
-        if (std::to_string(s.number) == seg[3] || s.name == seg[3]) co_return one("steps", step_json(s));
+        if (std::to_string(s.number) == seg[3] || s.name == seg[3])
+          co_return one("steps", step_json(s));
       }
       throw HttpError(404, fmt::format("build {} has no step {}", id, seg[3]));
     }
@@ -660,7 +678,8 @@ Awaitable<json> Api::get(const std::vector<std::string>& seg) {
       }
       filter.spec = to_spec(p, kRequests);
       if (p.order.empty()) filter.spec.order.push_back({"buildrequestid", false});
-      auto rows = co_await db_call(cx_, [&] { return db().buildrequests().get_build_requests(filter); });
+      auto rows =
+          co_await db_call(cx_, [&] { return db().buildrequests().get_build_requests(filter); });
       co_return page(std::move(rows), p, kRequests, request_json);
     }
     if (n == 2) {
@@ -718,7 +737,9 @@ Awaitable<json> Api::get(const std::vector<std::string>& seg) {
   } else if (root == "schedulers" && n == 1) {
     auto rows = co_await db_call(cx_, [&] { return db().schedulers().get_schedulers(); });
     co_return whole(rows, query_, kSchedulers, [](const db::Scheduler& s) {
-      return json{{"schedulerid", s.id}, {"name", s.name}, {"enabled", s.enabled},
+      return json{{"schedulerid", s.id},
+                  {"name", s.name},
+                  {"enabled", s.enabled},
                   {"master", master_ref(s.masterid)}};
     });
   } else if (root == "forceschedulers" && n <= 2) {
@@ -778,11 +799,10 @@ Awaitable<json> Api::force(const std::string& name) {
     }
     std::vector<std::string> chosen;
     for (const auto& b : *it) {
-      if (!b.is_string() ||
-          std::find(sc->builders.begin(), sc->builders.end(), b.get<std::string>()) ==
-              sc->builders.end()) {
-        throw HttpError(400, fmt::format("{} is not a builder of force scheduler {}", b.dump(),
-                                         sc->name));
+      if (!b.is_string() || std::find(sc->builders.begin(), sc->builders.end(),
+                                      b.get<std::string>()) == sc->builders.end()) {
+        throw HttpError(
+            400, fmt::format("{} is not a builder of force scheduler {}", b.dump(), sc->name));
       }
       if (std::find(chosen.begin(), chosen.end(), b) == chosen.end()) chosen.push_back(b);
     }
@@ -795,28 +815,13 @@ Awaitable<json> Api::force(const std::string& name) {
   }
   std::string reason =
       string_param(params, "reason").value_or(sc->reason.value_or("forced from the web page"));
-  auto field = [&](const char* key, const std::optional<std::string>& configured) {
-    return string_param(params, key).value_or(configured.value_or(""));
-  };
-  std::string branch = field("branch", sc->branch);
-  std::string repository = field("repository", sc->repository);
-  std::string project = field("project", sc->project);
-  std::string codebase = field("codebase", sc->codebase);
-  std::string revision = string_param(params, "revision").value_or("");
-  std::vector<db::SourceStampRef> stamps;
-  if (!branch.empty() || !revision.empty() || !repository.empty() || !project.empty() ||
-      !codebase.empty()) {
-    db::SourceStampSpec ss;
-    if (!branch.empty()) ss.branch = branch;
-    if (!revision.empty()) ss.revision = revision;
-    ss.repository = repository;
-    ss.project = project;
-    ss.codebase = codebase;
-    stamps.push_back(std::move(ss));
-  }
-  auto added = co_await db_call(cx_, [&] {
-    return master::add_scheduler_buildset(db(), config, stamps, props, reason);
-  });
+  auto given = [&](const char* key) { return string_param(params, key).value_or(""); };
+  std::vector<db::SourceStampRef> stamps =
+      master::forced_stamps({given("branch"), given("revision"), given("repository"),
+                             given("project"), given("codebase")},
+                            sc);
+  auto added = co_await db_call(
+      cx_, [&] { return master::add_scheduler_buildset(db(), config, stamps, props, reason); });
   spdlog::info("web: force scheduler {} added buildset {}", sc->name, added.bsid);
   json brids = json::object();
   for (const auto& [builderid, brid] : added.brids) brids[std::to_string(builderid)] = brid;
@@ -880,7 +885,8 @@ Awaitable<Response> handle_api(Context& cx, const Request& req, const std::strin
     }
     co_return json_response(200, co_await api.force(seg[1]), req);
   }
-  if (req.method() != http::verb::get) throw HttpError(405, "the API takes GET (and POST to force)");
+  if (req.method() != http::verb::get)
+    throw HttpError(405, "the API takes GET (and POST to force)");
   co_return json_response(200, co_await api.get(seg), req);
 }
 
