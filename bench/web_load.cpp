@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
@@ -17,7 +18,6 @@
 #include <boost/asio/write.hpp>
 #include <chrono>
 #include <filesystem>
-#include <fmt/format.h>
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -60,7 +60,8 @@ pid_t spawn(const std::vector<std::string>& args, const fs::path& log) {
 int run(const std::string& ym, int builds, int clients, const std::string& out_file) {
   fs::path dir = fs::temp_directory_path() / fmt::format("ym-web-load-{}", getpid());
   fs::remove_all(dir);
-  if (std::system(fmt::format("'{}' create-master '{}' >/dev/null", ym, dir.string()).c_str()) != 0) {
+  if (std::system(fmt::format("'{}' create-master '{}' >/dev/null", ym, dir.string()).c_str()) !=
+      0) {
     throw std::runtime_error("create-master failed");
   }
   uint16_t port = free_port();
@@ -85,7 +86,8 @@ listen = 127.0.0.1:{}
 )",
                                                    port);
   for (int i = 0; i < builds; ++i) {
-    std::string cmd = fmt::format("'{}' submit '{}' -b b{} >/dev/null 2>&1", ym, dir.string(), 1 + i % 3);
+    std::string cmd =
+        fmt::format("'{}' submit '{}' -b b{} >/dev/null 2>&1", ym, dir.string(), 1 + i % 3);
     if (std::system(cmd.c_str()) != 0) throw std::runtime_error("submit failed");
   }
   pid_t master = spawn({ym, "run", dir.string(), "--quiet"}, dir / "master.log");
@@ -129,14 +131,18 @@ listen = 127.0.0.1:{}
           // The log of the newest running build's step, followed until it completes.
           int64_t logid = 0;
           try {
-            auto b = ym::test::http_get(port, "/api/v2/builds?complete=false&order=-buildid&limit=1").json();
+            auto b =
+                ym::test::http_get(port, "/api/v2/builds?complete=false&order=-buildid&limit=1")
+                    .json();
             if (!b["builds"].empty()) {
-              auto s = ym::test::http_get(port, fmt::format("/api/v2/builds/{}/steps",
-                                                            b["builds"][0]["buildid"].get<int64_t>()))
-                           .json();
+              auto s =
+                  ym::test::http_get(port, fmt::format("/api/v2/builds/{}/steps",
+                                                       b["builds"][0]["buildid"].get<int64_t>()))
+                      .json();
               if (!s["steps"].empty()) {
-                auto l = ym::test::http_get(port, fmt::format("/api/v2/steps/{}/logs",
-                                                              s["steps"].back()["stepid"].get<int64_t>()))
+                auto l = ym::test::http_get(port,
+                                            fmt::format("/api/v2/steps/{}/logs",
+                                                        s["steps"].back()["stepid"].get<int64_t>()))
                              .json();
                 if (!l["logs"].empty()) logid = l["logs"][0]["logid"].get<int64_t>();
               }
@@ -151,7 +157,8 @@ listen = 127.0.0.1:{}
             boost::asio::io_context io;
             boost::asio::ip::tcp::socket sock(io);
             sock.connect({boost::asio::ip::make_address("127.0.0.1"), port});
-            std::string req = fmt::format("GET /api/v2/events?logid={} HTTP/1.1\r\nHost: x\r\n\r\n", logid);
+            std::string req =
+                fmt::format("GET /api/v2/events?logid={} HTTP/1.1\r\nHost: x\r\n\r\n", logid);
             boost::asio::write(sock, boost::asio::buffer(req));
             std::string text;
             char buf[16384];
@@ -210,7 +217,8 @@ listen = 127.0.0.1:{}
   std::vector<double> claim;
   for (const auto& r : db->buildrequests().get_build_requests().get()) {
     if (r.complete && r.results == 0) ++success;
-    if (r.claimed_at) claim.push_back(static_cast<double>((*r.claimed_at - r.submitted_at).count()));
+    if (r.claimed_at)
+      claim.push_back(static_cast<double>((*r.claimed_at - r.submitted_at).count()));
   }
   auto all_builds = db->builds().get_builds().get();
   db->shutdown();
@@ -234,7 +242,8 @@ listen = 127.0.0.1:{}
               {"log_events", log_events.load()},
               {"log_lines_streamed", log_lines.load()},
               {"claim_latency_mean_s_metrics", claim_count > 0 ? claim_sum / claim_count : -1.0},
-              {"claim_latency_max_s_db", claim.empty() ? 0.0 : *std::max_element(claim.begin(), claim.end())},
+              {"claim_latency_max_s_db",
+               claim.empty() ? 0.0 : *std::max_element(claim.begin(), claim.end())},
               {"master_exit", WIFEXITED(status) ? WEXITSTATUS(status) : -1}};
   fmt::print("{}\n", report.dump(2));
   if (!out_file.empty()) std::ofstream(out_file) << report.dump(2) << "\n";

@@ -7,12 +7,12 @@
 // drains onto its socket.
 #include <utility>  // before asio: Boost 1.74's awaitable.hpp uses std::exchange without it
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/write.hpp>
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <set>
@@ -195,8 +195,9 @@ Awaitable<void> EventHub::tick() {
     }
   }
   db::BuildFilter fresh;
-  fresh.spec.where("id", last_buildid_, db::FieldFilter::Op::kGt).order_by("id").take(
-      kNewBuildsPerPoll);
+  fresh.spec.where("id", last_buildid_, db::FieldFilter::Op::kGt)
+      .order_by("id")
+      .take(kNewBuildsPerPoll);
   auto rows = co_await db_call(cx_, [&] { return cx_.db.builds().get_builds(fresh); });
   for (const auto& b : rows) {
     last_buildid_ = b.id;
@@ -221,7 +222,8 @@ Awaitable<void> EventHub::tick() {
       auto it = s->logs.find(logid);
       if (it == s->logs.end()) continue;
       if (!log) {
-        s->push(format_event("log", {{"logid", logid}, {"error", fmt::format("unknown log {}", logid)}}));
+        s->push(format_event("log",
+                             {{"logid", logid}, {"error", fmt::format("unknown log {}", logid)}}));
         s->logs.erase(it);
         continue;
       }
@@ -231,8 +233,8 @@ Awaitable<void> EventHub::tick() {
       if (sent >= n && !tell_complete) continue;
       int64_t first = sent < 0 ? n : std::max(sent, n - kMaxLinesPerEvent);
       if (first < n && !lines.contains(first)) {
-        lines[first] = co_await db_call(
-            cx_, [&] { return cx_.db.logs().get_log_lines(logid, first, n - 1); });
+        lines[first] =
+            co_await db_call(cx_, [&] { return cx_.db.logs().get_log_lines(logid, first, n - 1); });
       }
       s->push(format_event("log", {{"logid", logid},
                                    {"firstline", first},

@@ -38,7 +38,8 @@ using Awaitable = boost::asio::awaitable<T>;
 // Thrown by a handler: answered as {"error": message, "status": status}.
 class HttpError : public std::runtime_error {
  public:
-  HttpError(int status, const std::string& message) : std::runtime_error(message), status_(status) {}
+  HttpError(int status, const std::string& message)
+      : std::runtime_error(message), status_(status) {}
   int status() const { return status_; }
 
  private:

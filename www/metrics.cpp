@@ -35,17 +35,22 @@ struct Histogram {
 std::string escape(std::string_view v) {
   std::string out;
   for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
 
 // Numbers as Prometheus reads them: integers as integers, others with enough digits.
 std::string number(double v) {
-  if (v == static_cast<double>(static_cast<int64_t>(v))) return fmt::format("{}", static_cast<int64_t>(v));
+  if (v == static_cast<double>(static_cast<int64_t>(v)))
+    return fmt::format("{}", static_cast<int64_t>(v));
   return fmt::format("{}", v);
 }
 
@@ -127,20 +132,23 @@ std::string Metrics::render(const db::Db& db) const {
           pool.commit_groups);
   counter("yardmaster_db_grouped_writes_total", "Write calls committed by group commits.",
           pool.grouped_writes);
-  family(out, "yardmaster_cache_hits_total", "counter", "Connector cache lookups answered from it.");
+  family(out, "yardmaster_cache_hits_total", "counter",
+         "Connector cache lookups answered from it.");
   for (const auto& c : caches) {
     out += fmt::format("yardmaster_cache_hits_total{{cache=\"{}\"}} {}\n", escape(c.name), c.hits);
   }
   family(out, "yardmaster_cache_misses_total", "counter", "Connector cache lookups that queried.");
   for (const auto& c : caches) {
-    out += fmt::format("yardmaster_cache_misses_total{{cache=\"{}\"}} {}\n", escape(c.name), c.misses);
+    out +=
+        fmt::format("yardmaster_cache_misses_total{{cache=\"{}\"}} {}\n", escape(c.name), c.misses);
   }
 
   std::lock_guard lock(state_->mu);
   const State& s = *state_;
   family(out, "yardmaster_builds_running", "gauge", "Builds of this master running now.");
   out += fmt::format("yardmaster_builds_running {}\n", s.running);
-  family(out, "yardmaster_builds_finished_total", "counter", "Builds this master finished, by result.");
+  family(out, "yardmaster_builds_finished_total", "counter",
+         "Builds this master finished, by result.");
   for (const auto& [result, n] : s.finished) {
     out += fmt::format("yardmaster_builds_finished_total{{result=\"{}\"}} {}\n", escape(result), n);
   }

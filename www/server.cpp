@@ -2,6 +2,8 @@
 
 #include <utility>  // before asio: Boost 1.74's awaitable.hpp uses std::exchange without it
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -9,8 +11,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <fstream>
@@ -222,8 +222,8 @@ Server::Server(db::Db& db, ServerOptions options, std::shared_ptr<Metrics> metri
   std::string host = listen.host == "localhost" ? "127.0.0.1" : listen.host;
   auto address = net::ip::make_address(host, ec);
   if (ec) {
-    throw std::runtime_error(fmt::format(
-        "web: cannot listen on {}:{}: '{}' is not an IP address", listen.host, listen.port, host));
+    throw std::runtime_error(fmt::format("web: cannot listen on {}:{}: '{}' is not an IP address",
+                                         listen.host, listen.port, host));
   }
   tcp::endpoint ep(address, listen.port);
   a.open(ep.protocol(), ec);
@@ -231,8 +231,8 @@ Server::Server(db::Db& db, ServerOptions options, std::shared_ptr<Metrics> metri
   if (!ec) a.bind(ep, ec);
   if (!ec) a.listen(net::socket_base::max_listen_connections, ec);
   if (ec) {
-    throw std::runtime_error(fmt::format("web: cannot listen on {}:{}: {}", listen.host,
-                                         listen.port, ec.message()));
+    throw std::runtime_error(
+        fmt::format("web: cannot listen on {}:{}: {}", listen.host, listen.port, ec.message()));
   }
   port_ = a.local_endpoint().port();
 }
@@ -442,8 +442,9 @@ Awaitable<void> Server::Impl::raw_log(beast::tcp_stream& stream, const Request& 
   head.set(http::field::server, "yardmaster");
   head.set(http::field::content_type, "text/plain; charset=utf-8");
   head.set("X-Content-Type-Options", "nosniff");
-  head.set(http::field::content_disposition,
-           fmt::format("{}; filename=\"log-{}.txt\"", inline_view ? "inline" : "attachment", logid));
+  head.set(
+      http::field::content_disposition,
+      fmt::format("{}; filename=\"log-{}.txt\"", inline_view ? "inline" : "attachment", logid));
   head.keep_alive(req.keep_alive());
   head.chunked(true);
   http::response_serializer<http::empty_body> sr(head);

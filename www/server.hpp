@@ -42,7 +42,7 @@ struct ServerOptions {
   int max_db_calls = 2;
   // The longest a read, a write or a wait for a database permit may take.
   std::chrono::milliseconds io_timeout{30000};
-  std::chrono::milliseconds event_poll{500};   // how often events look at the database
+  std::chrono::milliseconds event_poll{500};    // how often events look at the database
   std::chrono::milliseconds keep_alive{15000};  // an SSE comment this often
 };
 

@@ -8,10 +8,10 @@
 #include <boost/asio/write.hpp>
 #include <chrono>
 #include <functional>
-#include <sstream>
-#include <thread>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
+#include <thread>
 
 #include "contract/fixture.hpp"
 #include "www/http_client.hpp"
@@ -65,9 +65,9 @@ std::vector<td::Row> known_rows() {
     int64_t builder = i <= 12 ? 1 : 2;
     int number = i <= 12 ? i : i - 12;
     bool running = i == 12;
-    rows.push_back(td::BuildRequest{i, 1, builder, 0, !running, running ? -1 : 0,
-                                    1700000000 + i, running ? std::nullopt
-                                                            : std::optional<int64_t>(1700000100 + i)});
+    rows.push_back(
+        td::BuildRequest{i, 1, builder, 0, !running, running ? -1 : 0, 1700000000 + i,
+                         running ? std::nullopt : std::optional<int64_t>(1700000100 + i)});
     rows.push_back(td::Build{i, number, builder, i, 1, 1, 1700000010 + i,
                              running ? std::nullopt : std::optional<int64_t>(1700000100 + i),
                              running ? "building" : "done",
@@ -109,7 +109,8 @@ TEST_P(WebApi, BuildsAreTheConnectorsAnswerWithFiltersOrderAndPaging) {
   auto all = web.get("/api/v2/builds");
   auto expected = db_->builds().get_builds().get();
   ASSERT_EQ(all["builds"].size(), expected.size());
-  for (size_t i = 0; i < expected.size(); ++i) EXPECT_EQ(all["builds"][i], www::build_json(expected[i]));
+  for (size_t i = 0; i < expected.size(); ++i)
+    EXPECT_EQ(all["builds"][i], www::build_json(expected[i]));
   EXPECT_EQ(all["meta"]["more"], false);
   // A builder's newest five after the newest two.
   auto page = web.get("/api/v2/builds?builderid=1&order=-number&limit=5&offset=2");
@@ -194,35 +195,36 @@ TEST_P(WebApi, EveryCollectionAnswersWhatItsConnectorHolds) {
 TEST_P(WebApi, BadParametersAre400UnknownIdsAre404AndNothingChanges) {
   insert(known_rows());
   Web web(*db_);
-  for (const char* target : {"/api/v2/builds?limit=10001", "/api/v2/builds?limit=-1",
-                             "/api/v2/builds?limit=99999999999999999999", "/api/v2/builds?offset=-5",
-                             "/api/v2/builds?limit=abc", "/api/v2/builds?order=password",
-                             "/api/v2/builds?builderid=1%20OR%201=1", "/api/v2/builds?nonsense=1",
-                             "/api/v2/builds?results__like=2", "/api/v2/builds?complete=maybe",
-                             "/api/v2/builds?results=2&results=null", "/api/v2/builds/abc",
-                             "/api/v2/builds/0", "/api/v2/builds/-3", "/api/v2/builds?x=%zz",
-                             "/api/v2/logs/1/contents?limit=10001", "/api/v2/masters?limit=-2",
-                             "/api/v2/events?logid=abc", "/api/v2/builds/1?extra=1"}) {
+  for (const char* target :
+       {"/api/v2/builds?limit=10001", "/api/v2/builds?limit=-1",
+        "/api/v2/builds?limit=99999999999999999999", "/api/v2/builds?offset=-5",
+        "/api/v2/builds?limit=abc", "/api/v2/builds?order=password",
+        "/api/v2/builds?builderid=1%20OR%201=1", "/api/v2/builds?nonsense=1",
+        "/api/v2/builds?results__like=2", "/api/v2/builds?complete=maybe",
+        "/api/v2/builds?results=2&results=null", "/api/v2/builds/abc", "/api/v2/builds/0",
+        "/api/v2/builds/-3", "/api/v2/builds?x=%zz", "/api/v2/logs/1/contents?limit=10001",
+        "/api/v2/masters?limit=-2", "/api/v2/events?logid=abc", "/api/v2/builds/1?extra=1"}) {
     auto r = http_get(web.port(), target);
     EXPECT_EQ(r.status, 400) << target << ": " << r.body;
     EXPECT_TRUE(r.json().contains("error")) << target;
   }
-  for (const char* target : {"/api/v2/builds/999", "/api/v2/builders/999/builds",
-                             "/api/v2/builders/nosuch", "/api/v2/steps/99", "/api/v2/logs/99/contents",
-                             "/api/v2/logs/99/raw", "/api/v2/nonsense", "/api/v2/builds/1/nonsense",
-                             "/api/v2/forceschedulers/x"}) {
+  for (const char* target :
+       {"/api/v2/builds/999", "/api/v2/builders/999/builds", "/api/v2/builders/nosuch",
+        "/api/v2/steps/99", "/api/v2/logs/99/contents", "/api/v2/logs/99/raw", "/api/v2/nonsense",
+        "/api/v2/builds/1/nonsense", "/api/v2/forceschedulers/x"}) {
     auto r = http_get(web.port(), target);
     EXPECT_EQ(r.status, 404) << target << ": " << r.body;
   }
   // Strings shaped like SQL are values: they match nothing and change nothing.
   auto hostile = web.get("/api/v2/changes?author=x%27%20OR%20%271%27=%271");
   EXPECT_EQ(hostile["changes"].size(), 0u);
-  EXPECT_EQ(web.get("/api/v2/changes?branch=main%27;%20DROP%20TABLE%20changes;--")["changes"].size(),
-            0u);
+  EXPECT_EQ(
+      web.get("/api/v2/changes?branch=main%27;%20DROP%20TABLE%20changes;--")["changes"].size(), 0u);
   EXPECT_EQ(db_->changes().get_changes().get().size(), 4u);
   // The page's files are found by exact name: no path reaches anything else.
-  for (const char* target : {"/../CMakeLists.txt", "/%2e%2e/CMakeLists.txt", "/static/../../etc/passwd",
-                             "//etc/passwd", "/index.html%00", "/..%2f..%2fetc%2fpasswd"}) {
+  for (const char* target :
+       {"/../CMakeLists.txt", "/%2e%2e/CMakeLists.txt", "/static/../../etc/passwd", "//etc/passwd",
+        "/index.html%00", "/..%2f..%2fetc%2fpasswd"}) {
     auto r = http_get(web.port(), target);
     EXPECT_EQ(r.status, 404) << target;
     EXPECT_EQ(r.body.find("root:"), std::string::npos) << target;
@@ -233,8 +235,9 @@ TEST_P(WebApi, BadParametersAre400UnknownIdsAre404AndNothingChanges) {
   EXPECT_EQ(http_request(web.port(), "DELETE", "/api/v2/builds/1").status, 405);
   EXPECT_EQ(http_request(web.port(), "POST", "/api/v2/forceschedulers/x", "{}").status, 403);
   // A body beyond the limit and a request line that is not HTTP.
-  EXPECT_NE(http_raw(web.port(), "POST /api/v2/forceschedulers/x HTTP/1.1\r\nHost: x\r\n"
-                                "Content-Length: 100000\r\n\r\n")
+  EXPECT_NE(http_raw(web.port(),
+                     "POST /api/v2/forceschedulers/x HTTP/1.1\r\nHost: x\r\n"
+                     "Content-Length: 100000\r\n\r\n")
                 .find("HTTP/1.1 413"),
             std::string::npos);
   EXPECT_NE(http_raw(web.port(), "GARBAGE\r\n\r\n").find("400"), std::string::npos);
@@ -261,17 +264,20 @@ TEST_P(WebApi, ForceNeedsTheRightTokenAndAddsOneBuildset) {
   size_t before = db_->buildsets().get_buildsets().get().size();
   const std::string target = "/api/v2/forceschedulers/manual";
   EXPECT_EQ(http_request(web.port(), "POST", target, body).status, 401);
-  EXPECT_EQ(http_request(web.port(), "POST", target, body, {{"Authorization", "Bearer wrong"}}).status,
-            401);
+  EXPECT_EQ(
+      http_request(web.port(), "POST", target, body, {{"Authorization", "Bearer wrong"}}).status,
+      401);
   EXPECT_EQ(http_request(web.port(), "POST", target, body,
                          {{"Authorization", "Bearer s3cret-token-and-more"}})
                 .status,
             401);
-  EXPECT_EQ(http_request(web.port(), "POST", target, body, {{"Authorization", "s3cret-token"}}).status,
-            401);
+  EXPECT_EQ(
+      http_request(web.port(), "POST", target, body, {{"Authorization", "s3cret-token"}}).status,
+      401);
   EXPECT_EQ(db_->buildsets().get_buildsets().get().size(), before);
   // A builder the scheduler does not name, and a body that is not JSON-RPC: refused, no change.
-  const std::vector<std::pair<std::string, std::string>> auth{{"Authorization", "Bearer s3cret-token"}};
+  const std::vector<std::pair<std::string, std::string>> auth{
+      {"Authorization", "Bearer s3cret-token"}};
   EXPECT_EQ(http_request(web.port(), "POST", target,
                          R"({"method":"force","params":{"builderNames":["nosuch"]}})", auth)
                 .status,
@@ -354,11 +360,11 @@ TEST_P(WebApi, EventsTellOfNewBuildsFinishedStepsAndNewLogLines) {
   insert(known_rows());
   // A running step with a log of 3 lines on the running build 12.
   insert({td::Step{3, 0, "test", 12, 1700000030, std::nullopt, "running"},
-          td::Log{2, "stdio", "stdio", 3, false, 3, "s"},
-          td::LogChunk{2, 0, 2, "a\nb\nc\n"}});
+          td::Log{2, "stdio", "stdio", 3, false, 3, "s"}, td::LogChunk{2, 0, 2, "a\nb\nc\n"}});
   Web web(*db_);
   EventReader reader(web.port(), "/api/v2/events?logid=2");
-  auto has = [](const auto& events, const std::string& name, const std::function<bool(const json&)>& p) {
+  auto has = [](const auto& events, const std::string& name,
+                const std::function<bool(const json&)>& p) {
     return std::any_of(events.begin(), events.end(),
                        [&](const auto& e) { return e.first == name && p(e.second); });
   };
@@ -388,7 +394,8 @@ TEST_P(WebApi, EventsTellOfNewBuildsFinishedStepsAndNewLogLines) {
   db_->builds().finish_build(12, 0).get();
   ASSERT_TRUE(reader.wait([&](const auto& ev) {
     return has(ev, "build", [](const json& d) {
-      return d["type"] == "finished" && d["build"]["buildid"] == 12 && d["build"]["complete"] == true;
+      return d["type"] == "finished" && d["build"]["buildid"] == 12 &&
+             d["build"]["complete"] == true;
     });
   })) << "no event for the finished build";
 }
@@ -407,8 +414,8 @@ TEST_P(WebApi, ConnectionsBeyondTheLimitGet503AndOthersAreStillServed) {
   }
   // The server has taken each of them in when a request on it is answered.
   for (auto& s : idle) {
-    boost::asio::write(s, boost::asio::buffer(std::string(
-                              "GET /api/v2/masters HTTP/1.1\r\nHost: x\r\n\r\n")));
+    boost::asio::write(
+        s, boost::asio::buffer(std::string("GET /api/v2/masters HTTP/1.1\r\nHost: x\r\n\r\n")));
     char buf[4096];
     ASSERT_GT(s.read_some(boost::asio::buffer(buf)), 0u);
   }

@@ -35,21 +35,22 @@ class WebPage : public ::testing::Test {
     db_ = db::Db::open(scratch_->url("state.sqlite"));
     // linux: build 1 succeeded, build 2 runs (a step with a 3-line log that grows); docs: its
     // one build failed.
-    db_->insert_test_data({td::Master{1, "m1", true, 1700000000}, td::Builder{1, "linux", "linux builds"},
-                           td::Builder{2, "docs", std::nullopt}, td::BuilderMaster{1, 1, 1},
-                           td::BuilderMaster{2, 2, 1}, td::Worker{1, "w1"},
-                           td::Buildset{1, "ext", "because", 1700000000},
-                           td::BuildRequest{1, 1, 1, 0, true, 0, 1700000001, 1700000100},
-                           td::BuildRequest{2, 1, 1, 0, false, -1, 1700000002},
-                           td::BuildRequest{3, 1, 2, 0, true, 2, 1700000003, 1700000100},
-                           td::BuildRequestClaim{2, 1, 1700000005},
-                           td::Build{1, 1, 1, 1, 1, 1, 1700000010, 1700000100, "success", 0},
-                           td::Build{2, 2, 1, 2, 1, 1, 1700000200, std::nullopt, "building", std::nullopt},
-                           td::Build{3, 1, 2, 3, 1, 1, 1700000010, 1700000100, "failed", 2},
-                           td::Step{1, 0, "compile", 1, 1700000011, 1700000090, "exit code 0", 0},
-                           td::Step{2, 0, "unit", 2, 1700000201, std::nullopt, "running"},
-                           td::Log{1, "stdio", "stdio", 2, false, 3, "s"},
-                           td::LogChunk{1, 0, 2, "first line\nsecond line\nthird line\n"}})
+    db_->insert_test_data(
+           {td::Master{1, "m1", true, 1700000000}, td::Builder{1, "linux", "linux builds"},
+            td::Builder{2, "docs", std::nullopt}, td::BuilderMaster{1, 1, 1},
+            td::BuilderMaster{2, 2, 1}, td::Worker{1, "w1"},
+            td::Buildset{1, "ext", "because", 1700000000},
+            td::BuildRequest{1, 1, 1, 0, true, 0, 1700000001, 1700000100},
+            td::BuildRequest{2, 1, 1, 0, false, -1, 1700000002},
+            td::BuildRequest{3, 1, 2, 0, true, 2, 1700000003, 1700000100},
+            td::BuildRequestClaim{2, 1, 1700000005},
+            td::Build{1, 1, 1, 1, 1, 1, 1700000010, 1700000100, "success", 0},
+            td::Build{2, 2, 1, 2, 1, 1, 1700000200, std::nullopt, "building", std::nullopt},
+            td::Build{3, 1, 2, 3, 1, 1, 1700000010, 1700000100, "failed", 2},
+            td::Step{1, 0, "compile", 1, 1700000011, 1700000090, "exit code 0", 0},
+            td::Step{2, 0, "unit", 2, 1700000201, std::nullopt, "running"},
+            td::Log{1, "stdio", "stdio", 2, false, 3, "s"},
+            td::LogChunk{1, 0, 2, "first line\nsecond line\nthird line\n"}})
         .get();
     www::ServerOptions options;
     options.listen = {"127.0.0.1", 0};
@@ -71,8 +72,8 @@ class WebPage : public ::testing::Test {
     if (db_) db_->shutdown();
     server_.reset();
     if (HasFailure() && scratch_) {
-      std::cout << "browser test files (screenshots, chromedriver.log) kept in " << scratch_->path("")
-                << "\n";
+      std::cout << "browser test files (screenshots, chromedriver.log) kept in "
+                << scratch_->path("") << "\n";
     }
   }
 
@@ -92,30 +93,39 @@ TEST_F(WebPage, BuildersShowTheirLastResults) {
   b.navigate(url("/builders"));
   b.wait_for("document.querySelectorAll('#builders tr[data-builder]').length == 2", 20s,
              "both builders listed");
-  b.wait_for("document.querySelector('#builders tr[data-builder=\"linux\"]').dataset.result == 'running'",
-             20s, "linux shows its running build");
-  b.wait_for("document.querySelector('#builders tr[data-builder=\"docs\"]').dataset.result == 'failure'",
-             20s, "docs shows its failed build");
+  b.wait_for(
+      "document.querySelector('#builders tr[data-builder=\"linux\"]').dataset.result == 'running'",
+      20s, "linux shows its running build");
+  b.wait_for(
+      "document.querySelector('#builders tr[data-builder=\"docs\"]').dataset.result == 'failure'",
+      20s, "docs shows its failed build");
   shot("builders");
   // A build's page: its steps with their results.
   b.navigate(url("/builds/1"));
-  b.wait_for("!!document.querySelector('#steps tr[data-step=\"compile\"][data-result=\"success\"]')", 20s,
-             "build 1's step compile, successful");
+  b.wait_for(
+      "!!document.querySelector('#steps tr[data-step=\"compile\"][data-result=\"success\"]')", 20s,
+      "build 1's step compile, successful");
   shot("build");
 }
 
 TEST_F(WebPage, ARunningLogGrowsWhileTheTestWatches) {
   auto& b = *browser_;
   b.navigate(url("/logs/1"));
-  b.wait_for("document.querySelector('#log') && document.querySelector('#log').dataset.numLines == '3'",
-             20s, "the log's three lines");
-  b.wait_for("[...document.querySelectorAll('#log .line')].some(e => e.textContent.includes('third line'))",
-             20s, "the third line rendered");
+  b.wait_for(
+      "document.querySelector('#log') && document.querySelector('#log').dataset.numLines == '3'",
+      20s, "the log's three lines");
+  b.wait_for(
+      "[...document.querySelectorAll('#log .line')].some(e => e.textContent.includes('third "
+      "line'))",
+      20s, "the third line rendered");
   // The step prints more: the page hears of it through its event stream.
   db_->logs().append_log(1, "fourth line\nfifth line\n").get();
-  b.wait_for("document.querySelector('#log').dataset.numLines == '5'", 20s, "the log grew to 5 lines");
-  b.wait_for("[...document.querySelectorAll('#log .line')].some(e => e.textContent.includes('fifth line'))",
-             20s, "the fifth line rendered");
+  b.wait_for("document.querySelector('#log').dataset.numLines == '5'", 20s,
+             "the log grew to 5 lines");
+  b.wait_for(
+      "[...document.querySelectorAll('#log .line')].some(e => e.textContent.includes('fifth "
+      "line'))",
+      20s, "the fifth line rendered");
   shot("log");
 }
 
@@ -123,7 +133,8 @@ TEST_F(WebPage, TheForceFormAddsABuildset) {
   auto& b = *browser_;
   size_t before = db_->buildsets().get_buildsets().get().size();
   b.navigate(url("/force"));
-  b.wait_for("!!document.querySelector('form#force-manual')", 20s, "the form of force scheduler manual");
+  b.wait_for("!!document.querySelector('form#force-manual')", 20s,
+             "the form of force scheduler manual");
   b.type(b.find("#force-token"), "page-token");
   auto reason = b.find("form#force-manual input[name=reason]");
   b.clear(reason);  // it holds the scheduler's default reason

@@ -44,7 +44,8 @@ HttpResult http_request(uint16_t port, const std::string& method, const std::str
   out.status = res.result_int();
   out.content_type = std::string(res[http::field::content_type]);
   out.body = std::move(res.body());
-  for (const auto& f : res) out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+  for (const auto& f : res)
+    out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
   beast::error_code ec;
   stream.socket().shutdown(tcp::socket::shutdown_both, ec);
   return out;

@@ -33,7 +33,8 @@ void expect_valid_text_format(const std::string& text) {
     ASSERT_TRUE(std::regex_match(line, m, sample)) << "not a sample: " << line;
     std::string name = m[1];
     for (const char* suffix : {"_bucket", "_sum", "_count"}) {
-      if (!declared.count(name) && name.ends_with(suffix)) name.resize(name.size() - strlen(suffix));
+      if (!declared.count(name) && name.ends_with(suffix))
+        name.resize(name.size() - strlen(suffix));
     }
     EXPECT_TRUE(declared.count(name)) << "no # TYPE before " << line;
   }
@@ -84,8 +85,8 @@ TEST(Metrics, TheDatabasesCallsAndCachesAreCounted) {
   expect_valid_text_format(text);
   auto caches = db.cache_stats();
   for (const auto& c : caches) {
-    EXPECT_TRUE(has_line(text, "yardmaster_cache_hits_total{cache=\"" + c.name + "\"} " +
-                                   std::to_string(c.hits)))
+    EXPECT_TRUE(has_line(
+        text, "yardmaster_cache_hits_total{cache=\"" + c.name + "\"} " + std::to_string(c.hits)))
         << c.name;
   }
   EXPECT_TRUE(has_line(text, "yardmaster_db_calls_total " + std::to_string(db.pool_stats().calls)));

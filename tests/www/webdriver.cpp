@@ -203,9 +203,9 @@ Browser::Browser(const fs::path& scratch_dir)
     wait_until_ready();
     // (Not --disable-crashpad-for-testing: with it, Chromium 156's renderer never answers a
     // navigation.)
-    json args =
-        json::array({"--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1366,900", "--user-data-dir=" + (scratch_ / "profile").string()});
+    json args = json::array({"--headless=new", "--no-sandbox", "--disable-gpu",
+                             "--disable-dev-shm-usage", "--window-size=1366,900",
+                             "--user-data-dir=" + (scratch_ / "profile").string()});
     json options = {{"binary", kChromium}, {"args", args}};
     constexpr long long kScriptMs = std::chrono::milliseconds(kScriptTimeout).count();
     json capabilities = {
