@@ -751,7 +751,7 @@ class Parser {
   int line_ = 0;
   int expiry_line_ = 0;
   std::set<std::string> seen_keys_;
-  std::vector<int> builder_worker_lines_;  // per builder: line of its workers key
+  std::vector<int> builder_worker_lines_;     // per builder: line of its workers key
   std::vector<int> scheduler_builder_lines_;  // per scheduler: line of its builders key
   std::vector<PendingKey> pending_;           // the keys of the scheduler being read
   std::vector<std::vector<std::pair<std::string, int>>> worker_builders_;  // per worker

@@ -6,10 +6,10 @@
 #include <spdlog/spdlog.h>
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
-#include <nlohmann/json.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "db/base.hpp"
@@ -255,9 +255,10 @@ void Master::request_reconfig(const std::string& why) {
       try {
         std::rethrow_exception(e);
       } catch (const std::exception& x) {
-        spdlog::error("reloading the configuration failed: {}; what was applied stays, the "
-                      "rest is applied by the next SIGHUP",
-                      x.what());
+        spdlog::error(
+            "reloading the configuration failed: {}; what was applied stays, the "
+            "rest is applied by the next SIGHUP",
+            x.what());
       }
     }
     if (reconfig_again_) {
@@ -371,8 +372,7 @@ awaitable<void> Master::configure_links() {
     w->id = co_await await(db_.workers().find_worker_id(w->name));
     std::vector<int64_t> builderids;
     for (const auto& b : builders_) {
-      if (b->id != 0 &&
-          std::find(b->workers.begin(), b->workers.end(), w) != b->workers.end()) {
+      if (b->id != 0 && std::find(b->workers.begin(), b->workers.end(), w) != b->workers.end()) {
         builderids.push_back(b->id);
       }
     }
@@ -424,7 +424,8 @@ awaitable<void> Master::checkin() {
   if (checkin_failed_) {
     checkin_failed_ = false;
     connected_since_ = std::chrono::system_clock::now();
-    spdlog::info("check-in works again; peers are judged from {} on", format_duration(config_.expiry));
+    spdlog::info("check-in works again; peers are judged from {} on",
+                 format_duration(config_.expiry));
   }
   if (reactivated) {
     // A peer found our check-in too old and took over: our claims are gone and the requests
@@ -478,8 +479,8 @@ awaitable<T> Master::persist(const std::string& what, const std::function<Future
       error = e.what();
     }
     if (grace_over_ && stop_requested_) {
-      throw db::ConnectionFailed(fmt::format("gave up {} at the second stop signal: {}", what,
-                                             error));
+      throw db::ConnectionFailed(
+          fmt::format("gave up {} at the second stop signal: {}", what, error));
     }
     if (failures == 0 || failures % 10 == 0) {
       spdlog::warn("{} failed ({} time(s)): {}; trying again until the database takes it", what,
@@ -962,8 +963,8 @@ awaitable<Master::StepResult> Master::run_trigger(std::shared_ptr<Build> build,
     db::Properties extra;
     extra["parent_buildername"] = {build->config->name, "Trigger"};
     extra["parent_buildnumber"] = {build->number, "Trigger"};
-    auto bs = co_await await(add_scheduler_buildset(db_, copy, refs, std::move(extra), reason,
-                                                    build->buildid));
+    auto bs = co_await await(
+        add_scheduler_buildset(db_, copy, refs, std::move(extra), reason, build->buildid));
     started.emplace_back(name, bs.bsid);
     std::string line = fmt::format("triggered {}: buildset {} ({} build request(s))\n", name,
                                    bs.bsid, bs.brids.size());
@@ -974,9 +975,8 @@ awaitable<Master::StepResult> Master::run_trigger(std::shared_ptr<Build> build,
   std::set<int64_t> waiting;
   for (const auto& p : started) waiting.insert(p.second);
   asio::steady_timer timer(io_);
-  const auto gap = std::clamp<std::chrono::milliseconds>(config_.poll_interval,
-                                                         std::chrono::milliseconds(100),
-                                                         std::chrono::seconds(2));
+  const auto gap = std::clamp<std::chrono::milliseconds>(
+      config_.poll_interval, std::chrono::milliseconds(100), std::chrono::seconds(2));
   int worst = results::kSuccess;
   while (!waiting.empty() && r.results == results::kSuccess) {
     if (build->stop != Stop::kNone) {
@@ -1023,9 +1023,9 @@ awaitable<void> Master::finish_build(std::shared_ptr<Build> build, int results,
     // peer's take-over already ended.
     int r = build->db_error ? results::kRetry : results::kCancelled;
     build->final_results = r;
-    std::string why = build->db_error ? "retry: " + *build->db_error
+    std::string why = build->db_error                ? "retry: " + *build->db_error
                       : build->stop == Stop::kCancel ? "cancelled: the master stopped"
-                                                      : "cancelled: this master lost its claims";
+                                                     : "cancelled: this master lost its claims";
     std::string what = fmt::format("ending build {}", label(*build));
     std::function<Future<int>()> call = [this, brid, r, why] {
       return db_.builds().abandon_builds(brid, masterid_, r, why);
@@ -1174,8 +1174,8 @@ awaitable<void> Master::service_loop(std::shared_ptr<Service> svc) {
       }
       if (!svc->stop && svc->owned) co_await svc->wake.wait_for(svc->source.poll_interval);
     } else {
-      svc->running = Scheduler::create(io_, db_, svc->scheduler, svc->id,
-                                       [this] { return may_write(); });
+      svc->running =
+          Scheduler::create(io_, db_, svc->scheduler, svc->id, [this] { return may_write(); });
       if (!svc->running) break;
       co_await svc->running->run(config_.poll_interval);
       svc->running.reset();
@@ -1240,9 +1240,10 @@ awaitable<void> Master::reconfigure() {
   // [master]: what a running master can take.
   if (next.name != config_.name || next.database != config_.database ||
       next.db_retry_budget != config_.db_retry_budget) {
-    spdlog::warn("[master] name, database and db_retry_budget take effect at the next start; "
-                 "the running master keeps {}",
-                 config_.name);
+    spdlog::warn(
+        "[master] name, database and db_retry_budget take effect at the next start; "
+        "the running master keeps {}",
+        config_.name);
   }
   config_.checkin_interval = next.checkin_interval;
   config_.expiry = next.expiry;
@@ -1346,8 +1347,8 @@ awaitable<void> Master::reconfigure() {
     const SchedulerConfig* old = config_.scheduler(sc.name);
     if (!old) {
       added.push_back("scheduler " + sc.name);
-    } else if (!(*old == sc) && (sc.type == SchedulerType::kForce ||
-                                 sc.type == SchedulerType::kTriggerable)) {
+    } else if (!(*old == sc) &&
+               (sc.type == SchedulerType::kForce || sc.type == SchedulerType::kTriggerable)) {
       changed.push_back("scheduler " + sc.name);
     }
   }

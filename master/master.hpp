@@ -17,10 +17,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -111,7 +111,7 @@ class Master {
     // The database failed one of the build's writes beyond the retry budget: the build ends as
     // RETRY and its request is built again.
     std::optional<std::string> db_error;
-    std::shared_ptr<LogWriter> writer;  // of the running step
+    std::shared_ptr<LogWriter> writer;        // of the running step
     int final_results = db::results::kRetry;  // what finish_build recorded (for the metrics)
   };
   struct StepResult {
@@ -126,8 +126,8 @@ class Master {
     bool is_source = false;
     std::string name;
     int64_t id = 0;
-    ChangeSourceConfig source;     // is_source
-    SchedulerConfig scheduler;     // !is_source
+    ChangeSourceConfig source;           // is_source
+    SchedulerConfig scheduler;           // !is_source
     std::unique_ptr<GitPoller> poller;   // is_source
     std::unique_ptr<Scheduler> running;  // !is_source, while it runs
     bool owned = false;
@@ -195,12 +195,12 @@ class Master {
   boost::asio::signal_set signals_;
   boost::asio::signal_set hangup_;
   ChildReaper reaper_;
-  Event stop_event_;    // a stop was requested
-  Event wake_;          // the claim loop should poll now
-  Event tick_;          // the check-in loop should end
-  Event idle_;          // the last running build ended
-  Event claim_done_;    // the claim loop has ended
-  Event checkin_done_;  // the check-in loop has ended
+  Event stop_event_;     // a stop was requested
+  Event wake_;           // the claim loop should poll now
+  Event tick_;           // the check-in loop should end
+  Event idle_;           // the last running build ended
+  Event claim_done_;     // the claim loop has ended
+  Event checkin_done_;   // the check-in loop has ended
   Event reconfig_done_;  // a reconfigure() has ended
 
   int64_t masterid_ = 0;

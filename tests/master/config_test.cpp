@@ -27,7 +27,6 @@ const std::string kBase =
 
 master::MasterConfig parse(const std::string& text) { return master::parse_config(text, "/srv/m"); }
 
-
 bool starts(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
 
 TEST(ChangeSourceConfig, ParsesEveryKey) {
@@ -71,32 +70,32 @@ TEST(ChangeSourceConfig, ErrorsNameTheLine) {
   EXPECT_EQ(config_error(kBase + "[changesource up]\nrepository = /r\n"),
             "config.ini:9: change source 'up' has no type; add 'type = git'");
   EXPECT_EQ(config_error(kBase + "[changesource up]\ntype = git\n[scheduler f]\ntype = force\n"
-                             "builders = b\n"),
+                                 "builders = b\n"),
             "config.ini:9: change source 'up' has no repository; add 'repository = URL or path'");
   EXPECT_EQ(config_error(kBase + "[changesource up]\ntype = git\nrepository =\n"),
             "config.ini:11: repository is empty; give the URL or path git fetches from");
   EXPECT_EQ(config_error(kBase + "[changesource up]\ntype = git\nrepository = /r\n"
-                             "revlink = https://example.org/r/\n"),
+                                 "revlink = https://example.org/r/\n"),
             "config.ini:12: revlink = 'https://example.org/r/' has no {revision}; write e.g. "
             "revlink = https://example.org/commit/{revision}");
-  EXPECT_EQ(
-      config_error(kBase + "[changesource up]\ntype = git\nrepository = /r\npoll_interval = 500ms\n"),
-      "config.ini:12: poll_interval of a change source must be at least 1s");
+  EXPECT_EQ(config_error(kBase +
+                         "[changesource up]\ntype = git\nrepository = /r\npoll_interval = 500ms\n"),
+            "config.ini:12: poll_interval of a change source must be at least 1s");
   EXPECT_TRUE(starts(config_error(kBase + "[changesource up]\ntype = git\nrepository = /r\n"
-                                      "branch = main\n"),
+                                          "branch = main\n"),
                      "config.ini:12: unknown key 'branch' in [changesource up] (known: type, "
                      "repository, branches,"));
   EXPECT_EQ(config_error(kBase + "[changesource up]\ntype = git\nrepository = /r\n"
-                             "[changesource up]\ntype = git\nrepository = /s\n"),
+                                 "[changesource up]\ntype = git\nrepository = /s\n"),
             "config.ini:12: change source 'up' is defined twice");
   EXPECT_EQ(config_error(kBase + "[changesource]\n"),
             "config.ini:9: [changesource] needs a name: [changesource NAME]");
   EXPECT_TRUE(starts(config_error(kBase + "[changesource my source]\n"),
                      "config.ini:9: invalid change source name 'my source'"));
   EXPECT_EQ(config_error(kBase +
-                     "[changesource up]\ntype = git\nrepository = /r\n"
-                     "project = " +
-                     std::string(600, 'p') + "\n"),
+                         "[changesource up]\ntype = git\nrepository = /r\n"
+                         "project = " +
+                         std::string(600, 'p') + "\n"),
             "config.ini:12: project is too long for the database's changes.project column");
 }
 
@@ -188,8 +187,8 @@ TEST(SchedulerConfig, BadCronValuesNameTheLine) {
             "as mon, wed or 0-4 (0 = Monday)");
   EXPECT_TRUE(starts(config_error(n + "day_of_week = monday\n"),
                      "config.ini:12: day_of_week = 'monday': 'monday' is not a number"));
-  EXPECT_TRUE(
-      starts(config_error(n + "hour = 3, *\n"), "config.ini:12: hour = '3, *': '*' must stand alone"));
+  EXPECT_TRUE(starts(config_error(n + "hour = 3, *\n"),
+                     "config.ini:12: hour = '3, *': '*' must stand alone"));
   EXPECT_TRUE(starts(config_error(n + "hour = 5-3\n"),
                      "config.ini:12: hour = '5-3': the range 5-3 runs backwards"));
   EXPECT_TRUE(starts(config_error(n + "minute =\n"), "config.ini:12: minute = '': it is empty"));
@@ -198,22 +197,24 @@ TEST(SchedulerConfig, BadCronValuesNameTheLine) {
 }
 
 TEST(SchedulerConfig, AKeyOfAnotherTypeIsRefusedNamingItsTypes) {
-  EXPECT_EQ(config_error(kBase + "[scheduler f]\ntype = force\nbuilders = b\ntree_stable_timer = 1s\n"),
-            "config.ini:12: tree_stable_timer applies to single-branch schedulers only (this one "
-            "is force)");
+  EXPECT_EQ(
+      config_error(kBase + "[scheduler f]\ntype = force\nbuilders = b\ntree_stable_timer = 1s\n"),
+      "config.ini:12: tree_stable_timer applies to single-branch schedulers only (this one "
+      "is force)");
   // The type may come after the key: the line named is still the key's.
   EXPECT_EQ(config_error(kBase + "[scheduler p]\ninterval = 1h\nhour = 3\nbuilders = b\n"
-                             "type = periodic\n"),
+                                 "type = periodic\n"),
             "config.ini:11: hour applies to nightly schedulers only (this one is periodic)");
-  EXPECT_EQ(config_error(kBase + "[scheduler s]\ntype = single-branch\nbranch = main\nbuilders = b\n"
-                             "interval = 1h\n"),
-            "config.ini:13: interval applies to periodic schedulers only (this one is "
-            "single-branch)");
+  EXPECT_EQ(
+      config_error(kBase + "[scheduler s]\ntype = single-branch\nbranch = main\nbuilders = b\n"
+                           "interval = 1h\n"),
+      "config.ini:13: interval applies to periodic schedulers only (this one is "
+      "single-branch)");
   EXPECT_EQ(config_error(kBase + "[scheduler t]\ntype = triggerable\nbuilders = b\nfiles = *.c\n"),
             "config.ini:12: files applies to single-branch and nightly schedulers only (this one "
             "is triggerable)");
   EXPECT_EQ(config_error(kBase + "[scheduler t]\ntype = periodic\ninterval = 1h\nbuilders = b\n"
-                             "only_if_changed = true\n"),
+                                 "only_if_changed = true\n"),
             "config.ini:13: only_if_changed applies to nightly schedulers only (this one is "
             "periodic)");
 }
@@ -249,7 +250,7 @@ TEST(SchedulerConfig, ErrorsNameTheLine) {
   EXPECT_EQ(config_error(kBase + "[scheduler s]\ntype = force\nbuilders = b\nproperty = x\n"),
             "config.ini:12: property needs a name: property NAME = value");
   EXPECT_EQ(config_error(kBase + "[scheduler s]\ntype = force\nbuilders = b\nproperty a = 1\n"
-                             "property a = 2\n"),
+                                 "property a = 2\n"),
             "config.ini:13: property 'a' is given twice in this section");
   EXPECT_EQ(config_error(kBase + "[scheduler s]\ntype = force\nbuilders = b\npriority = high\n"),
             "config.ini:12: priority = 'high' is not an integer (higher builds first)");
@@ -291,7 +292,7 @@ TEST(TriggerStep, ErrorsNameTheTriggerStepsLine) {
             "config.ini:5: trigger step 't' of builder 'b' names unknown scheduler 'nope' "
             "(triggerable schedulers: none)");
   EXPECT_EQ(config_error(head + "trigger t = f\n[scheduler f]\ntype = force\nbuilders = b\n"
-                            "[scheduler d]\ntype = triggerable\nbuilders = b\n"),
+                                "[scheduler d]\ntype = triggerable\nbuilders = b\n"),
             "config.ini:5: trigger step 't' of builder 'b' names scheduler 'f', which is force; a "
             "trigger step starts only schedulers with type = triggerable");
   EXPECT_EQ(config_error(head + "trigger s = d\n[scheduler d]\ntype = triggerable\nbuilders = b\n"),
