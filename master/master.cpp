@@ -338,9 +338,10 @@ awaitable<void> Master::register_master() {
         "cleanly; its claims were released and its unfinished builds ended as retry",
         config_.name, masterid_);
   }
+  auto registering = Clock::now();
   co_await await(db_.masters().set_master_state(masterid_, true));
   connected_since_ = std::chrono::system_clock::now();
-  last_checkin_ok_ = Clock::now();
+  last_checkin_ok_ = registering;
   co_await configure_links();
   std::vector<std::string> names;
   for (const auto& b : builders_) names.push_back(b->config->name);
@@ -410,6 +411,12 @@ bool Master::may_write() const {
 }
 
 awaitable<void> Master::checkin() {
+  // What a check-in proves is that the database held this master active at some moment after
+  // the call was made, with last_active stamped when it was made: peers count their expiry
+  // from there, so the gate does too. The answer may come much later (the process was frozen,
+  // the reply waited in the network) and say "still active" about a moment long past; counting
+  // from its arrival would open the gate on builds a peer has meanwhile taken over.
+  auto sent = Clock::now();
   bool reactivated = co_await await(db_.masters().set_master_state(masterid_, true));
   if (reactivated) {
     // Before the gate opens: the output still waiting belongs to builds a peer has ended.
@@ -417,7 +424,7 @@ awaitable<void> Master::checkin() {
       if (build->writer) build->writer->discard();
     }
   }
-  last_checkin_ok_ = Clock::now();
+  last_checkin_ok_ = sent;
   for (auto& [brid, build] : running_) {
     if (build->writer) build->writer->gate_opened();
   }

@@ -209,7 +209,8 @@ class Master {
   // outage everyone shared does not make the first one back expire the others.
   std::chrono::system_clock::time_point connected_since_{};
   bool checkin_failed_ = false;
-  std::chrono::steady_clock::time_point last_checkin_ok_{};  // the last check-in that worked
+  // When the last check-in that worked was made (not when its answer came).
+  std::chrono::steady_clock::time_point last_checkin_ok_{};
   // False once the last good check-in is so old that a peer may have taken this master over:
   // build output then waits until a check-in tells (see LogWriter::set_gate).
   bool may_write() const;

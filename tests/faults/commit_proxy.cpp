@@ -10,6 +10,7 @@
 
 #include <cctype>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -25,17 +26,37 @@ struct CommitProxy::State {
   Drop what = Drop::kNextWrite;       // guarded by mu
   Lose lose = Lose::kReply;           // guarded by mu
   int armed = 0;                      // guarded by mu
+  std::string containing;             // guarded by mu
+  int held = 0;                       // guarded by mu: replies held now (Lose::kHeld)
+  uint64_t releases = 0;              // guarded by mu: release_held() calls so far
+  bool closing = false;               // guarded by mu: the proxy is being destroyed
+  std::condition_variable released;   // release_held() or closing
   std::vector<std::string> lost;      // guarded by mu
   bool recording = false;             // guarded by mu
   std::vector<std::string> recorded;  // guarded by mu
   std::set<int> sockets;              // guarded by mu: those of live sessions
 
   // Uses one arm when it covers a commit of kind `seen`: what it loses.
-  std::optional<Lose> take(Drop seen) {
+  // `matched`: the statement (or the transaction) wrote with `containing` in its SQL.
+  std::optional<Lose> take(Drop seen, bool matched) {
     std::lock_guard lock(mu);
     if (armed <= 0 || (what != seen && what != Drop::kNextWrite)) return std::nullopt;
+    if (!containing.empty() && !matched) return std::nullopt;
     --armed;
     return lose;
+  }
+  bool matches(const std::string& sql) {
+    std::lock_guard lock(mu);
+    return !containing.empty() && sql.find(containing) != std::string::npos;
+  }
+  // Counts a held reply and waits for release_held() (true) or the proxy's end (false).
+  bool hold() {
+    std::unique_lock lock(mu);
+    ++held;
+    uint64_t seen = releases;
+    released.wait(lock, [&] { return closing || releases != seen; });
+    --held;
+    return !closing;
   }
   void add_lost(std::string s) {
     std::lock_guard lock(mu);
@@ -230,16 +251,35 @@ class Session {
     }
     if (!to_server(message)) return false;
     dropping_ = d.what;
+    delaying_ = d.lose == Lose::kHeld;
     holding_ = true;
     return true;
   }
-  void finish_drop(bool error) {
-    state_->add_lost(*dropping_ + (error ? " (the server answered with an error)" : ""));
+  // The reply is complete: records it, and for Lose::kHeld waits for release_held(), forwards
+  // what was kept and goes on. False ends the session.
+  bool finish_drop(bool error) {
+    state_->add_lost(*dropping_ + (error ? " (the server answered with an error)" : "") +
+                     (delaying_ ? " (held)" : ""));
+    if (!delaying_) return false;
+    if (!state_->hold()) return false;
+    std::string reply = std::move(kept_);
+    kept_.clear();
+    dropping_.reset();
+    delaying_ = false;
+    holding_ = false;
+    if (!to_client(reply)) return false;
+    return from_client_.empty() || on_client();
+  }
+  // A message of the reply being dropped: kept for a held reply, swallowed otherwise.
+  void swallow(const std::string& m) {
+    if (delaying_) kept_ += m;
   }
 
   std::string from_client_, from_server_;
   std::optional<std::string> dropping_;
-  bool holding_ = false;  // the client is no longer read
+  bool delaying_ = false;  // the reply being dropped is only held (Lose::kHeld)
+  std::string kept_;       // what is held of it so far
+  bool holding_ = false;   // the client is no longer read
   std::shared_ptr<CommitProxy::State> state_;
 
  private:
@@ -317,7 +357,10 @@ class PgSession final : public Session {
         batch_sql_ = s == statements_.end() ? std::string() : s->second;
         state_->add_record("E" + where);
         // Inside a transaction the write happens now; outside, its reply ends at Sync's.
-        if (status_ == 'T' && is_write(*batch_sql_)) wrote_ = true;
+        if (status_ == 'T' && is_write(*batch_sql_)) {
+          wrote_ = true;
+          if (state_->matches(*batch_sql_)) matched_ = true;
+        }
         return std::nullopt;
       }
       case 'S': {
@@ -347,16 +390,17 @@ class PgSession final : public Session {
   std::optional<Decision> decide(const std::string& sql) {
     if (is_commit(sql)) {
       if (status_ != 'T' || !wrote_) return std::nullopt;
-      if (auto lose = state_->take(Drop::kCommit)) return Decision{"COMMIT", *lose};
+      if (auto lose = state_->take(Drop::kCommit, matched_)) return Decision{"COMMIT", *lose};
       return std::nullopt;
     }
     if (!is_write(sql)) return std::nullopt;
     if (status_ == 'I') {
-      if (auto lose = state_->take(Drop::kAutocommitWrite)) {
+      if (auto lose = state_->take(Drop::kAutocommitWrite, state_->matches(sql))) {
         return Decision{"autocommit write: " + sql, *lose};
       }
     } else {
       wrote_ = true;
+      if (state_->matches(sql)) matched_ = true;
     }
     return std::nullopt;
   }
@@ -371,21 +415,30 @@ class PgSession final : public Session {
       if (m[0] == 'E') reply_error_ = true;
       if (m[0] == 'Z' && total >= 6) {
         status_ = m[5];
-        if (status_ == 'I') wrote_ = false;
+        if (status_ == 'I') wrote_ = matched_ = false;
         if (dropping_) {
-          // The whole reply is here: the server has done it. The client hears nothing of it.
-          finish_drop(reply_error_);
-          return false;
+          // The whole reply is here: the server has done it. The client hears nothing of it
+          // (or, when it is held, hears it on release).
+          swallow(m);
+          bool error = reply_error_;
+          reply_error_ = false;
+          if (!finish_drop(error)) return false;
+          continue;
         }
         reply_error_ = false;
       }
-      if (!dropping_ && !to_client(m)) return false;
+      if (dropping_) {
+        swallow(m);
+        continue;
+      }
+      if (!to_client(m)) return false;
     }
   }
 
   bool started_ = false;
-  char status_ = 'I';   // from the last ReadyForQuery: I idle, T in a transaction, E failed one
-  bool wrote_ = false;  // the open transaction ran a write statement
+  char status_ = 'I';     // from the last ReadyForQuery: I idle, T in a transaction, E failed one
+  bool wrote_ = false;    // the open transaction ran a write statement
+  bool matched_ = false;  // ... one holding the armed text
   bool reply_error_ = false;                       // an ErrorResponse since the last ReadyForQuery
   std::map<std::string, std::string> statements_;  // prepared statement name -> SQL
   std::map<std::string, std::string> portals_;     // portal -> statement name
@@ -515,18 +568,21 @@ class MysqlSession final : public Session {
     }
     if (is_commit(sql)) {
       bool wrote = in_transaction() && wrote_;
+      bool matched = matched_;
       explicit_ = false;
+      matched_ = false;
       if (!wrote) return std::nullopt;
-      if (auto lose = state_->take(Drop::kCommit)) return Decision{"COMMIT", *lose};
+      if (auto lose = state_->take(Drop::kCommit, matched)) return Decision{"COMMIT", *lose};
       return std::nullopt;
     }
     if (!is_write(sql)) return std::nullopt;
     if (!in_transaction() && (status_ & kAutocommit)) {
-      if (auto lose = state_->take(Drop::kAutocommitWrite)) {
+      if (auto lose = state_->take(Drop::kAutocommitWrite, state_->matches(sql))) {
         return Decision{"autocommit write: " + sql, *lose};
       }
     } else {
       wrote_ = true;
+      if (state_->matches(sql)) matched_ = true;
     }
     return std::nullopt;
   }
@@ -550,14 +606,12 @@ class MysqlSession final : public Session {
       } else {
         server_continues_ = len == kMaxPayload;
         done = reply_packet(pkt, len);
-        if (done && !(status_ & kInTrans) && !explicit_) wrote_ = false;
+        if (done && !(status_ & kInTrans) && !explicit_) wrote_ = matched_ = false;
       }
       if (dropping_) {
-        if (done) {
-          finish_drop(reply_error_);
-          return false;
-        }
-        continue;  // swallowed
+        swallow(pkt);
+        if (done && !finish_drop(reply_error_)) return false;
+        continue;
       }
       if (!to_client(pkt)) return false;
     }
@@ -709,6 +763,7 @@ class MysqlSession final : public Session {
   uint16_t status_ = kAutocommit;  // from the last OK or EOF packet
   bool explicit_ = false;          // the client began a transaction it has not ended
   bool wrote_ = false;             // the open transaction ran a write statement
+  bool matched_ = false;           // ... one holding the armed text
   bool reply_error_ = false;
   bool client_continues_ = false, server_continues_ = false;  // inside a 16 MiB+ packet
   uint64_t columns_ = 0;  // column definitions (or prepare definitions) still to come
@@ -750,8 +805,11 @@ CommitProxy::~CommitProxy() {
   }
   acceptor_.join();
   {
-    // The wake-up reaches threads in poll(); one blocked in send() needs its socket shut.
+    // The wake-up reaches threads in poll(); one blocked in send() needs its socket shut, one
+    // holding a reply its condition.
     std::lock_guard lock(state_->mu);
+    state_->closing = true;
+    state_->released.notify_all();
     for (int fd : state_->sockets) ::shutdown(fd, SHUT_RDWR);
   }
   {
@@ -790,11 +848,23 @@ void CommitProxy::accept_loop() {
   }
 }
 
-void CommitProxy::arm(Drop what, int count, Lose lose) {
+void CommitProxy::arm(Drop what, int count, Lose lose, std::string containing) {
   std::lock_guard lock(state_->mu);
   state_->what = what;
   state_->lose = lose;
   state_->armed = count;
+  state_->containing = std::move(containing);
+}
+
+int CommitProxy::held() const {
+  std::lock_guard lock(state_->mu);
+  return state_->held;
+}
+
+void CommitProxy::release_held() {
+  std::lock_guard lock(state_->mu);
+  ++state_->releases;
+  state_->released.notify_all();
 }
 
 int CommitProxy::armed() const {

@@ -55,8 +55,10 @@ enum class Drop {
 };
 
 // What is lost: the reply (the server did it), or the message itself (the server never saw it;
-// for PostgreSQL's extended protocol the Sync that would have committed the statement).
-enum class Lose { kReply, kRequest };
+// for PostgreSQL's extended protocol the Sync that would have committed the statement). kHeld
+// loses nothing: the whole reply is kept at the proxy until release_held(), then forwarded, and
+// the connection goes on (a reply that the network delays, or that a frozen client reads late).
+enum class Lose { kReply, kRequest, kHeld };
 
 class CommitProxy {
  public:
@@ -74,13 +76,19 @@ class CommitProxy {
   // The next `count` commits of kind `what` (on any connection) lose their reply (or, with
   // Lose::kRequest, never reach the server; the client sees the same dead connection). Arming
   // again replaces what is left of the previous arming.
-  void arm(Drop what, int count = 1, Lose lose = Lose::kReply);
+  // With `containing`, only a commit whose transaction ran a write statement holding that text
+  // (or an autocommit write holding it) counts.
+  void arm(Drop what, int count = 1, Lose lose = Lose::kReply, std::string containing = {});
   void disarm() { arm(Drop::kNextWrite, 0); }
+  // Lose::kHeld: how many replies are complete at the proxy and held now; and letting them go.
+  int held() const;
+  void release_held();
   // Arms not yet used.
   int armed() const;
 
   // What each lost reply answered, oldest first: "COMMIT" or "autocommit write: <SQL>", with
-  // " (the server answered with an error)" when it did, or " (never sent)" for Lose::kRequest.
+  // " (the server answered with an error)" when it did, " (never sent)" for Lose::kRequest, or
+  // " (held)" for Lose::kHeld.
   // Recorded before the sockets are closed, so that it is complete by the time the client has
   // seen the connection die.
   std::vector<std::string> lost() const;

@@ -532,9 +532,10 @@ Rig::~Rig() {
   if (db_) db_->shutdown();
 }
 
-MasterProcess& Rig::add_master(const std::string& name, int slots, int retry_budget_s) {
+MasterProcess& Rig::add_master(const std::string& name, int slots, int retry_budget_s,
+                               const std::string& url) {
   fs::path dir = dir_ / ("master-" + name);
-  std::string config = "[master]\nname = " + name + "\ndatabase = " + url_ +
+  std::string config = "[master]\nname = " + name + "\ndatabase = " + (url.empty() ? url_ : url) +
                        "\ncheckin_interval = 1s\nexpiry = 3500ms\npoll_interval = 200ms\n"
                        "grace_period = 5s\nstep_timeout = 5m\ndb_retry_budget = " +
                        std::to_string(retry_budget_s) + "s\n\n[worker " + name +

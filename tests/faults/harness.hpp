@@ -224,8 +224,10 @@ class Rig {
 
   // Writes the directory and config.ini of a master named `name` (one worker of `slots`), with
   // short intervals: poll 0.2 s, check-in 1 s, expiry 3.5 s, and db_retry_budget =
-  // `retry_budget_s`. The master is not started.
-  MasterProcess& add_master(const std::string& name, int slots, int retry_budget_s);
+  // `retry_budget_s`. The master is not started. It reaches the database through `url` when one
+  // is given (a proxy in front of the same database), else through url().
+  MasterProcess& add_master(const std::string& name, int slots, int retry_budget_s,
+                            const std::string& url = {});
   // Holds the held steps of master `name` until the Hold is released (or the Rig destroyed).
   Hold& hold(const std::string& master_name);
   void release(const std::string& master_name);
