@@ -779,8 +779,8 @@ std::optional<ListenAddress> parse_listen(std::string_view text) {
       port.find_first_not_of("0123456789") != std::string_view::npos) {
     return std::nullopt;
   }
-  int p = std::stoi(std::string(port));
-  if (p < 1 || p > 65535) return std::nullopt;
+  int p = std::stoi(std::string(port));  // 0: any free port (the log names it)
+  if (p > 65535) return std::nullopt;
   if (host.find_first_of(" \t/") != std::string_view::npos) return std::nullopt;
   return ListenAddress{host.empty() ? "127.0.0.1" : std::string(host), static_cast<uint16_t>(p)};
 }

@@ -304,6 +304,47 @@ TEST(TriggerStep, ErrorsNameTheTriggerStepsLine) {
             "config.ini:5: a trigger step needs a name: trigger NAME = SCHEDULER");
 }
 
+TEST(WwwConfig, ListenTakesHostPortBracketedV6APortAloneAndPortZero) {
+  EXPECT_FALSE(parse(kBase).www.has_value()) << "no [www]: no web server";
+  auto d = parse(kBase + "[www]\n");
+  ASSERT_TRUE(d.www.has_value());
+  EXPECT_EQ(d.www->listen, (master::ListenAddress{"127.0.0.1", 8010}));
+  EXPECT_EQ(d.www->base_url, "");
+  EXPECT_FALSE(d.www->force_token_file.has_value());
+
+  auto c = parse(kBase +
+                 "[www]\nlisten = 0.0.0.0:9000\nbase_url = https://ci.example.org/\n"
+                 "force_token_file = secrets/www-token\n");
+  EXPECT_EQ(c.www->listen, (master::ListenAddress{"0.0.0.0", 9000}));
+  EXPECT_EQ(c.www->base_url, "https://ci.example.org/");
+  EXPECT_EQ(c.www->force_token_file, std::filesystem::path("/srv/m/secrets/www-token"));
+  EXPECT_EQ(parse(kBase + "[www]\nforce_token_file = /etc/ym/token\n").www->force_token_file,
+            std::filesystem::path("/etc/ym/token"));
+
+  EXPECT_EQ(master::parse_listen("[::1]:8011"), (master::ListenAddress{"::1", 8011}));
+  EXPECT_EQ(master::parse_listen(":8012"), (master::ListenAddress{"127.0.0.1", 8012}));
+  // Port 0: any free port; the master's log line names the one it got.
+  EXPECT_EQ(master::parse_listen("127.0.0.1:0"), (master::ListenAddress{"127.0.0.1", 0}));
+  for (const char* bad :
+       {"", "8010", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:123456", "127.0.0.1:-1",
+        "127.0.0.1:80a", "::1:8010", "[::1]8010", "[::1", "a host:8010", "a/b:8010"}) {
+    EXPECT_FALSE(master::parse_listen(bad).has_value()) << "'" << bad << "'";
+  }
+}
+
+TEST(WwwConfig, ErrorsNameTheLine) {
+  EXPECT_EQ(config_error(kBase + "[www]\nlisten = localhost\n"),
+            "config.ini:10: listen = 'localhost' is not an address; write HOST:PORT, e.g. "
+            "127.0.0.1:8010");
+  EXPECT_EQ(config_error(kBase + "[www]\nbase_url = ci.example.org\n"),
+            "config.ini:10: base_url = 'ci.example.org' must start with http:// or https://");
+  EXPECT_EQ(config_error(kBase + "[www]\nforce_token_file =\n"),
+            "config.ini:10: force_token_file is empty; remove the line for a read-only API");
+  EXPECT_EQ(config_error(kBase + "[www]\nport = 8010\n"),
+            "config.ini:10: unknown key 'port' in [www]; expected listen, base_url or "
+            "force_token_file");
+}
+
 TEST(MasterConfigSections, OutsideAnySectionAndUnknownSectionsListEveryKind) {
   EXPECT_EQ(config_error("type = git\n"),
             "config.ini:1: 'type = git' is outside any section; put it under [master], [worker "
