@@ -129,6 +129,72 @@ TEST_F(WebPage, ARunningLogGrowsWhileTheTestWatches) {
   shot("log");
 }
 
+// A log of 1,000,000 lines: the page knows its length from the log's row, fetches the ranges on
+// screen (never the whole log), keeps a few hundred lines in the DOM, and shows the right text at
+// its end and in its middle.
+TEST_F(WebPage, AMillionLineLogIsReadByRanges) {
+  constexpr int kLines = 1000000, kPerAppend = 50000;
+  int64_t logid = db_->logs().add_log(1, "big", "big", "s").get();
+  for (int first = 1; first <= kLines; first += kPerAppend) {
+    std::string chunk;
+    for (int n = first; n < first + kPerAppend; ++n) chunk += "line " + std::to_string(n) + "\n";
+    db_->logs().append_log(logid, chunk).get();
+  }
+  db_->logs().finish_log(logid).get();
+  ASSERT_EQ(db_->logs().get_log(logid).get()->num_lines, kLines);
+
+  auto& b = *browser_;
+  b.navigate(url("/logs/" + std::to_string(logid)));
+  b.wait_for(
+      "document.querySelector('#log') && document.querySelector('#log').dataset.numLines == "
+      "'1000000'",
+      20s, "the log's length");
+  // Every rendered line that is not pending holds the text of its number.
+  const std::string consistent =
+      "[...document.querySelectorAll('#log .line')].every(e => e.classList.contains('pending') || "
+      "e.textContent == 'line ' + e.dataset.ln)";
+  b.wait_for("!!document.querySelector('#log .line[data-ln=\"1\"]:not(.pending)')", 20s,
+             "the first line rendered");
+  EXPECT_TRUE(b.execute("return " + consistent).get<bool>());
+  shot("million-top");
+
+  b.execute("const l = document.querySelector('#log'); l.scrollTop = l.scrollHeight;");
+  b.wait_for("!!document.querySelector('#log .line[data-ln=\"1000000\"]:not(.pending)')", 20s,
+             "the last line rendered after scrolling to the end");
+  EXPECT_EQ(b.text(b.find("#log .line[data-ln=\"1000000\"]")), "line 1000000");
+  EXPECT_TRUE(b.execute("return " + consistent).get<bool>());
+  shot("million-end");
+
+  b.execute(
+      "const l = document.querySelector('#log'); l.scrollTop = (l.scrollHeight - l.clientHeight) "
+      "/ 2;");
+  b.wait_for(
+      "[...document.querySelectorAll('#log .line:not(.pending)')].some(e => Math.abs(e.dataset.ln "
+      "- 500000) < 1000)",
+      20s, "lines near the middle rendered after scrolling there");
+  EXPECT_TRUE(b.execute("return " + consistent).get<bool>());
+  shot("million-middle");
+
+  int in_dom = b.execute("return document.querySelectorAll('#log .line').length").get<int>();
+  EXPECT_GT(in_dom, 0);
+  EXPECT_LT(in_dom, 1000) << "only the lines on screen (and a margin) are in the DOM";
+  // What the page fetched: ranges of the contents, never the raw log, and not many of them.
+  auto fetched = b.execute(
+      "return performance.getEntriesByType('resource').map(e => e.name).filter(n => "
+      "n.includes('/logs/'))");
+  int ranges = 0;
+  for (const auto& name : fetched) {
+    std::string u = name.get<std::string>();
+    EXPECT_EQ(u.find("/raw"), std::string::npos) << u;
+    if (u.find("/contents") != std::string::npos) {
+      ++ranges;
+      EXPECT_NE(u.find("limit=500"), std::string::npos) << u;
+    }
+  }
+  EXPECT_GE(ranges, 3) << "the top, the end and the middle";
+  EXPECT_LE(ranges, 12) << fetched.dump();
+}
+
 TEST_F(WebPage, TheForceFormAddsABuildset) {
   auto& b = *browser_;
   size_t before = db_->buildsets().get_buildsets().get().size();
