@@ -183,33 +183,62 @@ Url Url::parse(const std::string& text) {
   size_t slash = rest.find('/');
   std::string authority = rest.substr(0, slash);
   std::string path = slash == std::string::npos ? "" : rest.substr(slash + 1);
-  std::string hostport = authority;
-  if (!hostport.empty() && hostport[0] == '[') {  // [::1]:5432
-    size_t close = hostport.find(']');
-    if (close == std::string::npos) throw InvalidUrl("invalid database URL: unclosed '[' in host");
-    url.host = hostport.substr(1, close - 1);
-    hostport = hostport.substr(close + 1);
-    if (!hostport.empty() && hostport[0] != ':') {
-      throw InvalidUrl("invalid database URL: unexpected text after ']' in host");
+  // host[:port] or [v6]:port, several separated by ','.
+  auto parse_endpoint = [](std::string hostport) {
+    Endpoint e;
+    if (!hostport.empty() && hostport[0] == '[') {  // [::1]:5432
+      size_t close = hostport.find(']');
+      if (close == std::string::npos) {
+        throw InvalidUrl("invalid database URL: unclosed '[' in host");
+      }
+      e.host = hostport.substr(1, close - 1);
+      hostport = hostport.substr(close + 1);
+      if (!hostport.empty() && hostport[0] != ':') {
+        throw InvalidUrl("invalid database URL: unexpected text after ']' in host");
+      }
+    } else {
+      size_t colon = hostport.find(':');
+      e.host = hostport.substr(0, colon);
+      hostport = colon == std::string::npos ? "" : hostport.substr(colon);
     }
-  } else {
-    size_t colon = hostport.find(':');
-    url.host = hostport.substr(0, colon);
-    hostport = colon == std::string::npos ? "" : hostport.substr(colon);
-  }
-  if (!hostport.empty()) {  // ":port"
-    std::string p = hostport.substr(1);
-    int port = 0;
-    auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
-    if (p.empty() || ec != std::errc() || ptr != p.data() + p.size() || port <= 0 || port > 65535) {
-      // Quoted only when it is digits: other text there may be a password missing its '@'.
-      bool digits =
-          !p.empty() && p.size() <= 10 && p.find_first_not_of("0123456789") == std::string::npos;
-      throw InvalidUrl("invalid database URL: port " + (digits ? "'" + p + "' " : std::string()) +
-                       "is not a number from 1 to 65535");
+    if (!hostport.empty()) {  // ":port"
+      std::string p = hostport.substr(1);
+      int port = 0;
+      auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
+      if (p.empty() || ec != std::errc() || ptr != p.data() + p.size() || port <= 0 ||
+          port > 65535) {
+        // Quoted only when it is digits: other text there may be a password missing its '@'.
+        bool digits = !p.empty() && p.size() <= 10 &&
+                      p.find_first_not_of("0123456789") == std::string::npos;
+        throw InvalidUrl("invalid database URL: port " +
+                         (digits ? "'" + p + "' " : std::string()) +
+                         "is not a number from 1 to 65535");
+      }
+      e.port = port;
     }
-    url.port = port;
+    return e;
+  };
+  std::vector<Endpoint> hosts;
+  for (size_t from = 0;;) {
+    // A ',' inside [...] belongs to no v6 address, but look for the end of the brackets anyway.
+    size_t scan = from;
+    if (scan < authority.size() && authority[scan] == '[') {
+      size_t close = authority.find(']', scan);
+      if (close != std::string::npos) scan = close;
+    }
+    size_t comma = authority.find(',', scan);
+    std::string piece = authority.substr(from, comma == std::string::npos ? std::string::npos
+                                                                           : comma - from);
+    if (piece.empty() && (comma != std::string::npos || !hosts.empty())) {
+      throw InvalidUrl("invalid database URL: an empty host in the list of hosts");
+    }
+    hosts.push_back(parse_endpoint(piece));
+    if (comma == std::string::npos) break;
+    from = comma + 1;
   }
+  url.host = hosts[0].host;
+  url.port = hosts[0].port;
+  url.more_hosts.assign(hosts.begin() + 1, hosts.end());
   url.database = percent_decode(path, "database name");
   if (url.database.empty()) {
     throw InvalidUrl(std::string("invalid database URL: missing database name (") +
@@ -231,8 +260,13 @@ std::string Url::to_string() const {
       if (password) out += ":***";
       out += "@";
     }
-    out += host.find(':') != std::string::npos ? "[" + host + "]" : host;
-    if (port) out += ":" + std::to_string(*port);
+    bool first_host = true;
+    for (const auto& e : endpoints()) {
+      if (!first_host) out += ",";
+      first_host = false;
+      out += e.host.find(':') != std::string::npos ? "[" + e.host + "]" : e.host;
+      if (e.port) out += ":" + std::to_string(*e.port);
+    }
     out += "/" + percent_encode(database);
   }
   bool first = true;
@@ -242,6 +276,12 @@ std::string Url::to_string() const {
     out += percent_encode(k) + "=" + percent_encode(v);
   }
   return out;
+}
+
+std::vector<Endpoint> Url::endpoints() const {
+  std::vector<Endpoint> all{{host, port}};
+  all.insert(all.end(), more_hosts.begin(), more_hosts.end());
+  return all;
 }
 
 std::optional<std::string> Url::option(const std::string& name) const {

@@ -4,6 +4,8 @@
 //   sqlite:////abs/path.sqlite     an absolute path
 //   postgresql://user:pass@host:port/db?max_connections=8
 //   mysql://user:pass@host:port/db?connect_timeout=5
+//   postgresql://user:pass@h1:5432,h2:5432/db?target_session_attrs=read-write
+//                                  several hosts, tried in order (docs/scale-out.md)
 // The password is kept for the driver and never printed: to_string() masks it, and the
 // mask_* functions below hide it in other text, also for a URL that does not parse.
 #pragma once
@@ -11,6 +13,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace ym::db {
 
@@ -18,12 +21,24 @@ enum class Backend { kSqlite, kPostgres, kMysql };
 
 const char* to_string(Backend b);
 
+// One host of a server URL.
+struct Endpoint {
+  std::string host;
+  std::optional<int> port;
+  bool operator==(const Endpoint&) const = default;
+};
+
 struct Url {
   Backend backend = Backend::kSqlite;
   std::string user;
   std::optional<std::string> password;
+  // The first host (empty: the client library's default, a local socket).
   std::string host;
   std::optional<int> port;
+  // The hosts after the first, when the URL lists several ("h1:p1,h2:p2"): a connection tries
+  // them in order and takes the first that accepts it (PostgreSQL: libpq does, and
+  // target_session_attrs=read-write skips a standby; MySQL: our driver does).
+  std::vector<Endpoint> more_hosts;
   // Database name for servers; file path for SQLite (empty when in memory).
   std::string database;
   bool memory = false;  // sqlite:// only
@@ -43,6 +58,8 @@ struct Url {
   // The value of ?name=..., or `fallback` when absent. Throws InvalidUrl when not an integer.
   int int_option(const std::string& name, int fallback) const;
   std::optional<std::string> option(const std::string& name) const;
+  // Every host in order: {host, port} then more_hosts.
+  std::vector<Endpoint> endpoints() const;
 };
 
 // Replaces `url`'s password in `text` with "***": as written, %-encoded in any way, quoted with

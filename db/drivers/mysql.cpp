@@ -247,11 +247,11 @@ class MysqlConnection final : public Connection {
     } else if (url.host.empty()) {
       // No host: the client library's default, the local server's Unix socket.
       opts["hostName"] = sql::SQLString("localhost");
-    } else {
-      std::string host = url.host.find(':') == std::string::npos ? url.host : "[" + url.host + "]";
-      opts["hostName"] =
-          sql::SQLString("tcp://" + host + ":" + std::to_string(url.port.value_or(3306)));
     }
+    auto tcp = [](const Endpoint& e) {
+      std::string host = e.host.find(':') == std::string::npos ? e.host : "[" + e.host + "]";
+      return sql::SQLString("tcp://" + host + ":" + std::to_string(e.port.value_or(3306)));
+    };
     opts["userName"] = sql::SQLString(url.user);
     if (url.password) opts["password"] = sql::SQLString(*url.password);
     opts["schema"] = sql::SQLString(url.database);
@@ -266,16 +266,27 @@ class MysqlConnection final : public Connection {
     if (int t = url.int_option("write_timeout", 0); t > 0) opts["OPT_WRITE_TIMEOUT"] = t;
 
     std::string where = url.to_string();
-    try {
-      conn_.reset(driver()->connect(opts));
-    } catch (const sql::SQLException& e) {
-      int code = e.getErrorCode();
-      bool transient = code == 2002 || code == 2003 || code == 2013 || code == 1040 ||
-                       code == 1053 || code == 2006;
-      throw ConnectionFailed("cannot connect to MySQL at " + where + ": " +
-                                 mask_passwords(e.what(), url) + " [MySQL error " +
-                                 std::to_string(code) + "]",
-                             transient);
+    // Several hosts (a Galera cluster's nodes): the first that accepts the connection, in the
+    // URL's order; the error is the last host's when none does.
+    std::vector<Endpoint> hosts = url.endpoints();
+    if (url.option("unix_socket") || url.host.empty()) hosts.resize(1);
+    for (size_t i = 0; i < hosts.size(); ++i) {
+      if (!url.option("unix_socket") && !url.host.empty()) opts["hostName"] = tcp(hosts[i]);
+      try {
+        conn_.reset(driver()->connect(opts));
+        break;
+      } catch (const sql::SQLException& e) {
+        int code = e.getErrorCode();
+        bool transient = code == 2002 || code == 2003 || code == 2013 || code == 1040 ||
+                         code == 1053 || code == 2006;
+        // Unreachable, or not ready (a Galera node that is not synced answers 1047 "unknown
+        // command" / WSREP not ready): the next host may take it.
+        if (i + 1 < hosts.size() && (transient || code == 1047)) continue;
+        throw ConnectionFailed("cannot connect to MySQL at " + where + ": " +
+                                   mask_passwords(e.what(), url) + " [MySQL error " +
+                                   std::to_string(code) + "]",
+                               transient);
+      }
     }
     guarded("configuring the session", [&] {
       std::string version = stmt("SELECT VERSION()").scalar<std::string>().value_or("");

@@ -87,6 +87,15 @@ constexpr pqxx::oid kBoolOid = 16, kByteaOid = 17, kInt8Oid = 20, kInt2Oid = 21,
         state == "53300") {
       throw ConnectionFailed("lost the connection to PostgreSQL: " + msg(e), /*transient=*/true);
     }
+    // A write on a server in recovery: the URL led to a standby. Said plainly, not as a bug of
+    // ours; retrying would find the same server (libpq tries the hosts in order). A session
+    // read-only by the URL's own choice (Url::read_only) is refused the same way.
+    if (state == "25006" && !url.read_only) {
+      throw ConnectionFailed(
+          "the PostgreSQL server is read-only (a standby?); with several hosts in the URL add "
+          "target_session_attrs=read-write: " + msg(e),
+          /*transient=*/false);
+    }
     if (cls == "23" || cls == "22") throw InvalidArgument(msg(e));
     if (cls == "28" || state == "3D000") throw ConnectionFailed(msg(e), /*transient=*/false);
     // 42xxx (syntax, undefined table or column, ...) and anything else: a bug on our side.
@@ -193,8 +202,25 @@ class PostgresConnection final : public Connection {
     std::string info = "client_encoding=UTF8 application_name=" +
                        conninfo_value(url.option("application_name").value_or("yardmaster"));
     info += " connect_timeout=" + std::to_string(url.int_option("connect_timeout", 10));
-    if (!url.host.empty()) info += " host=" + conninfo_value(url.host);
-    if (url.port) info += " port=" + std::to_string(*url.port);
+    if (url.more_hosts.empty()) {
+      if (!url.host.empty()) info += " host=" + conninfo_value(url.host);
+      if (url.port) info += " port=" + std::to_string(*url.port);
+    } else {
+      // libpq takes the lists as they are and tries the hosts in order (an empty item: the
+      // default socket or port); target_session_attrs=read-write makes it pass over a standby.
+      std::string hosts, ports;
+      bool first = true;
+      for (const auto& e : url.endpoints()) {
+        if (!first) {
+          hosts += ",";
+          ports += ",";
+        }
+        first = false;
+        hosts += e.host;
+        if (e.port) ports += std::to_string(*e.port);
+      }
+      info += " host=" + conninfo_value(hosts) + " port=" + conninfo_value(ports);
+    }
     if (!url.user.empty()) info += " user=" + conninfo_value(url.user);
     if (url.password) info += " password=" + conninfo_value(*url.password);
     info += " dbname=" + conninfo_value(url.database);

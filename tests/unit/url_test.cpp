@@ -34,6 +34,35 @@ TEST(Url, ServerForms) {
   EXPECT_EQ(Url::parse("postgres://u@[::1]:5432/d").host, "::1");
 }
 
+TEST(Url, SeveralHostsAreTriedInOrderAndPrintedAsWritten) {
+  auto u = Url::parse(
+      "postgresql://ci:pw,with@comma@127.0.0.1:5433,[::1]:5434,standby/ci?"
+      "target_session_attrs=read-write&connect_timeout=2");
+  EXPECT_EQ(u.user, "ci");
+  EXPECT_EQ(u.password, "pw,with@comma");
+  EXPECT_EQ(u.host, "127.0.0.1");
+  EXPECT_EQ(u.port, 5433);
+  ASSERT_EQ(u.more_hosts.size(), 2u);
+  EXPECT_EQ(u.more_hosts[0], (Endpoint{"::1", 5434}));
+  EXPECT_EQ(u.more_hosts[1], (Endpoint{"standby", std::nullopt}));
+  EXPECT_EQ(u.endpoints().size(), 3u);
+  EXPECT_EQ(u.database, "ci");
+  EXPECT_EQ(u.to_string(),
+            "postgresql://ci:***@127.0.0.1:5433,[::1]:5434,standby/ci?connect_timeout=2&"
+            "target_session_attrs=read-write");
+  auto m = Url::parse("mysql://u:secret@10.0.0.1:3306,10.0.0.2:3306,10.0.0.3:3306/bb");
+  EXPECT_EQ(m.endpoints().size(), 3u);
+  EXPECT_EQ(m.more_hosts[1], (Endpoint{"10.0.0.3", 3306}));
+  // One host: nothing more.
+  EXPECT_TRUE(Url::parse("postgresql://u@h:1/d").more_hosts.empty());
+  EXPECT_TRUE(Url::parse("postgresql://u@/d").more_hosts.empty());
+  for (const char* bad : {"postgresql://u@h1,,h2/d", "postgresql://u@h1,/d",
+                          "postgresql://u@,h2/d", "postgresql://u@h1,h2:0/d",
+                          "postgresql://u@h1,[::1/d"}) {
+    EXPECT_THROW(Url::parse(bad), InvalidUrl) << bad;
+  }
+}
+
 TEST(Url, MalformedUrlsAreTypedErrorsNamingTheProblem) {
   auto message = [](const std::string& text) {
     try {
