@@ -65,10 +65,12 @@ ym_random_password() {
 
 # Writes the control script of a server: "$ctl start" and "$ctl stop" are all that scripts/test
 # and the restart tests ever run, so the two cannot drift apart.
+# Extra server options (-c name=value ...) may come in YM_PG_EXTRA_OPTS.
 ym_write_postgres_ctl() {
   local dir=$1 port=$2 ctl=$1/ctl fast="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
   [ "${YM_SERVERS_CRASH_SAFE:-0}" = 1 ] && fast="-c fsync=off -c full_page_writes=off"
   [ "${YM_SERVERS_DURABLE:-0}" = 1 ] && fast=""
+  fast="$fast ${YM_PG_EXTRA_OPTS:-}"
   cat >"$ctl" <<EOF
 #!/usr/bin/env bash
 # Starts or stops the throwaway PostgreSQL server in $dir.
@@ -81,12 +83,22 @@ case "\${1:-}" in
       start >/dev/null
     ;;
   stop)
+    # A server already down (killed by a failover test) is stopped.
+    $(ym_as postgres) "$ym_pg_bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1 || exit 0
     $(ym_as postgres) "$ym_pg_bin/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null
+    ;;
+  kill)
+    # A crash: no shutdown checkpoint, the backends gone at once, the next start recovers.
+    $(ym_as postgres) "$ym_pg_bin/pg_ctl" -D "$dir/data" -m immediate -w -t 60 stop >/dev/null
+    ;;
+  promote)
+    # A standby becomes a primary (and accepts writes) once this returns.
+    $(ym_as postgres) "$ym_pg_bin/pg_ctl" -D "$dir/data" -w -t 60 promote >/dev/null
     ;;
   status)
     $(ym_as postgres) "$ym_pg_bin/pg_ctl" -D "$dir/data" status >/dev/null
     ;;
-  *) echo "usage: \$0 start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: \$0 start|stop|kill|promote|status" >&2; exit 2 ;;
 esac
 EOF
   chmod 755 "$ctl"
@@ -175,9 +187,61 @@ EOF
     return 1
   }
   ym_pg_port=$port
+  ym_pg_password=$password
   export YM_TEST_POSTGRES_URL="postgresql://ym:$password@127.0.0.1:$port/ym"
   export YM_TEST_POSTGRES_CTL="$dir/ctl"
   echo "servers: PostgreSQL 15 on 127.0.0.1:$port (data and log in $dir)"
+}
+
+# A PostgreSQL primary (as ym_start_postgres makes it) and a streaming standby of it, cloned by
+# pg_basebackup -R and named standby1, which the primary then waits for at every commit
+# (synchronous_standby_names): a commit the primary acknowledged is on the standby too, so a
+# failover loses none. Exports, besides what ym_start_postgres does:
+#   YM_TEST_POSTGRES_PAIR_URL     both hosts, primary first, target_session_attrs=read-write
+#   YM_TEST_POSTGRES_STANDBY_CTL  the standby's control script (start, stop, kill, promote)
+ym_start_postgres_pair() {
+  YM_PG_EXTRA_OPTS="-c wal_level=replica -c max_wal_senders=5 -c wal_keep_size=256MB" \
+    ym_start_postgres || return 1
+  local primary=$ym_servers_dir/postgres dir=$ym_servers_dir/standby port
+  mkdir -p "$dir/sock"
+  ym_chown postgres: "$dir"
+  # Over the primary's socket, where initdb's pg_hba.conf trusts local replication.
+  if ! $(ym_as postgres) "$ym_pg_bin/pg_basebackup" -h "$primary/sock" -p "$ym_pg_port" \
+      -U postgres -D "$dir/data" -R -X stream -c fast >"$dir/basebackup.log" 2>&1; then
+    echo "servers: pg_basebackup failed; see $dir/basebackup.log" >&2
+    return 1
+  fi
+  # The standby's name, which the primary's synchronous_standby_names waits for.
+  echo "primary_conninfo = 'host=$primary/sock port=$ym_pg_port user=postgres application_name=standby1'" |
+    $(ym_as postgres) tee -a "$dir/data/postgresql.auto.conf" >/dev/null
+  local try
+  for try in 1 2 3; do
+    port=$(ym_free_port) || return 1
+    YM_PG_EXTRA_OPTS="-c hot_standby=on -c wal_level=replica -c max_wal_senders=5" \
+      ym_write_postgres_ctl "$dir" "$port"
+    if "$dir/ctl" start; then break; fi
+    if [ "$try" = 3 ]; then
+      echo "servers: the PostgreSQL standby did not start; see $dir/server.log" >&2
+      return 1
+    fi
+  done
+  ym_servers_started+=("$dir/ctl")
+  local psql="$(ym_as postgres) $ym_pg_bin/psql -h $primary/sock -p $ym_pg_port -U postgres -d postgres -qAt"
+  $psql -c "ALTER SYSTEM SET synchronous_standby_names = 'standby1'" -c "SELECT pg_reload_conf()" \
+    >/dev/null || return 1
+  local state="" i
+  for i in $(seq 1 300); do
+    state=$($psql -c "SELECT sync_state FROM pg_stat_replication WHERE application_name = 'standby1'")
+    [ "$state" = sync ] && break
+    sleep 0.1
+  done
+  if [ "$state" != sync ]; then
+    echo "servers: the standby is not synchronous ('$state'); see $dir/server.log" >&2
+    return 1
+  fi
+  export YM_TEST_POSTGRES_PAIR_URL="postgresql://ym:$ym_pg_password@127.0.0.1:$ym_pg_port,127.0.0.1:$port/ym?target_session_attrs=read-write&connect_timeout=2"
+  export YM_TEST_POSTGRES_STANDBY_CTL="$dir/ctl"
+  echo "servers: PostgreSQL standby (synchronous) on 127.0.0.1:$port (data and log in $dir)"
 }
 
 ym_start_mysql() {

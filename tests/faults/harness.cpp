@@ -211,8 +211,11 @@ std::optional<std::string> Server::unavailable(db::Backend backend) {
   return std::nullopt;
 }
 
-Server::Server(db::Backend backend, fs::path log_dir)
+Server::Server(db::Backend backend, fs::path log_dir, bool standby)
     : backend_(backend), log_dir_(std::move(log_dir)) {
+  if (standby && backend != db::Backend::kPostgres) {
+    throw std::invalid_argument("a standby is PostgreSQL's");
+  }
   const std::string which = backend == db::Backend::kPostgres ? "postgres" : "mysql";
   // A short directory of its own: the servers' Unix sockets live in it, and a socket's path may
   // not be longer than 107 bytes.
@@ -232,14 +235,25 @@ Server::Server(db::Backend backend, fs::path log_dir)
   const std::string script = R"(set -euo pipefail
 source "$1"
 unset YM_TEST_POSTGRES_URL YM_TEST_MYSQL_URL YM_SERVERS_DURABLE
-YM_SERVERS=$2 YM_SERVERS_CRASH_SAFE=1 ym_servers_start "$3"
+if [ "$4" = standby ]; then
+  ym_servers_dir=$3
+  chmod 755 "$3"
+  YM_SERVERS_CRASH_SAFE=1 ym_start_postgres_pair
+  (umask 077; printf '%s' "$YM_TEST_POSTGRES_PAIR_URL" > "$3/pair_url")
+else
+  YM_SERVERS=$2 YM_SERVERS_CRASH_SAFE=1 ym_servers_start "$3"
+fi
 if [ "$2" = postgres ]; then url=$YM_TEST_POSTGRES_URL; else url=$YM_TEST_MYSQL_URL; fi
 umask 077
 printf '%s' "$url" > "$3/url"
 )";
-  auto [rc, out] = run({"/bin/bash", "-c", script, "bash", kServersSh, which, dir_.string()});
+  auto [rc, out] = run({"/bin/bash", "-c", script, "bash", kServersSh, which, dir_.string(),
+                        standby ? "standby" : "single"});
   running_ = fs::exists(home_ / "ctl");
+  standby_running_ = fs::exists(dir_ / "standby" / "ctl");
   if (rc != 0) {
+    if (standby_running_) run({(dir_ / "standby" / "ctl").string(), "stop"});
+    standby_running_ = false;
     if (running_) {
       run({(home_ / "ctl").string(), "stop"});
       running_ = false;
@@ -249,10 +263,22 @@ printf '%s' "$url" > "$3/url"
   }
   url_ = read_text(dir_ / "url");
   fs::remove(dir_ / "url");
+  if (standby) {
+    pair_url_ = read_text(dir_ / "pair_url");
+    fs::remove(dir_ / "pair_url");
+    if (pair_url_.empty()) throw std::runtime_error("servers.sh gave no URL for the pair");
+  }
   if (url_.empty()) throw std::runtime_error("servers.sh gave no URL for " + which);
 }
 
 Server::~Server() {
+  if (standby_running_) {
+    run({(dir_ / "standby" / "ctl").string(), "stop"});
+    std::error_code ec;
+    fs::create_directories(log_dir_, ec);
+    fs::copy_file(dir_ / "standby" / "server.log", log_dir_ / "standby.log",
+                  fs::copy_options::overwrite_existing, ec);
+  }
   if (running_) {
     try {
       ctl("stop");
@@ -331,6 +357,15 @@ void Server::stop(Outage how) {
 void Server::start() {
   ctl("start");
   running_ = true;
+}
+
+void Server::promote_standby() {
+  if (!standby_running_) throw std::logic_error("no standby to promote");
+  auto [rc, out] = run({(dir_ / "standby" / "ctl").string(), "promote"});
+  if (rc != 0) {
+    throw std::runtime_error("promoting the standby failed:\n" + out + "\nsee " +
+                             (dir_ / "standby" / "server.log").string());
+  }
 }
 
 // ----------------------------------------------------------------------------- TmpfsMount

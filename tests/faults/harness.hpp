@@ -83,8 +83,10 @@ class Server {
   // Why a server of `backend` cannot run here (a binary is missing), or nullopt.
   static std::optional<std::string> unavailable(db::Backend backend);
 
-  // Creates and starts the server; throws std::runtime_error naming its log on failure.
-  Server(db::Backend backend, fs::path log_dir);
+  // Creates and starts the server; throws std::runtime_error naming its log on failure. With
+  // `standby` (PostgreSQL only), also a synchronous streaming standby of it (servers.sh's
+  // ym_start_postgres_pair): pair_url() then lists both, primary first.
+  Server(db::Backend backend, fs::path log_dir, bool standby = false);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -93,8 +95,12 @@ class Server {
   // The URL of an empty database owned by an ordinary user. It holds the password: never print
   // it (db::printable_url masks it).
   const std::string& url() const { return url_; }
+  // Both hosts, target_session_attrs=read-write (with a standby only). Holds the password.
+  const std::string& pair_url() const { return pair_url_; }
   void stop(Outage how);
   void start();
+  // The standby becomes the primary (pg_ctl promote, which waits until it accepts writes).
+  void promote_standby();
 
  private:
   void ctl(const std::string& verb);
@@ -105,7 +111,9 @@ class Server {
   fs::path dir_;   // what servers.sh calls the servers' directory
   fs::path home_;  // dir_/postgres or dir_/mysql
   std::string url_;
+  std::string pair_url_;
   bool running_ = false;
+  bool standby_running_ = false;
 };
 
 // A tmpfs of `size` (e.g. "32m") mounted at `dir` (created), unmounted by the destructor.
