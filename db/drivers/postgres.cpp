@@ -184,13 +184,14 @@ int hex_digit(char c) {
 class PostgresConnection final : public Connection {
  public:
   // ---------------------------------------------------------------- connect
-  explicit PostgresConnection(const Url& url) : url_(url) {
+  explicit PostgresConnection(const Url& url)
+      : url_(url), pooled_(url.int_option("transaction_pooling", 0) != 0) {
     // Checked before connecting: a misspelt option is an error, not silently ignored.
     static const std::set<std::string> kKnown = {
         "max_connections", "connect_timeout",      "application_name",
         "sslmode",         "sslrootcert",          "sslcert",
         "sslkey",          "target_session_attrs", "keepalives_idle",
-        "retry_budget"};
+        "retry_budget",    "transaction_pooling"};
     for (const auto& [name, value] : url.options) {
       if (!kKnown.count(name)) {
         std::string known;
@@ -249,6 +250,21 @@ class PostgresConnection final : public Connection {
 #pragma GCC diagnostic pop
     guarded("configuring the session", [&] {
       pqxx::nontransaction t(*conn_);
+      if (pooled_) {
+        // Behind a transaction pooler a SET reaches one server connection of many and stays
+        // with it for whoever is next: nothing is set. What rows() needs is checked instead.
+        // (No statement uses the server's time zone: times are epoch seconds we compute.)
+        pqxx::result r = t.exec("SHOW bytea_output");
+        std::string value = r.empty() ? "" : r[0][0].c_str();
+        if (value != "hex") {
+          throw ConnectionFailed(
+              "the PostgreSQL server's bytea_output is '" + value +
+                  "', not 'hex', and through a transaction pooler (transaction_pooling=1) it "
+                  "cannot be set per session: run ALTER DATABASE ... SET bytea_output = 'hex'",
+              /*transient=*/false);
+        }
+        return 0;
+      }
       // Hex is what rows() decodes; UTC keeps any server-side time function unambiguous.
       t.exec("SET bytea_output = 'hex'; SET TIME ZONE 'UTC'");
       // A read-only session: the server refuses every write and DDL (Url::read_only).
@@ -299,7 +315,10 @@ class PostgresConnection final : public Connection {
   void begin(TxnMode mode) override {
     if (txn_) throw InternalError("begin: a transaction is already open on this connection");
     guarded("starting a transaction", [&] {
-      if (mode == TxnMode::kRead) {
+      if (pooled_ && url_.read_only) {
+        // No session characteristics behind a pooler: each transaction says it reads only.
+        txn_ = std::make_unique<pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>>(*conn_);
+      } else if (mode == TxnMode::kRead) {
         // One snapshot for the whole read, as SQLite gives.
         txn_ = std::make_unique<pqxx::transaction<pqxx::repeatable_read>>(*conn_);
       } else {
@@ -390,6 +409,12 @@ class PostgresConnection final : public Connection {
   template <class Fn>
   pqxx::result with_transaction(Fn fn) {
     if (txn_) return fn(*txn_);
+    if (pooled_ && url_.read_only) {
+      pqxx::read_transaction t(*conn_);
+      pqxx::result r = fn(t);
+      t.commit();
+      return r;
+    }
     pqxx::nontransaction t(*conn_);
     return fn(t);
   }
@@ -398,6 +423,14 @@ class PostgresConnection final : public Connection {
     std::vector<Param> values;
     values.reserve(params.size());
     for (const Value& v : params) values.push_back(to_param(v));
+    if (pooled_) {
+      // A prepared statement belongs to one server connection; behind a transaction pooler the
+      // next transaction may run on another. Unnamed statements live as long as one message.
+      std::string text = internal::number_placeholders(sql);
+      return with_transaction([&](pqxx::transaction_base& t) {
+        return t.exec_params(text, pqxx::prepare::make_dynamic_params(values));
+      });
+    }
     std::string key(sql);
     auto it = cache_.find(key);
     if (it == cache_.end() && cache_.size() >= kMaxCachedStatements) {
@@ -534,6 +567,10 @@ class PostgresConnection final : public Connection {
   std::unique_ptr<pqxx::connection> conn_;
   std::unique_ptr<pqxx::dbtransaction> txn_;            // the open transaction, if any
   std::unordered_map<std::string, std::string> cache_;  // SQL text -> prepared statement name
+  // ?transaction_pooling=1: behind PgBouncer's pool_mode=transaction (or any pooler that hands
+  // each transaction to whichever server connection is free): no prepared statements, no
+  // session settings.
+  bool pooled_ = false;
   uint64_t statement_counter_ = 0;
   bool broken_ = false;
 };

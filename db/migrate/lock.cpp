@@ -106,6 +106,16 @@ std::unique_ptr<MigrationLock> MigrationLock::acquire(db::Connection& conn, cons
       return std::make_unique<FileLock>(path, fd);
     }
     case db::Backend::kPostgres: {
+      if (url.int_option("transaction_pooling", 0) != 0) {
+        // An advisory lock belongs to a server session, which a transaction pooler lends to
+        // whoever runs the next transaction: it would be taken on one connection, released (or
+        // not) on another, and left held for a stranger.
+        throw db::InvalidUrl(
+            "the migration lock is a session lock, which a transaction pooler "
+            "(transaction_pooling=1, e.g. PgBouncer with pool_mode=transaction) cannot hold: "
+            "create or upgrade the schema with a URL to the PostgreSQL server itself (yardmaster "
+            "db upgrade URL), then point the masters at the pooler");
+      }
       auto try_lock = [&] {
         return conn.stmt("SELECT pg_try_advisory_lock(?)").bind(kPostgresLockKey).scalar<bool>().value_or(false);
       };

@@ -13,6 +13,10 @@
 #                                              with a random password (never printed)
 #   YM_TEST_POSTGRES_CTL, YM_TEST_MYSQL_CTL    a script taking "stop" or "start", so that a test
 #                                              can restart a server with the very same commands
+#   YM_TEST_PGBOUNCER_URL                      the "ym" database through PgBouncer in
+#                                              pool_mode=transaction, in front of that PostgreSQL
+#                                              (YM_SERVERS lists what to start: by default
+#                                              "postgres mysql pgbouncer")
 # A URL already set in the environment means "use that server": it is left alone and nothing is
 # started for it. YM_SERVERS=postgres or YM_SERVERS=mysql starts only that one.
 #
@@ -244,6 +248,81 @@ ym_start_postgres_pair() {
   echo "servers: PostgreSQL standby (synchronous) on 127.0.0.1:$port (data and log in $dir)"
 }
 
+# PgBouncer 1.18 in front of the PostgreSQL server that ym_start_postgres started, in
+# pool_mode=transaction (each transaction on whichever server connection is free), every
+# database name passed through. Exports YM_TEST_PGBOUNCER_URL (the "ym" database through it,
+# with ?transaction_pooling=1) and YM_TEST_PGBOUNCER_CTL.
+ym_start_pgbouncer() {
+  local dir=$ym_servers_dir/pgbouncer port try
+  if ! command -v pgbouncer >/dev/null; then
+    echo "servers: pgbouncer is not installed (scripts/setup installs it)" >&2
+    return 1
+  fi
+  mkdir -p "$dir"
+  # The client logs in with SCRAM; PgBouncer logs in to the server with the same password.
+  (umask 077; printf '"ym" "%s"\n' "$ym_pg_password" >"$dir/userlist.txt")
+  ym_chown postgres: "$dir"
+  for try in 1 2 3; do
+    port=$(ym_free_port) || return 1
+    cat >"$dir/pgbouncer.ini" <<EOF
+[databases]
+* = host=127.0.0.1 port=$ym_pg_port
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $port
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = $dir/userlist.txt
+pool_mode = transaction
+max_client_conn = 1000
+default_pool_size = 40
+max_db_connections = 120
+logfile = $dir/server.log
+pidfile = $dir/pgbouncer.pid
+EOF
+    cat >"$dir/ctl" <<EOF
+#!/usr/bin/env bash
+# Starts or stops the throwaway PgBouncer in $dir.
+set -euo pipefail
+pid_file="$dir/pgbouncer.pid"
+case "\${1:-}" in
+  start)
+    # Its own log is server.log (which it must own); what it says before opening it goes here.
+    $(ym_as postgres) pgbouncer -d "$dir/pgbouncer.ini" >>"$dir/start.log" 2>&1
+    for _ in \$(seq 1 100); do
+      (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && exit 0
+      sleep 0.1
+    done
+    echo "PgBouncer did not start; see $dir/server.log and $dir/start.log" >&2
+    exit 1
+    ;;
+  stop)
+    [ -f "\$pid_file" ] || exit 0
+    pid=\$(cat "\$pid_file")
+    kill -TERM "\$pid" 2>/dev/null || exit 0
+    for _ in \$(seq 1 100); do
+      kill -0 "\$pid" 2>/dev/null || exit 0
+      sleep 0.1
+    done
+    kill -KILL "\$pid" 2>/dev/null || true
+    ;;
+  *) echo "usage: \$0 start|stop" >&2; exit 2 ;;
+esac
+EOF
+    chmod 755 "$dir/ctl"
+    ym_chown postgres: "$dir"
+    if "$dir/ctl" start; then break; fi
+    if [ "$try" = 3 ]; then
+      echo "servers: PgBouncer did not start; see $dir/server.log" >&2
+      return 1
+    fi
+  done
+  ym_servers_started+=("$dir/ctl")
+  export YM_TEST_PGBOUNCER_URL="postgresql://ym:$ym_pg_password@127.0.0.1:$port/ym?transaction_pooling=1"
+  export YM_TEST_PGBOUNCER_CTL="$dir/ctl"
+  echo "servers: PgBouncer 1.18 (pool_mode=transaction) on 127.0.0.1:$port in front of PostgreSQL"
+}
+
 ym_start_mysql() {
   local dir=$ym_servers_dir/mysql port password
   mkdir -p "$dir"
@@ -293,12 +372,21 @@ ym_servers_start() {
   mkdir -p "$ym_servers_dir"
   # The server users must reach their directories below it.
   chmod 755 "$ym_servers_dir"
-  local want=${YM_SERVERS:-postgres mysql}
+  local want=${YM_SERVERS:-postgres mysql pgbouncer}
   if [[ " $want " == *" postgres "* ]]; then
     if [ -n "${YM_TEST_POSTGRES_URL:-}" ]; then
       echo "servers: using the PostgreSQL server in YM_TEST_POSTGRES_URL"
     else
       ym_start_postgres || return 1
+    fi
+  fi
+  if [[ " $want " == *" pgbouncer "* ]] && [ -z "${YM_TEST_PGBOUNCER_URL:-}" ]; then
+    # In front of the server started here (it needs its password); a PostgreSQL of your own
+    # comes with YM_TEST_PGBOUNCER_URL of your own, or without PgBouncer tests.
+    if [ -n "${ym_pg_password:-}" ]; then
+      ym_start_pgbouncer || return 1
+    else
+      echo "servers: no PgBouncer: YM_TEST_POSTGRES_URL names a server of yours (set YM_TEST_PGBOUNCER_URL)"
     fi
   fi
   if [[ " $want " == *" mysql "* ]]; then
@@ -345,7 +433,7 @@ ym_servers_stop() {
 ym_servers_logs() {
   [ -n "$ym_servers_dir" ] || return 0
   local log
-  for log in "$ym_servers_dir"/postgres/server.log "$ym_servers_dir"/mysql/server.log; do
+  for log in "$ym_servers_dir"/{postgres,mysql,pgbouncer}/server.log; do
     [ -f "$log" ] && echo "servers: log: $log"
   done
   return 0
@@ -355,7 +443,7 @@ ym_servers_cleanup() {
   [ -n "$ym_servers_dir" ] && [ -d "$ym_servers_dir" ] || return 0
   local dest=${1:-} server f
   if [ -n "$dest" ]; then
-    for server in postgres mysql; do
+    for server in postgres mysql pgbouncer; do
       for f in "$ym_servers_dir/$server"/*.log; do
         [ -f "$f" ] || continue
         mkdir -p "$dest/$server"

@@ -189,6 +189,17 @@ std::string clean_database_url(Backend b) {
   return url;
 }
 
+std::string pgbouncer_database_url() {
+  const char* v = std::getenv("YM_TEST_PGBOUNCER_URL");
+  if (!v || !*v) {
+    throw std::runtime_error(
+        "YM_TEST_PGBOUNCER_URL is not set: no PgBouncer to test through (scripts/test starts "
+        "one)");
+  }
+  std::string direct = clean_database_url(Backend::kPostgres);
+  return with_database(v, db::Url::parse(direct).database);
+}
+
 std::string empty_database_url(Backend b, const std::string& suffix) {
   Slot& s = slot(b);
   std::string name = s.name + "_" + suffix;

@@ -21,6 +21,11 @@ std::optional<std::string> server_url(db::Backend backend);
 // starting at 1 again; the same for the whole process. Throws when the server is unreachable.
 std::string clean_database_url(db::Backend backend);
 
+// clean_database_url(kPostgres)'s database through the PgBouncer named by YM_TEST_PGBOUNCER_URL
+// (pool_mode=transaction, ?transaction_pooling=1): the schema is made directly, the test's
+// calls go through the pooler. Throws, naming the variable, when it is not set.
+std::string pgbouncer_database_url();
+
 // A database on the server with no tables at all, named after this process's slot and `suffix`,
 // dropped and re-created by this call (for tests of creation and of what a new database holds).
 std::string empty_database_url(db::Backend backend, const std::string& suffix);

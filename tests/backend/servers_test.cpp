@@ -34,6 +34,40 @@ TEST(ServerBackends, ConfiguredUnderCI) {
   EXPECT_TRUE(server_ctl(db::Backend::kMysql)) << "CI=true but YM_TEST_MYSQL_CTL is not set";
 }
 
+// PgBouncer in pool_mode=transaction (YM_TEST_PGBOUNCER_URL): the contract suite and the
+// three-master run go through it (backend "pgbouncer"); here, what it cannot do. The schema's
+// migration lock is a session lock: creating a schema through the pooler is refused, saying how
+// to do it, and leaves the database as it was.
+TEST(PgBouncer, CreatingTheSchemaThroughATransactionPoolerIsRefusedNamingTheDirectWay) {
+  const char* bouncer = std::getenv("YM_TEST_PGBOUNCER_URL");
+  if (!bouncer || !*bouncer) {
+    if (running_in_ci()) FAIL() << "CI=true but YM_TEST_PGBOUNCER_URL is not set";
+    GTEST_SKIP() << "YM_TEST_PGBOUNCER_URL is not set (scripts/test starts a PgBouncer)";
+  }
+  std::string direct = empty_database_url(db::Backend::kPostgres, "bouncer");
+  std::string through = with_database(bouncer, db::Url::parse(direct).database);
+  try {
+    db::Db::open(through)->shutdown();
+    ADD_FAILURE() << "a schema was created through the pooler";
+  } catch (const db::InvalidUrl& e) {
+    std::string what = e.what();
+    EXPECT_NE(what.find("transaction pooler"), std::string::npos) << what;
+    EXPECT_NE(what.find("yardmaster db upgrade"), std::string::npos) << what;
+    EXPECT_EQ(what.find(*db::Url::parse(through).password), std::string::npos);
+  }
+  auto conn = db::open_connection(db::Url::parse(direct));
+  EXPECT_EQ(migrate::read_status(*conn).state, migrate::SchemaState::kEmpty);
+  // Made directly, the schema is then used through the pooler: reads, writes, transactions.
+  db::Db::open(direct)->shutdown();
+  auto db = db::Db::open(through);
+  int64_t id = db->masters().find_master_id("through-the-pooler").get();
+  EXPECT_TRUE(db->masters().set_master_state(id, true).get());
+  auto m = db->masters().get_master(id).get();
+  ASSERT_TRUE(m.has_value());
+  EXPECT_TRUE(m->active);
+  db->shutdown();
+}
+
 struct ServerParam {
   db::Backend backend;
   std::string name;
@@ -270,7 +304,9 @@ std::vector<Backend> shared_backends() {
   std::vector<Backend> out;
   for (const auto& b : contract_backends()) {
     if (b.impl == Impl::kSqliteFile) out.push_back({Impl::kSqliteFile, "sqlite_file"});
-    if (b.impl == Impl::kPostgres || b.impl == Impl::kMysql) out.push_back(b);
+    if (b.impl == Impl::kPostgres || b.impl == Impl::kMysql || b.impl == Impl::kPgBouncer) {
+      out.push_back(b);
+    }
   }
   return out;
 }
@@ -281,6 +317,8 @@ std::string shared_url(const Backend& b) {
       return clean_database_url(db::Backend::kPostgres);
     case Impl::kMysql:
       return clean_database_url(db::Backend::kMysql);
+    case Impl::kPgBouncer:
+      return pgbouncer_database_url();
     default: {
       const char* base = std::getenv("YM_TEST_TMPDIR");
       std::string path = std::string(base ? base : "/tmp") + "/ym-multimaster-" +

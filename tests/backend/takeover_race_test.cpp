@@ -30,7 +30,9 @@ namespace results = db::results;
 std::vector<Backend> server_backends() {
   std::vector<Backend> out;
   for (const Backend& b : contract_backends()) {
-    if (b.impl == Impl::kPostgres || b.impl == Impl::kMysql) out.push_back(b);
+    if (b.impl == Impl::kPostgres || b.impl == Impl::kMysql || b.impl == Impl::kPgBouncer) {
+      out.push_back(b);
+    }
   }
   return out;
 }
@@ -43,7 +45,7 @@ class TakeoverRace : public Contract {
   // process list shows every session of our own user without extra privileges). Either way the
   // completion has started its statements before the take-over commits.
   bool completion_waiting() {
-    const char* sql = GetParam().impl == Impl::kPostgres
+    const char* sql = GetParam().impl != Impl::kMysql
                           ? "SELECT COUNT(*) FROM pg_locks WHERE NOT granted"
                           : "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
                             "WHERE COMMAND = 'Execute' AND INFO LIKE 'UPDATE builds SET results%'";

@@ -22,6 +22,9 @@ std::vector<Backend> contract_backends() {
     out.push_back({Impl::kPostgres, "postgres"});
   }
   if (server_url(db::Backend::kMysql) || running_in_ci()) out.push_back({Impl::kMysql, "mysql"});
+  // PostgreSQL through PgBouncer in transaction pooling (docs/scale-out.md).
+  const char* bouncer = std::getenv("YM_TEST_PGBOUNCER_URL");
+  if ((bouncer && *bouncer) || running_in_ci()) out.push_back({Impl::kPgBouncer, "pgbouncer"});
   return out;
 }
 
@@ -61,6 +64,8 @@ std::unique_ptr<db::Db> open_backend(const Backend& b, const TestClock& clock,
       return db::Db::open(clean_database_url(db::Backend::kPostgres), opts);
     case Impl::kMysql:
       return db::Db::open(clean_database_url(db::Backend::kMysql), opts);
+    case Impl::kPgBouncer:
+      return db::Db::open(pgbouncer_database_url(), opts);
   }
   throw std::runtime_error("unknown backend: " + b.name);
 }

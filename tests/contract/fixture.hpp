@@ -18,7 +18,7 @@ namespace ym::test {
 
 namespace td = ym::db::testdata;
 
-enum class Impl { kFake, kSqliteMemory, kSqliteFile, kPostgres, kMysql };
+enum class Impl { kFake, kSqliteMemory, kSqliteFile, kPostgres, kMysql, kPgBouncer };
 
 struct Backend {
   Impl impl;
