@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
@@ -13,7 +14,10 @@
 #include <boost/beast/http.hpp>
 
 #include <algorithm>
+#include <condition_variable>
 #include <fstream>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -189,7 +193,8 @@ struct Server::Impl {
         io(std::make_unique<net::io_context>(1)),
         cx{db, options, *metrics, limiter, *io},
         hub(cx),
-        acceptor(std::make_unique<tcp::acceptor>(*io)) {}
+        acceptor(std::make_unique<tcp::acceptor>(*io)),
+        guard(net::make_work_guard(*io)) {}
 
   db::Db& db;
   ServerOptions options;
@@ -201,6 +206,12 @@ struct Server::Impl {
   EventHub hub;
   std::unique_ptr<tcp::acceptor> acceptor;
   std::thread thread;
+  // Keeps run() from returning while the server is idle; reset by stop().
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> guard;
+  std::mutex ended_mu;
+  std::condition_variable ended_cv;
+  bool ended = false;      // run() has returned (guarded by ended_mu)
+  bool abandoned = false;  // stop() gave up waiting: the io_context must outlive its callers
   int connections = 0;
   std::set<beast::tcp_stream*> streams;
   bool stopping = false;
@@ -240,6 +251,14 @@ Server::Server(db::Db& db, ServerOptions options, std::shared_ptr<Metrics> metri
 Server::~Server() {
   stop();
   impl_->acceptor.reset();
+  if (impl_->abandoned) {
+    // Something still waited when stop() gave up on it (a database call the pool is still
+    // retrying): its answer will be posted to this io_context, which must then still exist.
+    // Nothing runs it any more; the memory is the price of not crashing.
+    (void)impl_->io.release();
+    (void)impl_.release();
+    return;
+  }
   impl_->io.reset();
 }
 
@@ -258,7 +277,11 @@ void Server::start() {
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, nullptr);
+    // The work guard keeps run() going while idle; stop() lets it go.
     impl->io->run();
+    std::lock_guard lock(impl->ended_mu);
+    impl->ended = true;
+    impl->ended_cv.notify_all();
   });
 }
 
@@ -273,9 +296,18 @@ void Server::stop() {
     impl->acceptor->close(ignored);
     for (auto* s : impl->streams) s->socket().close(ignored);
   });
-  // The handlers above close everything; what is left (a database call in flight) is not waited
-  // for: the io_context stops, and its frames go with it in the destructor.
-  net::post(*impl->io, [impl] { impl->io->stop(); });
+  // The handlers above close everything. What is still in flight (a database call) is waited
+  // for: its answer comes back through this io_context, whose run() returns once nothing is left
+  // to do. Stopping it earlier and destroying it would leave that answer a dangling executor.
+  net::post(*impl->io, [impl] { impl->guard.reset(); });
+  {
+    std::unique_lock lock(impl->ended_mu);
+    if (!impl->ended_cv.wait_for(lock, std::chrono::seconds(10), [impl] { return impl->ended; })) {
+      spdlog::warn("web: a request still waits after 10 s; stopping without it");
+      impl->abandoned = true;
+      net::post(*impl->io, [impl] { impl->io->stop(); });
+    }
+  }
   impl->thread.join();
 }
 
