@@ -145,6 +145,19 @@ TEST_P(Takeover, AKilledMasterRestartedUnderItsNameReleasesWhatItHeldOnce) {
   rig.stop_masters();
 }
 
+// Waits until the victim's 40 held steps, let go, have printed everything (each touches
+// held.done in its build directory): their output is then all in the pipes of the victim.
+bool held_steps_done(MasterProcess& victim) {
+  fs::path builds_dir = victim.dir() / "builds" / "b";
+  return wait_until("the victim's 40 held steps have printed everything", 60s, [&] {
+    int done = 0;
+    for (const auto& e : fs::directory_iterator(builds_dir)) {
+      if (fs::exists(e.path() / "held.done")) ++done;
+    }
+    return done == kVictimBuilds;
+  });
+}
+
 // What a frozen master held, as the database has it: its builds, their steps, their logs.
 std::set<std::string> held_rows(Rig& rig, const std::vector<int64_t>& ids) {
   std::set<int64_t> wanted(ids.begin(), ids.end());
@@ -191,14 +204,7 @@ TEST_P(Takeover, AFrozenMasterThatWakesAfterItsExpiryCompletesNothingItHeld) {
   ASSERT_TRUE(rig.wait_settled()) << "the peers must finish everything while the victim sleeps";
   // The frozen victim's steps now finish: their output waits in the pipes of a stopped master.
   rig.release("victim");
-  fs::path builds_dir = victim.dir() / "builds" / "b";
-  ASSERT_TRUE(wait_until("the victim's 40 held steps have printed everything", 60s, [&] {
-    int done = 0;
-    for (const auto& e : fs::directory_iterator(builds_dir)) {
-      if (fs::exists(e.path() / "held.done")) ++done;
-    }
-    return done == kVictimBuilds;
-  }));
+  ASSERT_TRUE(held_steps_done(victim));
   auto before = held_rows(rig, held);
 
   victim.signal(SIGCONT);
@@ -260,14 +266,7 @@ TEST_P(LateAnswer, ACheckInAnsweredAfterAPeerTookTheMasterOverOpensNothing) {
                          [&] { return !rig.master_active("victim"); }));
   ASSERT_TRUE(rig.wait_settled()) << "the peers must finish everything meanwhile";
   rig.release("victim");
-  fs::path builds_dir = victim.dir() / "builds" / "b";
-  ASSERT_TRUE(wait_until("the victim's 40 held steps have printed everything", 60s, [&] {
-    int done = 0;
-    for (const auto& e : fs::directory_iterator(builds_dir)) {
-      if (fs::exists(e.path() / "held.done")) ++done;
-    }
-    return done == kVictimBuilds;
-  }));
+  ASSERT_TRUE(held_steps_done(victim));
   auto before = held_rows(rig, held);
 
   proxy.release_held();
