@@ -183,6 +183,28 @@ def main():
               [[o["db"], f"{o['pending']:,}", f"{o['claim_query_ms']:.1f}", fmt(o["active_ms"]),
                 fmt(o["first_build_ms"])] for o in found if o])
 
+    topo = {k: v for k, v in files.items() if k.startswith("topo-")}
+    if topo:
+        w("## PostgreSQL with a synchronous standby")
+        w()
+        w("The standard workload (N = 200, no read-back) on the single server and on a primary that")
+        w("waits for its streaming standby at every commit (`synchronous_standby_names`, both on this")
+        w("machine, reached through the two-host URL with `target_session_attrs=read-write`; see")
+        w("[scale-out.md](scale-out.md)), at C = 8 and C = 32 builds in flight.")
+        w()
+        rows = []
+        for kind, label in (("single", "single server"), ("pair", "primary + synchronous standby")):
+            for c in (8, 32):
+                lines = files.get(f"topo-{kind}-{c}")
+                if not lines:
+                    continue
+                tot = phase(lines, "total") or {}
+                run = phase(lines, "run") or {}
+                ok = "" if (phase(lines, "verify") or {}).get("ok") else " (verify FAILED)"
+                rows.append([label, str(c), fmt(tot.get("calls_per_s")) + ok,
+                             fmt(run.get("calls_per_s")), fmt(tot.get("seconds"), 2)])
+        table(w, ["database", "C", "calls/s", "run phase calls/s", "seconds"], rows)
+
     micro = files.get("micro")
     if not micro:
         try:
