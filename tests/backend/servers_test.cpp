@@ -44,7 +44,10 @@ TEST(PgBouncer, CreatingTheSchemaThroughATransactionPoolerIsRefusedNamingTheDire
     if (running_in_ci()) FAIL() << "CI=true but YM_TEST_PGBOUNCER_URL is not set";
     GTEST_SKIP() << "YM_TEST_PGBOUNCER_URL is not set (scripts/test starts a PgBouncer)";
   }
-  std::string direct = empty_database_url(db::Backend::kPostgres, "bouncer");
+  // A name no earlier process used: PgBouncer keeps server connections to a database it has
+  // served, and a re-created database would hand this test one the DROP had terminated.
+  std::string direct =
+      empty_database_url(db::Backend::kPostgres, "bouncer_" + std::to_string(::getpid()));
   std::string through = with_database(bouncer, db::Url::parse(direct).database);
   try {
     db::Db::open(through)->shutdown();
