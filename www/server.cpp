@@ -6,7 +6,6 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
@@ -193,8 +192,7 @@ struct Server::Impl {
         io(std::make_unique<net::io_context>(1)),
         cx{db, options, *metrics, limiter, *io},
         hub(cx),
-        acceptor(std::make_unique<tcp::acceptor>(*io)),
-        guard(net::make_work_guard(*io)) {}
+        acceptor(std::make_unique<tcp::acceptor>(*io)) {}
 
   db::Db& db;
   ServerOptions options;
@@ -206,8 +204,6 @@ struct Server::Impl {
   EventHub hub;
   std::unique_ptr<tcp::acceptor> acceptor;
   std::thread thread;
-  // Keeps run() from returning while the server is idle; reset by stop().
-  std::optional<net::executor_work_guard<net::io_context::executor_type>> guard;
   std::mutex ended_mu;
   std::condition_variable ended_cv;
   bool ended = false;      // run() has returned (guarded by ended_mu)
@@ -277,7 +273,7 @@ void Server::start() {
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, nullptr);
-    // The work guard keeps run() going while idle; stop() lets it go.
+    // run() returns once the accept loop has ended (stop()) and nothing else is left.
     impl->io->run();
     std::lock_guard lock(impl->ended_mu);
     impl->ended = true;
@@ -299,7 +295,6 @@ void Server::stop() {
   // The handlers above close everything. What is still in flight (a database call) is waited
   // for: its answer comes back through this io_context, whose run() returns once nothing is left
   // to do. Stopping it earlier and destroying it would leave that answer a dangling executor.
-  net::post(*impl->io, [impl] { impl->guard.reset(); });
   {
     std::unique_lock lock(impl->ended_mu);
     if (!impl->ended_cv.wait_for(lock, std::chrono::seconds(10), [impl] { return impl->ended; })) {

@@ -228,10 +228,9 @@ class MysqlConnection final : public Connection {
   // ---------------------------------------------------------------- connect
   explicit MysqlConnection(const Url& url) : url_(url) {
     // Checked before connecting: a misspelt option is an error, not silently ignored.
-    static const std::set<std::string> kKnown = {"max_connections",   "connect_timeout",
-                                                 "read_timeout",      "write_timeout",
-                                                 "lock_wait_timeout", "unix_socket",
-                                                 "retry_budget"};
+    static const std::set<std::string> kKnown = {
+        "max_connections",   "connect_timeout", "read_timeout", "write_timeout",
+        "lock_wait_timeout", "unix_socket",     "retry_budget"};
     for (const auto& [name, value] : url.options) {
       if (!kKnown.count(name)) {
         std::string known;
@@ -268,10 +267,11 @@ class MysqlConnection final : public Connection {
     std::string where = url.to_string();
     // Several hosts (a Galera cluster's nodes): the first that accepts the connection, in the
     // URL's order; the error is the last host's when none does.
+    const bool over_tcp = !url.option("unix_socket") && !url.host.empty();
     std::vector<Endpoint> hosts = url.endpoints();
-    if (url.option("unix_socket") || url.host.empty()) hosts.resize(1);
+    if (!over_tcp) hosts.resize(1);  // the socket set above
     for (size_t i = 0; i < hosts.size(); ++i) {
-      if (!url.option("unix_socket") && !url.host.empty()) opts["hostName"] = tcp(hosts[i]);
+      if (over_tcp) opts["hostName"] = tcp(hosts[i]);
       try {
         conn_.reset(driver()->connect(opts));
         break;

@@ -93,7 +93,8 @@ constexpr pqxx::oid kBoolOid = 16, kByteaOid = 17, kInt8Oid = 20, kInt2Oid = 21,
     if (state == "25006" && !url.read_only) {
       throw ConnectionFailed(
           "the PostgreSQL server is read-only (a standby?); with several hosts in the URL add "
-          "target_session_attrs=read-write: " + msg(e),
+          "target_session_attrs=read-write: " +
+              msg(e),
           /*transient=*/false);
     }
     if (cls == "23" || cls == "22") throw InvalidArgument(msg(e));
@@ -423,25 +424,15 @@ class PostgresConnection final : public Connection {
     std::vector<Param> values;
     values.reserve(params.size());
     for (const Value& v : params) values.push_back(to_param(v));
-    if (pooled_) {
-      // A prepared statement belongs to one server connection; behind a transaction pooler the
-      // next transaction may run on another. Unnamed statements live as long as one message.
-      std::string text = internal::number_placeholders(sql);
-      return with_transaction([&](pqxx::transaction_base& t) {
-        return t.exec_params(text, pqxx::prepare::make_dynamic_params(values));
-      });
-    }
+    // A prepared statement belongs to one server connection; behind a transaction pooler the
+    // next transaction may run on another. Unnamed statements live as long as one message.
+    if (pooled_) return run_unprepared(sql, values);
     std::string key(sql);
     auto it = cache_.find(key);
     if (it == cache_.end() && cache_.size() >= kMaxCachedStatements) {
-      if (txn_) {
-        // Deallocating inside a transaction that may have failed is not worth the risk: run
-        // this one unprepared and make room when the transaction is over.
-        std::string text = internal::number_placeholders(sql);
-        return with_transaction([&](pqxx::transaction_base& t) {
-          return t.exec_params(text, pqxx::prepare::make_dynamic_params(values));
-        });
-      }
+      // Deallocating inside a transaction that may have failed is not worth the risk: run this
+      // one unprepared and make room when the transaction is over.
+      if (txn_) return run_unprepared(sql, values);
       clear_cache();
     }
     if (it == cache_.end()) {
@@ -458,6 +449,13 @@ class PostgresConnection final : public Connection {
     const std::string& name = it->second;
     return with_transaction([&](pqxx::transaction_base& t) {
       return t.exec_prepared(name, pqxx::prepare::make_dynamic_params(values));
+    });
+  }
+
+  pqxx::result run_unprepared(std::string_view sql, const std::vector<Param>& values) {
+    std::string text = internal::number_placeholders(sql);
+    return with_transaction([&](pqxx::transaction_base& t) {
+      return t.exec_params(text, pqxx::prepare::make_dynamic_params(values));
     });
   }
 

@@ -159,6 +159,22 @@ EOF
   chmod 755 "$ctl"
 }
 
+# ym_start_postgres_ctl DIR WHAT: writes DIR/ctl on a free port and starts it (three ports are
+# tried: another process may take a free one first); sets $port. WHAT names it in the error.
+ym_start_postgres_ctl() {
+  local dir=$1 what=$2 try
+  for try in 1 2 3; do
+    port=$(ym_free_port) || return 1
+    ym_write_postgres_ctl "$dir" "$port"
+    if "$dir/ctl" start; then
+      ym_servers_started+=("$dir/ctl")
+      return 0
+    fi
+  done
+  echo "servers: $what did not start; see $dir/server.log" >&2
+  return 1
+}
+
 ym_start_postgres() {
   local dir=$ym_servers_dir/postgres port password
   mkdir -p "$dir/sock"
@@ -171,17 +187,7 @@ ym_start_postgres() {
     echo "servers: initdb failed; see $dir/initdb.log" >&2
     return 1
   fi
-  local try
-  for try in 1 2 3; do
-    port=$(ym_free_port) || return 1
-    ym_write_postgres_ctl "$dir" "$port"
-    if "$dir/ctl" start; then break; fi
-    if [ "$try" = 3 ]; then
-      echo "servers: PostgreSQL did not start; see $dir/server.log" >&2
-      return 1
-    fi
-  done
-  ym_servers_started+=("$dir/ctl")
+  ym_start_postgres_ctl "$dir" PostgreSQL || return 1
   $(ym_as postgres) "$ym_pg_bin/psql" -h "$dir/sock" -p "$port" -U postgres -d postgres \
     -v ON_ERROR_STOP=1 -q >"$dir/setup.log" 2>&1 <<EOF || {
 CREATE ROLE ym LOGIN CREATEDB PASSWORD '$password';
@@ -218,18 +224,8 @@ ym_start_postgres_pair() {
   # The standby's name, which the primary's synchronous_standby_names waits for.
   echo "primary_conninfo = 'host=$primary/sock port=$ym_pg_port user=postgres application_name=standby1'" |
     $(ym_as postgres) tee -a "$dir/data/postgresql.auto.conf" >/dev/null
-  local try
-  for try in 1 2 3; do
-    port=$(ym_free_port) || return 1
-    YM_PG_EXTRA_OPTS="-c hot_standby=on -c wal_level=replica -c max_wal_senders=5" \
-      ym_write_postgres_ctl "$dir" "$port"
-    if "$dir/ctl" start; then break; fi
-    if [ "$try" = 3 ]; then
-      echo "servers: the PostgreSQL standby did not start; see $dir/server.log" >&2
-      return 1
-    fi
-  done
-  ym_servers_started+=("$dir/ctl")
+  YM_PG_EXTRA_OPTS="-c hot_standby=on -c wal_level=replica -c max_wal_senders=5" \
+    ym_start_postgres_ctl "$dir" "the PostgreSQL standby" || return 1
   local psql="$(ym_as postgres) $ym_pg_bin/psql -h $primary/sock -p $ym_pg_port -U postgres -d postgres -qAt"
   $psql -c "ALTER SYSTEM SET synchronous_standby_names = 'standby1'" -c "SELECT pg_reload_conf()" \
     >/dev/null || return 1
