@@ -61,6 +61,11 @@ struct Dialect {
 // transaction never has to upgrade a read lock (which is what makes BUSY unrecoverable).
 enum class TxnMode { kRead, kWrite };
 
+// The table that holds the migration lock on a Galera cluster (db/migrate/lock.cpp), where a
+// server's own locks do not reach the other nodes. Created in an empty database before the schema,
+// so table_names() leaves it out: it does not make a database "not empty" or "not ours".
+inline constexpr const char* kMigrationLockTable = "ym_migration_lock";
+
 class Connection {
  public:
   virtual ~Connection() = default;
@@ -82,7 +87,8 @@ class Connection {
   virtual void rollback() = 0;
   virtual bool in_transaction() const = 0;
 
-  // Names of the tables in the database (for emptiness and version checks).
+  // Names of the tables in the database (for emptiness and version checks). Never lists
+  // kMigrationLockTable, which is the migration tool's and not the schema's.
   virtual std::vector<std::string> table_names() = 0;
 
   // Called after rows were inserted into `table` with explicit values for its auto-increment

@@ -48,7 +48,8 @@ namespace {
       case 1216:  // ER_NO_REFERENCED_ROW
       case 1217:  // ER_ROW_IS_REFERENCED
         throw ForeignKeyViolation(msg);
-      case 1213:  // ER_LOCK_DEADLOCK
+      case 1213:  // ER_LOCK_DEADLOCK (on Galera also a certification failure at COMMIT: the
+                  // transaction conflicted with one another node committed first; rolled back)
       case 1205:  // ER_LOCK_WAIT_TIMEOUT
       case 1020:  // ER_CHECKREAD: record changed since last read
       case 1461:  // ER_MAX_PREPARED_STMT_COUNT_REACHED (prepare() gave ours back)
@@ -64,6 +65,10 @@ namespace {
       case 1927:  // ER_CONNECTION_KILLED (MariaDB)
       case 4031:  // ER_CLIENT_INTERACTION_TIMEOUT
         throw ConnectionFailed("lost the connection to MySQL: " + msg, /*transient=*/true);
+      case 1047:  // ER_UNKNOWN_COM_ERROR: a Galera node outside the primary component (cut off
+                  // from the cluster, or still joining) refuses every statement this way
+        throw ConnectionFailed("the Galera node is not in the cluster's primary component: " + msg,
+                               /*transient=*/true);
       case 1044:  // ER_DBACCESS_DENIED_ERROR
       case 1045:  // ER_ACCESS_DENIED_ERROR
       case 1049:  // ER_BAD_DB_ERROR
@@ -274,6 +279,16 @@ class MysqlConnection final : public Connection {
       if (over_tcp) opts["hostName"] = tcp(hosts[i]);
       try {
         conn_.reset(driver()->connect(opts));
+        // A Galera node that is cut off from the cluster (or still joining) accepts connections
+        // and then refuses every statement: with another host to try, a node that is not ready
+        // is passed over now rather than failing the first call.
+        if (hosts.size() > 1 && !galera_node_ready()) {
+          if (i + 1 < hosts.size()) continue;
+          throw ConnectionFailed(
+              "cannot connect to MySQL at " + where +
+                  ": no Galera node listed is in the cluster's primary component",
+              /*transient=*/true);
+        }
         break;
       } catch (const sql::SQLException& e) {
         int code = e.getErrorCode();
@@ -312,6 +327,16 @@ class MysqlConnection final : public Connection {
           "SET SESSION time_zone = '+00:00'");
       // A read-only session: the server refuses every write (Url::read_only).
       if (url.read_only) execute_script("SET SESSION TRANSACTION READ ONLY");
+      // A Galera node: every read waits until the node has applied what the cluster committed
+      // before it (wsrep_sync_wait bit 1), so that a check after a lost COMMIT reply, a claim's
+      // re-read or a peer's expiry sees the cluster's writes, not an older copy of the node's.
+      if (flavor_ == Flavor::kMariaDb &&
+          stmt("SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_VARIABLES WHERE "
+               "VARIABLE_NAME = 'WSREP_ON'")
+                  .scalar<std::string>()
+                  .value_or("OFF") == "ON") {
+        execute_script("SET SESSION wsrep_sync_wait = @@wsrep_sync_wait | 1");
+      }
       if (int t = url.int_option("lock_wait_timeout", 0); t > 0) {
         execute_script("SET SESSION innodb_lock_wait_timeout = " + std::to_string(t));
       }
@@ -320,6 +345,14 @@ class MysqlConnection final : public Connection {
     // A read-only session changes nothing, so it needs no transactions: Buildbot's own MySQL
     // databases have MyISAM tables (builders), and an import only reads them.
     if (!url.read_only) check_engines(where);
+  }
+
+  // False when the server is a Galera node that is not ready for clients (wsrep_ready OFF);
+  // true for every other server, which has no such status or reports ON.
+  bool galera_node_ready() {
+    std::unique_ptr<sql::Statement> st(conn_->createStatement());
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery("SHOW STATUS LIKE 'wsrep_ready'"));
+    return !rs->next() || rs->getString(2) != "OFF";
   }
 
   ~MysqlConnection() override {
@@ -407,7 +440,8 @@ class MysqlConnection final : public Connection {
                              "TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' "
                              "ORDER BY TABLE_NAME")
                             .all()) {
-      out.push_back(r.get<std::string>(0));
+      auto name = r.get<std::string>(0);
+      if (name != kMigrationLockTable) out.push_back(std::move(name));
     }
     return out;
   }

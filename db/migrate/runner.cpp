@@ -195,6 +195,7 @@ UpgradeResult upgrade(Connection& c, const db::Url& url, const UpgradeOptions& o
   }
   UpgradeResult result{st.version, st.version.value_or(0), {}, {}};
   for (const Migration* m : pending(st, target)) {
+    lock->check_held();
     if (options.on_start) options.on_start(*m);
     auto t0 = std::chrono::steady_clock::now();
     run(c, *m, Record{});
@@ -203,6 +204,7 @@ UpgradeResult upgrade(Connection& c, const db::Url& url, const UpgradeOptions& o
     if (options.on_done) options.on_done(*m, since(t0));
   }
   for (const ExtensionStep& step : pending_extensions(st, ext_targets)) {
+    lock->check_held();
     const std::string& name = step.extension->name;
     if (options.on_extension_start) options.on_extension_start(name, *step.migration);
     auto t0 = std::chrono::steady_clock::now();
