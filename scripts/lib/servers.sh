@@ -15,8 +15,9 @@
 #                                              can restart a server with the very same commands
 #   YM_TEST_PGBOUNCER_URL                      the "ym" database through PgBouncer in
 #                                              pool_mode=transaction, in front of that PostgreSQL
-#                                              (YM_SERVERS lists what to start: by default
-#                                              "postgres mysql pgbouncer")
+#   YM_TEST_GALERA_URL (and _URLS, _CTLS)      a MariaDB Galera cluster of three nodes (see
+#                                              ym_start_galera)
+# YM_SERVERS lists what to start: by default "postgres mysql pgbouncer galera".
 # A URL already set in the environment means "use that server": it is left alone and nothing is
 # started for it. YM_SERVERS=postgres or YM_SERVERS=mysql starts only that one.
 #
@@ -108,10 +109,13 @@ EOF
   chmod 755 "$ctl"
 }
 
+# Extra server options may come in YM_MYSQL_EXTRA_OPTS (a Galera node's wsrep settings), as
+# shell words: they are pasted into the control script.
 ym_write_mysql_ctl() {
   local dir=$1 port=$2 ctl=$1/ctl fast="--innodb-flush-log-at-trx-commit=0 --innodb-doublewrite=0"
   [ "${YM_SERVERS_CRASH_SAFE:-0}" = 1 ] && fast="--innodb-flush-log-at-trx-commit=2 --innodb-doublewrite=0"
   [ "${YM_SERVERS_DURABLE:-0}" = 1 ] && fast=""
+  fast="$fast ${YM_MYSQL_EXTRA_OPTS:-}"
   cat >"$ctl" <<EOF
 #!/usr/bin/env bash
 # Starts or stops the throwaway MariaDB server in $dir.
@@ -119,10 +123,13 @@ set -euo pipefail
 pid_file="$dir/data/mariadbd.pid"
 alive() { [ -f "\$pid_file" ] && kill -0 "\$(cat "\$pid_file")" 2>/dev/null; }
 case "\${1:-}" in
-  start)
+  start | bootstrap)
+    # bootstrap: the first node of a new Galera cluster (the others join it).
+    first=""
+    [ "\$1" = bootstrap ] && first=--wsrep-new-cluster
     # Detached, every descriptor to the log: a test that restarts the server must not end up
     # holding its output pipe open.
-    setsid $(ym_as mysql) mariadbd --no-defaults --datadir="$dir/data" \\
+    setsid $(ym_as mysql) mariadbd --no-defaults --datadir="$dir/data" \$first \\
       --socket="$dir/data/sock" --port=$port --bind-address=127.0.0.1 --pid-file="\$pid_file" \\
       --log-error="$dir/server.log" --skip-name-resolve --skip-log-bin --max-connections=300 \\
       $fast --innodb-buffer-pool-size=128M \\
@@ -150,10 +157,18 @@ case "\${1:-}" in
       exit 1
     fi
     ;;
+  kill)
+    # A crash: kill -9, InnoDB recovers at the next start (a Galera node rejoins by IST or SST).
+    if alive; then
+      pid=\$(cat "\$pid_file")
+      kill -KILL "\$pid"
+      while kill -0 "\$pid" 2>/dev/null; do sleep 0.05; done
+    fi
+    ;;
   status)
     alive
     ;;
-  *) echo "usage: \$0 start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: \$0 start|bootstrap|stop|kill|status" >&2; exit 2 ;;
 esac
 EOF
   chmod 755 "$ctl"
@@ -357,6 +372,107 @@ EOF
   echo "servers: MariaDB on 127.0.0.1:$port (data and log in $dir)"
 }
 
+# Waits (a minute at most) until the Galera node in DIR says it is Synced with its cluster.
+ym_galera_synced() {
+  local dir=$1 state="" n
+  for n in $(seq 1 600); do
+    state=$(mariadb --no-defaults --socket="$dir/data/sock" -u "$(ym_mysql_admin)" -N -B \
+      -e "SHOW STATUS LIKE 'wsrep_local_state_comment'" 2>/dev/null | cut -f2)
+    [ "$state" = Synced ] && return 0
+    sleep 0.1
+  done
+  echo "servers: the Galera node in $dir is not synced ('$state')" >&2
+  return 1
+}
+
+# A MariaDB Galera cluster of three nodes (galera-4) on loopback: node 1 bootstraps it, nodes 2
+# and 3 join by state transfer (rsync), each with its own client, group (gcomm), IST and SST
+# ports. Every node is a full MariaDB server that takes writes; a transaction that conflicts with
+# one certified first on another node fails at its COMMIT with a deadlock error (1213).
+# Exports:
+#   YM_TEST_GALERA_URLS         the "ym" database on node 1, 2 and 3, one URL each, space-separated
+#   YM_TEST_GALERA_URL          one URL listing the three nodes (a client tries them in order)
+#   YM_TEST_GALERA_CTLS         the nodes' control scripts (start, stop, kill, status), space-separated
+ym_start_galera() {
+  local base=$ym_servers_dir/galera i try password os_user=mysql provider=/usr/lib/galera/libgalera_smm.so
+  if [ ! -f "$provider" ]; then
+    echo "servers: galera-4 is not installed (scripts/setup installs it)" >&2
+    return 1
+  fi
+  [ "$(id -u)" = 0 ] || os_user=$(id -un)
+  mkdir -p "$base"
+  ym_chown mysql: "$base"
+  password=$(ym_random_password)
+  local ports=() gports=() iports=() sports=() p
+  # Twelve free ports, all different.
+  while [ ${#ports[@]} -lt 12 ]; do
+    p=$(ym_free_port) || return 1
+    [[ " ${ports[*]} " == *" $p "* ]] || ports+=("$p")
+  done
+  local cluster="gcomm://127.0.0.1:${ports[3]},127.0.0.1:${ports[4]},127.0.0.1:${ports[5]}"
+  local urls=() hosts=() ctls=()
+  for i in 1 2 3; do
+    local dir=$base/node$i port=${ports[$((i - 1))]} gport=${ports[$((i + 2))]}
+    local iport=${ports[$((i + 5))]} sport=${ports[$((i + 8))]} started=""
+    mkdir -p "$dir"
+    ym_chown mysql: "$dir"
+    # Three tries: a port found free may be taken (by an outgoing connection's ephemeral port)
+    # before the node binds it. The group port is in every node's cluster address and stays; the
+    # node's client, IST and SST ports are its own and are chosen again.
+    for try in 1 2 3; do
+      if [ "$try" -gt 1 ]; then
+        port=$(ym_free_port) && iport=$(ym_free_port) && sport=$(ym_free_port) || return 1
+      fi
+      rm -rf "$dir/data"
+      if ! mariadb-install-db --no-defaults --user="$os_user" --datadir="$dir/data" --skip-test-db \
+          --auth-root-authentication-method=socket >"$dir/install-db.log" 2>&1; then
+        echo "servers: mariadb-install-db failed; see $dir/install-db.log" >&2
+        return 1
+      fi
+      # wsrep_sync_wait stays at the server's default (0): Yardmaster's driver sets it for its own
+      # sessions, and the tests must see that it does.
+      YM_MYSQL_EXTRA_OPTS="--wsrep-on=ON --wsrep-provider=$provider --wsrep-cluster-name=ym \
+--wsrep-cluster-address=$cluster --wsrep-node-name=node$i --wsrep-node-address=127.0.0.1:$gport \
+'--wsrep-provider-options=gmcast.listen_addr=tcp://127.0.0.1:$gport;ist.recv_addr=127.0.0.1:$iport;gcache.size=256M' \
+--wsrep-sst-method=rsync --wsrep-sst-receive-address=127.0.0.1:$sport \
+--binlog-format=ROW --innodb-autoinc-lock-mode=2 --default-storage-engine=InnoDB" \
+        ym_write_mysql_ctl "$dir" "$port"
+      local verb=start
+      [ "$i" = 1 ] && verb=bootstrap
+      if "$dir/ctl" $verb && ym_galera_synced "$dir"; then
+        started=1
+        break
+      fi
+      "$dir/ctl" kill || true
+      cp "$dir/server.log" "$dir/server.log.try$try" 2>/dev/null || true
+    done
+    ym_servers_started+=("$dir/ctl")
+    if [ -z "$started" ]; then
+      echo "servers: Galera node $i did not start and sync; see $dir/server.log*" >&2
+      return 1
+    fi
+    if [ "$i" = 1 ] && ! mariadb --no-defaults --socket="$dir/data/sock" -u "$(ym_mysql_admin)" \
+        >"$dir/setup.log" 2>&1 <<EOF; then
+CREATE USER 'ym'@'127.0.0.1' IDENTIFIED BY '$password';
+CREATE DATABASE ym CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
+GRANT ALL PRIVILEGES ON \`ym%\`.* TO 'ym'@'127.0.0.1';
+EOF
+      echo "servers: creating the Galera test user failed; see $dir/setup.log" >&2
+      return 1
+    fi
+    urls+=("mysql://ym:$password@127.0.0.1:$port/ym")
+    hosts+=("127.0.0.1:$port")
+    ctls+=("$dir/ctl")
+  done
+  local joined
+  joined=$(IFS=,; echo "${hosts[*]}")
+  ym_galera_password=$password
+  export YM_TEST_GALERA_URLS="${urls[*]}"
+  export YM_TEST_GALERA_URL="mysql://ym:$password@$joined/ym"
+  export YM_TEST_GALERA_CTLS="${ctls[*]}"
+  echo "servers: MariaDB Galera cluster of 3 nodes on $joined (data and logs in $base)"
+}
+
 ym_servers_start() {
   if [ -n "${1:-}" ]; then
     ym_servers_dir=$1
@@ -368,7 +484,7 @@ ym_servers_start() {
   mkdir -p "$ym_servers_dir"
   # The server users must reach their directories below it.
   chmod 755 "$ym_servers_dir"
-  local want=${YM_SERVERS:-postgres mysql pgbouncer}
+  local want=${YM_SERVERS:-postgres mysql pgbouncer galera}
   if [[ " $want " == *" postgres "* ]]; then
     if [ -n "${YM_TEST_POSTGRES_URL:-}" ]; then
       echo "servers: using the PostgreSQL server in YM_TEST_POSTGRES_URL"
@@ -390,6 +506,13 @@ ym_servers_start() {
       echo "servers: using the MySQL server in YM_TEST_MYSQL_URL"
     else
       ym_start_mysql || return 1
+    fi
+  fi
+  if [[ " $want " == *" galera "* ]]; then
+    if [ -n "${YM_TEST_GALERA_URL:-}" ]; then
+      echo "servers: using the Galera cluster in YM_TEST_GALERA_URL"
+    else
+      ym_start_galera || return 1
     fi
   fi
 }
@@ -429,7 +552,7 @@ ym_servers_stop() {
 ym_servers_logs() {
   [ -n "$ym_servers_dir" ] || return 0
   local log
-  for log in "$ym_servers_dir"/{postgres,mysql,pgbouncer}/server.log; do
+  for log in "$ym_servers_dir"/{postgres,mysql,pgbouncer,galera/node1,galera/node2,galera/node3}/server.log; do
     [ -f "$log" ] && echo "servers: log: $log"
   done
   return 0
@@ -439,7 +562,7 @@ ym_servers_cleanup() {
   [ -n "$ym_servers_dir" ] && [ -d "$ym_servers_dir" ] || return 0
   local dest=${1:-} server f
   if [ -n "$dest" ]; then
-    for server in postgres mysql pgbouncer; do
+    for server in postgres mysql pgbouncer galera/node1 galera/node2 galera/node3; do
       for f in "$ym_servers_dir/$server"/*.log; do
         [ -f "$f" ] || continue
         mkdir -p "$dest/$server"
