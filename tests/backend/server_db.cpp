@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <vector>
 
 #include "db/base.hpp"
 #include "db/db.hpp"
@@ -23,6 +24,8 @@ const char* env_name(Backend b) {
   return b == Backend::kPostgres ? "YM_TEST_POSTGRES_URL" : "YM_TEST_MYSQL_URL";
 }
 
+constexpr const char* kGaleraEnv = "YM_TEST_GALERA_URL";
+
 // Changes with the schema, so that a slot database made for another model is never reused.
 std::string fingerprint(const db::Dialect& d) {
   std::string all = std::to_string(migrate::current_version());
@@ -38,11 +41,14 @@ struct Slot {
   std::string name;                       // the slot's database
 };
 
-Slot& slot(Backend b) {
+// The slot on the server named by the environment variable `env` (a MySQL URL may name a
+// Galera cluster: its slot lock, GET_LOCK, holds on the URL's first node, which every test
+// process reaches first).
+Slot& slot(Backend b, const char* env) {
   static std::mutex mu;
-  static std::map<Backend, Slot> slots;
+  static std::map<std::string, Slot> slots;
   std::lock_guard lock(mu);
-  auto it = slots.find(b);
+  auto it = slots.find(env);
   if (it != slots.end()) {
     try {
       it->second.admin->stmt("SELECT 1").all();
@@ -52,14 +58,14 @@ Slot& slot(Backend b) {
       slots.erase(it);
     }
   }
-  auto url = server_url(b);
-  if (!url) {
-    throw std::runtime_error(std::string(env_name(b)) +
+  const char* url = std::getenv(env);
+  if (!url || !*url) {
+    throw std::runtime_error(std::string(env) +
                              " is not set: point it at a test server (scripts/test starts one)");
   }
   Slot s;
-  s.url = *url;
-  s.admin = db::open_connection(db::Url::parse(*url));
+  s.url = url;
+  s.admin = db::open_connection(db::Url::parse(s.url));
   std::string fp = fingerprint(s.admin->dialect());
   for (int i = 0; i < 1000 && s.name.empty(); ++i) {
     std::string name = "ym_t_" + fp + "_" + std::to_string(i);
@@ -71,7 +77,7 @@ Slot& slot(Backend b) {
     if (got.value_or(0) == 1) s.name = name;
   }
   if (s.name.empty()) throw std::runtime_error("no free test database slot on the server");
-  return slots.emplace(b, std::move(s)).first->second;
+  return slots.emplace(env, std::move(s)).first->second;
 }
 
 void drop_and_create(Slot& s, Backend b, const std::string& name) {
@@ -171,8 +177,9 @@ bool running_in_ci() {
   return s == "true" || s == "TRUE" || s == "True" || s == "1" || s == "yes";
 }
 
-std::string clean_database_url(Backend b) {
-  Slot& s = slot(b);
+namespace {
+std::string clean_database_url(Backend b, const char* env) {
+  Slot& s = slot(b, env);
   if (!exists(s, b, s.name)) drop_and_create(s, b, s.name);
   std::string url = with_database(s.url, s.name);
   bool current;
@@ -188,6 +195,35 @@ std::string clean_database_url(Backend b) {
   }
   return url;
 }
+}  // namespace
+
+std::string clean_database_url(Backend b) { return clean_database_url(b, env_name(b)); }
+
+std::string galera_database_url() {
+  if (!std::getenv(kGaleraEnv) || !*std::getenv(kGaleraEnv)) {
+    throw std::runtime_error(std::string(kGaleraEnv) +
+                             " is not set: no Galera cluster to test on (scripts/test starts one)");
+  }
+  return clean_database_url(Backend::kMysql, kGaleraEnv);
+}
+
+std::string hosts_rotated(const std::string& url, size_t first) {
+  size_t scheme = url.find("://");
+  size_t slash = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+  size_t at = url.rfind('@', slash);
+  size_t begin = at == std::string::npos || at < scheme ? scheme + 3 : at + 1;
+  std::vector<std::string> hosts;
+  for (size_t pos = begin; pos <= slash;) {
+    size_t comma = std::min(url.find(',', pos), slash);
+    hosts.push_back(url.substr(pos, comma - pos));
+    pos = comma + 1;
+  }
+  std::string list;
+  for (size_t i = 0; i < hosts.size(); ++i) {
+    list += (i ? "," : "") + hosts[(first + i) % hosts.size()];
+  }
+  return url.substr(0, begin) + list + url.substr(slash);
+}
 
 std::string pgbouncer_database_url() {
   const char* v = std::getenv("YM_TEST_PGBOUNCER_URL");
@@ -200,8 +236,16 @@ std::string pgbouncer_database_url() {
   return with_database(v, db::Url::parse(direct).database);
 }
 
+std::string galera_empty_database_url(const std::string& suffix) {
+  galera_database_url();  // says what to set when it is not
+  Slot& s = slot(Backend::kMysql, kGaleraEnv);
+  std::string name = s.name + "_" + suffix;
+  drop_and_create(s, Backend::kMysql, name);
+  return with_database(s.url, name);
+}
+
 std::string empty_database_url(Backend b, const std::string& suffix) {
-  Slot& s = slot(b);
+  Slot& s = slot(b, env_name(b));
   std::string name = s.name + "_" + suffix;
   drop_and_create(s, b, name);
   return with_database(s.url, name);

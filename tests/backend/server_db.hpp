@@ -26,6 +26,17 @@ std::string clean_database_url(db::Backend backend);
 // calls go through the pooler. Throws, naming the variable, when it is not set.
 std::string pgbouncer_database_url();
 
+// A database like clean_database_url(kMysql)'s on the MariaDB Galera cluster named by
+// YM_TEST_GALERA_URL (one URL listing its three nodes). Throws, naming the variable, when unset.
+std::string galera_database_url();
+
+// empty_database_url(kMysql, suffix) on the Galera cluster.
+std::string galera_empty_database_url(const std::string& suffix);
+
+// `url` with its list of hosts (h1:p1,h2:p2,...) rotated so that the one at index `first` comes
+// first: on a Galera cluster, a client per node, each falling back on the others in turn.
+std::string hosts_rotated(const std::string& url, size_t first);
+
 // A database on the server with no tables at all, named after this process's slot and `suffix`,
 // dropped and re-created by this call (for tests of creation and of what a new database holds).
 std::string empty_database_url(db::Backend backend, const std::string& suffix);

@@ -30,7 +30,8 @@ namespace results = db::results;
 std::vector<Backend> server_backends() {
   std::vector<Backend> out;
   for (const Backend& b : contract_backends()) {
-    if (b.impl == Impl::kPostgres || b.impl == Impl::kMysql || b.impl == Impl::kPgBouncer) {
+    if (b.impl == Impl::kPostgres || b.impl == Impl::kMysql || b.impl == Impl::kPgBouncer ||
+        b.impl == Impl::kGalera) {
       out.push_back(b);
     }
   }
@@ -45,7 +46,7 @@ class TakeoverRace : public Contract {
   // process list shows every session of our own user without extra privileges). Either way the
   // completion has started its statements before the take-over commits.
   bool completion_waiting() {
-    const char* sql = GetParam().impl != Impl::kMysql
+    const char* sql = GetParam().impl != Impl::kMysql && GetParam().impl != Impl::kGalera
                           ? "SELECT COUNT(*) FROM pg_locks WHERE NOT granted"
                           : "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
                             "WHERE COMMAND = 'Execute' AND INFO LIKE 'UPDATE builds SET results%'";

@@ -25,6 +25,9 @@ std::vector<Backend> contract_backends() {
   // PostgreSQL through PgBouncer in transaction pooling (docs/scale-out.md).
   const char* bouncer = std::getenv("YM_TEST_PGBOUNCER_URL");
   if ((bouncer && *bouncer) || running_in_ci()) out.push_back({Impl::kPgBouncer, "pgbouncer"});
+  // A MariaDB Galera cluster of three nodes, through a URL listing them (docs/scale-out.md).
+  const char* galera = std::getenv("YM_TEST_GALERA_URL");
+  if ((galera && *galera) || running_in_ci()) out.push_back({Impl::kGalera, "galera"});
   return out;
 }
 
@@ -66,6 +69,8 @@ std::unique_ptr<db::Db> open_backend(const Backend& b, const TestClock& clock,
       return db::Db::open(clean_database_url(db::Backend::kMysql), opts);
     case Impl::kPgBouncer:
       return db::Db::open(pgbouncer_database_url(), opts);
+    case Impl::kGalera:
+      return db::Db::open(galera_database_url(), opts);
   }
   throw std::runtime_error("unknown backend: " + b.name);
 }

@@ -18,7 +18,7 @@ namespace ym::test {
 
 namespace td = ym::db::testdata;
 
-enum class Impl { kFake, kSqliteMemory, kSqliteFile, kPostgres, kMysql, kPgBouncer };
+enum class Impl { kFake, kSqliteMemory, kSqliteFile, kPostgres, kMysql, kPgBouncer, kGalera };
 
 struct Backend {
   Impl impl;

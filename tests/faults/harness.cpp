@@ -173,6 +173,157 @@ Scratch::~Scratch() {
   fs::remove_all(dir_, ec);
 }
 
+// ----------------------------------------------------------------------------- GaleraCluster
+
+std::optional<std::string> GaleraCluster::unavailable() {
+  if (auto why = Server::unavailable(db::Backend::kMysql)) return why;
+  if (::access("/usr/lib/galera/libgalera_smm.so", R_OK) != 0) {
+    return std::string(
+        "galera-4 is not installed: no /usr/lib/galera/libgalera_smm.so "
+        "(scripts/setup installs it)");
+  }
+  if (!find_program("rsync")) return std::string("no rsync (scripts/setup installs it)");
+  return std::nullopt;
+}
+
+GaleraCluster::GaleraCluster(fs::path log_dir) : log_dir_(std::move(log_dir)), running_(kNodes) {
+  const char* env = std::getenv("YM_TEST_TMPDIR");
+  fs::path base = env && *env ? fs::path(env) : fs::temp_directory_path();
+  if (base.string().size() > 48) base = "/tmp";  // the nodes' sockets live below it
+  std::error_code ec;
+  fs::permissions(base, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec,
+                  fs::perm_options::add, ec);
+  std::string pattern = (base / "ymgal-XXXXXX").string();
+  if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp " + pattern + " failed");
+  dir_ = pattern;
+  const std::string script = R"(set -euo pipefail
+source "$1"
+unset YM_TEST_GALERA_URL YM_SERVERS_DURABLE
+ym_servers_dir=$2
+chmod 755 "$2"
+YM_SERVERS_CRASH_SAFE=1 ym_start_galera
+umask 077
+i=0
+for u in $YM_TEST_GALERA_URLS; do printf '%s' "$u" > "$2/url$i"; i=$((i + 1)); done
+)";
+  auto [rc, out] = run({"/bin/bash", "-c", script, "bash", kServersSh, dir_.string()});
+  for (int i = 0; i < kNodes; ++i) {
+    running_[i] =
+        fs::exists(dir_ / "galera" / ("node" + std::to_string(i + 1)) / "data" / "mariadbd.pid");
+  }
+  if (rc != 0) {
+    for (int i = 0; i < kNodes; ++i) {
+      if (running_[i])
+        run({(dir_ / "galera" / ("node" + std::to_string(i + 1)) / "ctl").string(), "stop"});
+    }
+    throw std::runtime_error("starting a private Galera cluster failed (exit " +
+                             std::to_string(rc) + "):\n" + out);
+  }
+  for (int i = 0; i < kNodes; ++i) {
+    fs::path f = dir_ / ("url" + std::to_string(i));
+    node_urls_.push_back(read_text(f));
+    fs::remove(f);
+    if (node_urls_.back().empty()) throw std::runtime_error("servers.sh gave no URL for a node");
+  }
+}
+
+GaleraCluster::~GaleraCluster() {
+  // The last node to stop is the one that could bootstrap the cluster again: stopped in reverse.
+  for (int i = kNodes - 1; i >= 0; --i) {
+    if (!running_[i]) continue;
+    try {
+      ctl(i, "stop");
+    } catch (const std::exception& e) {
+      std::cerr << e.what() << "\n";
+      run({(dir_ / "galera" / ("node" + std::to_string(i + 1)) / "ctl").string(), "kill"});
+    }
+  }
+  std::error_code ec;
+  fs::create_directories(log_dir_, ec);
+  for (int i = 0; i < kNodes; ++i) {
+    std::string n = "node" + std::to_string(i + 1);
+    fs::copy_file(dir_ / "galera" / n / "server.log", log_dir_ / (n + ".log"),
+                  fs::copy_options::overwrite_existing, ec);
+  }
+  fs::remove_all(dir_, ec);
+}
+
+int GaleraCluster::node_port(int i) const {
+  return db::Url::parse(node_urls_.at(i)).port.value_or(3306);
+}
+
+std::string GaleraCluster::url(int first) const {
+  // mysql://user:password@host:port/db: the text up to the host stays as written (the password
+  // is never parsed and printed again); the hosts are each node's.
+  const std::string& one = node_urls_.at(0);
+  size_t at = one.rfind('@', one.find('/', one.find("://") + 3));
+  size_t slash = one.find('/', at);
+  std::string hosts;
+  for (int k = 0; k < kNodes; ++k) {
+    const std::string& u = node_urls_.at((first + k) % kNodes);
+    size_t a = u.rfind('@', u.find('/', u.find("://") + 3));
+    hosts += (k ? "," : "") + u.substr(a + 1, u.find('/', a) - a - 1);
+  }
+  return one.substr(0, at + 1) + hosts + one.substr(slash);
+}
+
+void GaleraCluster::ctl(int i, const std::string& verb) {
+  fs::path ctl = dir_ / "galera" / ("node" + std::to_string(i + 1)) / "ctl";
+  auto [rc, out] = run({ctl.string(), verb});
+  if (rc != 0) {
+    throw std::runtime_error("'" + ctl.string() + " " + verb + "' failed (exit " +
+                             std::to_string(rc) + "):\n" + out);
+  }
+}
+
+void GaleraCluster::wait_synced(int i) {
+  auto deadline = Clock::now() + 120s;
+  while (true) {
+    try {
+      auto c = db::open_connection(db::Url::parse(node_urls_.at(i)));
+      auto state = c->stmt(
+                        "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE "
+                        "VARIABLE_NAME = 'WSREP_LOCAL_STATE_COMMENT'")
+                       .scalar<std::string>();
+      if (state == "Synced") return;
+    } catch (const db::Error&) {
+      // Still starting or joining.
+    }
+    if (Clock::now() > deadline) {
+      throw std::runtime_error("Galera node " + std::to_string(i + 1) + " did not sync again");
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+}
+
+void GaleraCluster::kill_node(int i) {
+  ctl(i, "kill");
+  running_[i] = false;
+}
+
+void GaleraCluster::start_node(int i) {
+  ctl(i, "start");
+  running_[i] = true;
+  wait_synced(i);
+}
+
+int64_t GaleraCluster::status_sum(const std::string& name) {
+  int64_t sum = 0;
+  std::string upper = name;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (int i = 0; i < kNodes; ++i) {
+    if (!running_[i]) continue;
+    auto c = db::open_connection(db::Url::parse(node_urls_.at(i)));
+    auto v = c->stmt(
+                  "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE "
+                  "VARIABLE_NAME = ?")
+                 .bind(upper)
+                 .scalar<std::string>();
+    sum += v ? std::stoll(*v) : 0;
+  }
+  return sum;
+}
+
 // ----------------------------------------------------------------------------- Server
 
 const char* to_string(Outage o) {

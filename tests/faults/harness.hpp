@@ -116,6 +116,44 @@ class Server {
   bool standby_running_ = false;
 };
 
+// A MariaDB Galera cluster of three nodes of its own (servers.sh's ym_start_galera: node 1
+// bootstraps it, 2 and 3 join by rsync state transfer), on free 127.0.0.1 ports, commits crash-safe
+// as for Server. Stopped and deleted by the destructor, which copies the nodes' logs into
+// `log_dir` first.
+class GaleraCluster {
+ public:
+  static constexpr int kNodes = 3;
+  // Why a cluster cannot run here (MariaDB or galera-4 is missing), or nullopt.
+  static std::optional<std::string> unavailable();
+
+  explicit GaleraCluster(fs::path log_dir);
+  ~GaleraCluster();
+  GaleraCluster(const GaleraCluster&) = delete;
+  GaleraCluster& operator=(const GaleraCluster&) = delete;
+
+  // One URL listing every node, node `first` first and the others after it in turn (a client
+  // connects to the first that answers). Holds the password: never print it.
+  std::string url(int first = 0) const;
+  // The URL of node `i` alone, and its client port.
+  const std::string& node_url(int i) const { return node_urls_.at(i); }
+  int node_port(int i) const;
+  // A crash of node `i` (kill -9 of its mariadbd), and its start again (it rejoins the cluster by
+  // incremental state transfer and is synced when this returns).
+  void kill_node(int i);
+  void start_node(int i);
+  // A wsrep status counter (e.g. "wsrep_local_cert_failures") summed over the nodes that run.
+  int64_t status_sum(const std::string& name);
+
+ private:
+  void ctl(int i, const std::string& verb);
+  void wait_synced(int i);
+
+  fs::path log_dir_;
+  fs::path dir_;
+  std::vector<std::string> node_urls_;
+  std::vector<bool> running_;
+};
+
 // A tmpfs of `size` (e.g. "32m") mounted at `dir` (created), unmounted by the destructor.
 class TmpfsMount {
  public:

@@ -492,7 +492,9 @@ class MasterProcesses : public testing::TestWithParam<Shared> {
       return;
     }
     const bool bouncer = GetParam().name == "pgbouncer";
+    const bool galera = GetParam().name == "galera";
     const char* var = bouncer                          ? "YM_TEST_PGBOUNCER_URL"
+                      : galera                         ? "YM_TEST_GALERA_URL"
                       : b == db::Backend::kPostgres ? "YM_TEST_POSTGRES_URL"
                                                     : "YM_TEST_MYSQL_URL";
     const char* set = std::getenv(var);
@@ -502,7 +504,7 @@ class MasterProcesses : public testing::TestWithParam<Shared> {
     }
     // Through PgBouncer (pool_mode=transaction) the masters never touch the migration lock: the
     // schema is made directly, and they find it current.
-    url_ = bouncer ? pgbouncer_database_url() : clean_database_url(b);
+    url_ = bouncer ? pgbouncer_database_url() : galera ? galera_database_url() : clean_database_url(b);
     db_ = db::Db::open(url_);
   }
   void TearDown() override {
@@ -524,7 +526,9 @@ class MasterProcesses : public testing::TestWithParam<Shared> {
     const std::string work = "step work = flock -s '" + gates_.string() +
                              "'/\"$YM_WORKER\" true; echo \"request $YM_BUILDREQUEST_ID\"; "
                              "sleep 0.1\n";
-    write_file(dir / "config.ini", "[master]\ndatabase = " + url_ +
+    // On a Galera cluster each master reaches its own node first (and the others after it).
+    const std::string url = GetParam().name == "galera" ? hosts_rotated(url_, i) : url_;
+    write_file(dir / "config.ini", "[master]\ndatabase = " + url +
                                        "\ncheckin_interval = 1s\nexpiry = 4s\npoll_interval = 300ms"
                                        "\ngrace_period = 5s\n"
                                        "[worker " +
@@ -716,7 +720,8 @@ INSTANTIATE_TEST_SUITE_P(Backends, MasterProcesses,
                          testing::Values(Shared{db::Backend::kSqlite, "sqlite"},
                                          Shared{db::Backend::kPostgres, "postgres"},
                                          Shared{db::Backend::kMysql, "mysql"},
-                                         Shared{db::Backend::kPostgres, "pgbouncer"}),
+                                         Shared{db::Backend::kPostgres, "pgbouncer"},
+                                         Shared{db::Backend::kMysql, "galera"}),
                          [](const testing::TestParamInfo<Shared>& i) { return i.param.name; });
 
 }  // namespace

@@ -50,6 +50,7 @@ class Scratch {
 struct Target {
   db::Backend backend;
   std::string name;
+  bool galera = false;  // MySQL on the Galera cluster of YM_TEST_GALERA_URL
 };
 inline void PrintTo(const Target& t, std::ostream* os) { *os << t.name; }
 
@@ -59,6 +60,8 @@ inline std::vector<Target> targets() {
   std::vector<Target> out{{db::Backend::kSqlite, "sqlite"}};
   if (server_url(db::Backend::kPostgres) || running_in_ci()) out.push_back({db::Backend::kPostgres, "postgres"});
   if (server_url(db::Backend::kMysql) || running_in_ci()) out.push_back({db::Backend::kMysql, "mysql"});
+  const char* galera = std::getenv("YM_TEST_GALERA_URL");
+  if ((galera && *galera) || running_in_ci()) out.push_back({db::Backend::kMysql, "galera", true});
   return out;
 }
 
@@ -71,6 +74,7 @@ class OnBackend : public testing::TestWithParam<Target> {
   // A database with no tables: a new file, or a database re-created on the test server.
   std::string empty_url(const std::string& suffix) {
     if (backend() == db::Backend::kSqlite) return s_.url(suffix + ".sqlite");
+    if (GetParam().galera) return galera_empty_database_url(suffix);
     return empty_database_url(backend(), suffix);
   }
   // A database at the current schema version holding no rows.
@@ -80,6 +84,7 @@ class OnBackend : public testing::TestWithParam<Target> {
       db::Db::open(url)->shutdown();
       return url;
     }
+    if (GetParam().galera) return galera_database_url();
     return clean_database_url(backend());
   }
   // MySQL's DDL commits implicitly: every migration there runs as a non-transactional one.
