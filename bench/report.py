@@ -185,15 +185,20 @@ def main():
 
     topo = {k: v for k, v in files.items() if k.startswith("topo-")}
     if topo:
-        w("## PostgreSQL with a synchronous standby")
+        w("## Beyond one server: a PostgreSQL standby, a Galera cluster")
         w()
-        w("The standard workload (N = 200, no read-back) on the single server and on a primary that")
-        w("waits for its streaming standby at every commit (`synchronous_standby_names`, both on this")
-        w("machine, reached through the two-host URL with `target_session_attrs=read-write`; see")
-        w("[scale-out.md](scale-out.md)), at C = 8 and C = 32 builds in flight.")
+        w("The standard workload (N = 200, no read-back) at C = 8 and C = 32 builds in flight: on")
+        w("the single PostgreSQL server and on a primary that waits for its streaming standby at")
+        w("every commit (`synchronous_standby_names`, reached through the two-host URL with")
+        w("`target_session_attrs=read-write`); on the single MariaDB server and on a Galera cluster")
+        w("of three nodes (reached through the URL listing them: every write is certified by the")
+        w("cluster at its COMMIT). Every server is on this machine; see [scale-out.md](scale-out.md).")
         w()
         rows = []
-        for kind, label in (("single", "single server"), ("pair", "primary + synchronous standby")):
+        for kind, label in (("single", "PostgreSQL, single server"),
+                            ("pair", "PostgreSQL, primary + synchronous standby"),
+                            ("mysql", "MariaDB, single server"),
+                            ("galera", "MariaDB Galera, 3 nodes")):
             for c in (8, 32):
                 lines = files.get(f"topo-{kind}-{c}")
                 if not lines:
@@ -204,6 +209,27 @@ def main():
                 rows.append([label, str(c), fmt(tot.get("calls_per_s")) + ok,
                              fmt(run.get("calls_per_s")), fmt(tot.get("seconds"), 2)])
         table(w, ["database", "C", "calls/s", "run phase calls/s", "seconds"], rows)
+
+    claims = {k: v for k, v in files.items() if k.startswith("claims-")}
+    if claims:
+        w("### Claims per second, masters contending for the same builders")
+        w()
+        w("`ym_claims`: M masters, each with a pool of its own, poll the unclaimed requests of two")
+        w("shared builders and claim them one at a time until none is left; a claim another master")
+        w("took first is a conflict. Each request claimed exactly once is checked at the end. On")
+        w("the cluster the masters are spread over its three nodes.")
+        w()
+        rows = []
+        for kind, label in (("postgresql", "PostgreSQL"), ("mysql", "MariaDB"),
+                            ("galera", "MariaDB Galera, 3 nodes")):
+            for m in (3, 9):
+                o = phase(files.get(f"claims-{kind}-{m}") or [], "claims")
+                if not o:
+                    continue
+                ok = "" if o.get("verified") else " (verify FAILED)"
+                rows.append([label, str(m), fmt(o.get("claims_per_s")) + ok,
+                             f"{o['conflicts']:,}", f"{o['requests']:,}"])
+        table(w, ["database", "masters", "claims/s", "conflicts", "requests"], rows)
 
     micro = files.get("micro")
     if not micro:

@@ -903,4 +903,15 @@ std::string with_port(const std::string& url, int port) {
   return url.substr(0, host_start) + host + ":" + std::to_string(port) + url.substr(path);
 }
 
+std::string with_first_port(const std::string& url, int port) {
+  size_t comma = url.find(',');
+  if (comma == std::string::npos) return with_port(url, port);
+  size_t path = url.find_first_of("/?", comma);
+  if (path == std::string::npos) path = url.size();
+  const std::string tail = url.substr(path);
+  std::string first = with_port(url.substr(0, comma) + tail, port);  // the first host alone
+  first.resize(first.size() - tail.size());
+  return first + url.substr(comma, path - comma) + tail;
+}
+
 }  // namespace ym::test

@@ -124,5 +124,8 @@ class CommitProxy {
 // `url` (postgresql://... or mysql://...) with its port replaced, everything else as written
 // (the password is neither parsed nor printed).
 std::string with_port(const std::string& url, int port);
+// The same for a URL listing several hosts (h1:p1,h2:p2/db): the first host's port replaced, the
+// other hosts kept (a proxy in front of the first, the others to fall back on).
+std::string with_first_port(const std::string& url, int port);
 
 }  // namespace ym::test

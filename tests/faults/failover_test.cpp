@@ -7,6 +7,12 @@
 // once, every log as its step printed, nothing left running or claimed, and every request that was
 // complete before the crash still complete (a commit the primary acknowledged was on the standby).
 // How long the masters took to complete requests again is printed, never asserted.
+//
+// The crash strikes with a COMMIT unanswered, at a moment the test makes: m3 reaches the primary
+// through a proxy, which holds the reply to m3's next completion of requests (the primary has
+// committed it, and so has the synchronous standby). The primary is crashed and the proxy closed
+// with the reply still held, so m3 hears nothing and must find its completion on the promoted
+// standby without completing anything twice.
 #include <chrono>
 #include <iostream>
 #include <set>
@@ -14,6 +20,7 @@
 
 #include "db/errors.hpp"
 #include "db/url.hpp"
+#include "faults/commit_proxy.hpp"
 #include "faults/harness.hpp"
 
 namespace ym::faults {
@@ -59,16 +66,23 @@ TEST(Failover, ThreeMastersBuildEveryRequestOnceAcrossAPrimaryCrashAndAPromotion
       EXPECT_FALSE(e.transient());
     }
   }
+  auto proxy = std::make_unique<test::CommitProxy>(test::WireProtocol::kPostgres, pair.port.value());
   rig.submit(300);
-  for (const char* name : {"m1", "m2", "m3"}) rig.add_master(name, 4, 30).start();
+  rig.add_master("m1", 4, 30).start();
+  rig.add_master("m2", 4, 30).start();
+  rig.add_master("m3", 4, 30, test::with_first_port(server.pair_url(), proxy->port())).start();
   ASSERT_TRUE(wait_until("100 requests complete and builds running on every master", 180s, [&] {
     return rig.complete_requests() >= 100 && rig.running_builds("m1") > 0 &&
            rig.running_builds("m2") > 0 && rig.running_builds("m3") > 0;
   }));
+  proxy->arm(test::Drop::kCommit, 1, test::Lose::kHeld, "UPDATE buildrequests SET complete");
+  ASSERT_TRUE(wait_until("m3 completes requests and the reply is held", 120s,
+                         [&] { return proxy->held() == 1; }));
   std::set<int64_t> before = complete_ids(rig);
 
   auto crash = Clock::now();
   server.stop(Outage::kImmediate);
+  proxy.reset();  // m3's connections die, its completion unanswered
   server.promote_standby();
   auto promoted = Clock::now();
   // Progress through the new primary: more requests complete than it held when promoted.
