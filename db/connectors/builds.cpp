@@ -271,8 +271,17 @@ class SqlBuilds final : public Builds {
       }
       // Then the buildset's row lock: two masters completing its last two requests then take
       // turns, and the second sees the first's completion (both servers run write transactions
-      // at READ COMMITTED, where each statement sees what committed before it).
-      c.stmt("UPDATE buildsets SET complete = complete WHERE id = ?").bind(bsid).exec();
+      // at READ COMMITTED, where each statement sees what committed before it). On MySQL the
+      // update must change the row: one that changes nothing is left out of a Galera cluster's
+      // write set, so that two masters on two nodes would not conflict and each would miss the
+      // other's completion, leaving the buildset incomplete for ever. It marks complete_at (NULL
+      // while the buildset is incomplete) and puts it back below; the cluster then certifies the
+      // two in turn and retries the second, which sees the first's completion.
+      const bool mark = c.dialect().backend == Backend::kMysql;
+      c.stmt(mark ? "UPDATE buildsets SET complete_at = -1 WHERE id = ? AND complete = 0"
+                  : "UPDATE buildsets SET complete = complete WHERE id = ?")
+          .bind(bsid)
+          .exec();
       if (c.stmt("UPDATE buildrequests SET complete = 1, results = ?, complete_at = ? "
                  "WHERE id = ? AND complete = 0 AND EXISTS (SELECT 1 FROM buildrequest_claims "
                  "cl WHERE cl.brid = buildrequests.id AND cl.masterid = ?)")
@@ -300,6 +309,8 @@ class SqlBuilds final : public Builds {
                "WHERE id = ? AND complete = 0")
             .bind(now, worst, bsid)
             .exec();
+      } else if (mark) {
+        c.stmt("UPDATE buildsets SET complete_at = NULL WHERE id = ? AND complete = 0").bind(bsid).exec();
       }
     }, Unknown::kRetry);
   }

@@ -15,9 +15,11 @@
 #include <mysql_driver.h>
 
 #include <algorithm>
+#include <chrono>
 #include <mutex>
 #include <set>
 #include <sstream>
+#include <thread>
 #include <unordered_map>
 
 #include "db/drivers/driver.hpp"
@@ -393,11 +395,29 @@ class MysqlConnection final : public Connection {
     });
   }
 
-  void execute_script(std::string_view script) override {
+  void execute_script(std::string_view script) override { run_script(script, /*retry=*/true); }
+
+  // Runs `script`'s statements one by one. With `retry`, a statement outside a transaction that
+  // is refused with a deadlock error is run again (see below); COMMIT and ROLLBACK never are: a
+  // COMMIT refused that way rolled its transaction back, and a second COMMIT would succeed on an
+  // empty one.
+  void run_script(std::string_view script, bool retry) {
     guarded("running SQL", [&] {
       std::unique_ptr<sql::Statement> st(conn_->createStatement());
       for (const std::string& s : split_statements(script)) {
-        st->execute(sql::SQLString(s));
+        // Outside a transaction each statement commits alone, and one refused with a deadlock
+        // error (1213) did nothing: it is run again. On a Galera cluster a schema change (run in
+        // the cluster's total order) is refused that way when another node's change, ordered
+        // first, conflicts with it, which the next try does not meet.
+        for (int attempt = 1;; ++attempt) {
+          try {
+            st->execute(sql::SQLString(s));
+            break;
+          } catch (const sql::SQLException& e) {
+            if (!retry || in_txn_ || e.getErrorCode() != 1213 || attempt == 5) throw;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50 * attempt));
+          }
+        }
         // Drain any result so that the connection is ready for the next statement.
         std::unique_ptr<sql::ResultSet> rs(st->getResultSet());
       }
@@ -423,13 +443,13 @@ class MysqlConnection final : public Connection {
   void commit() override {
     if (!in_txn_) throw InternalError("commit: no transaction is open on this connection");
     in_txn_ = false;
-    execute_script("COMMIT");
+    run_script("COMMIT", /*retry=*/false);
   }
 
   void rollback() override {
     if (!in_txn_) return;
     in_txn_ = false;
-    execute_script("ROLLBACK");
+    run_script("ROLLBACK", /*retry=*/false);
   }
 
   bool in_transaction() const override { return in_txn_; }

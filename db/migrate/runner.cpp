@@ -125,6 +125,23 @@ void run(Connection& c, const Migration& m, const Record& record) {
   record.finish(c, m);
 }
 
+// A step that fails with a transient error (a deadlock; on a Galera cluster, a schema change
+// aborted by a conflicting one that the cluster ordered first) is run again, up to 5 times in
+// all: every step resumes where an interrupted run left it (a transactional one was rolled back;
+// a non-transactional one is written to be resumed), so the repeat does what the next upgrade
+// would. A lost connection is not repeated here: the caller sees it.
+void run_retrying(Connection& c, const Migration& m, const Record& record) {
+  for (int attempt = 1;; ++attempt) {
+    try {
+      run(c, m, record);
+      return;
+    } catch (const db::TransientError&) {
+      if (attempt == 5) throw;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100 * attempt));
+    }
+  }
+}
+
 std::chrono::milliseconds since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
 }
@@ -198,7 +215,7 @@ UpgradeResult upgrade(Connection& c, const db::Url& url, const UpgradeOptions& o
     lock->check_held();
     if (options.on_start) options.on_start(*m);
     auto t0 = std::chrono::steady_clock::now();
-    run(c, *m, Record{});
+    run_retrying(c, *m, Record{});
     result.applied.push_back(m->version);
     result.to = m->version;
     if (options.on_done) options.on_done(*m, since(t0));
@@ -208,7 +225,7 @@ UpgradeResult upgrade(Connection& c, const db::Url& url, const UpgradeOptions& o
     const std::string& name = step.extension->name;
     if (options.on_extension_start) options.on_extension_start(name, *step.migration);
     auto t0 = std::chrono::steady_clock::now();
-    run(c, *step.migration, Record{&name});
+    run_retrying(c, *step.migration, Record{&name});
     result.extensions_applied.push_back({name, step.migration->version});
     if (options.on_extension_done) options.on_extension_done(name, *step.migration, since(t0));
   }

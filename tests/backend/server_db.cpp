@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "db/base.hpp"
@@ -80,7 +81,23 @@ Slot& slot(Backend b, const char* env) {
   return slots.emplace(env, std::move(s)).first->second;
 }
 
-void drop_and_create(Slot& s, Backend b, const std::string& name) {
+// Runs `fn` again (up to 5 times) when it fails with a transient error: on a Galera cluster a
+// schema change of the test's can be aborted by another test process's, which the cluster
+// ordered first (a deadlock error, as for any conflict there).
+template <class Fn>
+void retrying(Fn fn) {
+  for (int attempt = 1;; ++attempt) {
+    try {
+      fn();
+      return;
+    } catch (const db::TransientError&) {
+      if (attempt == 5) throw;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100 * attempt));
+    }
+  }
+}
+
+void drop_and_create_once(Slot& s, Backend b, const std::string& name) {
   const auto& d = s.admin->dialect();
   if (b == Backend::kPostgres) {
     // The plain form first: it stops an autovacuum worker in the database by itself, where
@@ -98,6 +115,10 @@ void drop_and_create(Slot& s, Backend b, const std::string& name) {
     s.admin->execute_script("CREATE DATABASE " + d.quote(name) +
                             " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin");
   }
+}
+
+void drop_and_create(Slot& s, Backend b, const std::string& name) {
+  retrying([&] { drop_and_create_once(s, b, name); });
 }
 
 bool exists(Slot& s, Backend b, const std::string& name) {
@@ -186,7 +207,7 @@ std::string clean_database_url(Backend b, const char* env) {
   {
     auto conn = db::open_connection(db::Url::parse(url));
     current = migrate::read_status(*conn).state == migrate::SchemaState::kUpToDate;
-    if (current) wipe(*conn, b);
+    if (current) retrying([&] { wipe(*conn, b); });
   }
   // Anything else (new, a half-made schema, an older version): start over.
   if (!current) {
@@ -199,11 +220,17 @@ std::string clean_database_url(Backend b, const char* env) {
 
 std::string clean_database_url(Backend b) { return clean_database_url(b, env_name(b)); }
 
-std::string galera_database_url() {
+namespace {
+void require_galera() {
   if (!std::getenv(kGaleraEnv) || !*std::getenv(kGaleraEnv)) {
     throw std::runtime_error(std::string(kGaleraEnv) +
                              " is not set: no Galera cluster to test on (scripts/test starts one)");
   }
+}
+}  // namespace
+
+std::string galera_database_url() {
+  require_galera();
   return clean_database_url(Backend::kMysql, kGaleraEnv);
 }
 
@@ -237,7 +264,7 @@ std::string pgbouncer_database_url() {
 }
 
 std::string galera_empty_database_url(const std::string& suffix) {
-  galera_database_url();  // says what to set when it is not
+  require_galera();
   Slot& s = slot(Backend::kMysql, kGaleraEnv);
   std::string name = s.name + "_" + suffix;
   drop_and_create(s, Backend::kMysql, name);

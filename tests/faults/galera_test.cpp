@@ -179,6 +179,49 @@ TEST(Galera, ANodeKilledWithACompletionUnansweredLeavesEveryRequestBuiltOnce) {
   }
 }
 
+// A transaction of one node aborted by another node's write while it waits between two of its
+// statements must say so at its next statement or at its COMMIT, never go on as if nothing
+// happened (its later statements then committing one by one, without the first).
+TEST(Galera, ATransactionAbortedBetweenItsStatementsFailsItsNextOne) {
+  YM_FAULTS_REQUIRE(GaleraCluster::unavailable());
+  Scratch scratch;
+  GaleraCluster cluster(scratch.path("cluster"));
+  db::Db::open(cluster.url(0))->shutdown();  // the schema
+  auto c1 = db::open_connection(db::Url::parse(cluster.node_url(0)));
+  auto c2 = db::open_connection(db::Url::parse(cluster.node_url(1)));
+  c1->stmt(
+        "INSERT INTO masters (id, name, name_hash, active, last_active) VALUES (1, 'v', 'hv', 1, "
+        "0)")
+      .exec();
+  c1->stmt(
+        "INSERT INTO masters (id, name, name_hash, active, last_active) VALUES (2, 'w', 'hw', 1, "
+        "0)")
+      .exec();
+  c1->begin(db::TxnMode::kWrite);
+  EXPECT_EQ(c1->stmt("UPDATE masters SET active = 0 WHERE id = ? AND active <> 0").bind(1).exec(),
+            1);
+  // Node 2 flips it first and commits; node 1 applies that while c1 waits.
+  EXPECT_EQ(c2->stmt("UPDATE masters SET active = 0 WHERE id = ? AND active <> 0").bind(1).exec(),
+            1);
+  auto c3 = db::open_connection(db::Url::parse(cluster.node_url(0)));
+  c3->stmt("SELECT COUNT(*) FROM masters").all();  // wsrep_sync_wait: node 1 has applied it
+  bool refused = false;
+  try {
+    c1->stmt("UPDATE masters SET last_active = ? WHERE id = ?").bind(5, 2).exec();
+    c1->commit();
+  } catch (const db::TransientError& e) {
+    refused = true;
+    std::cout << "galera: refused: " << e.what() << "\n";
+    try {
+      c1->rollback();
+    } catch (const db::Error&) {
+    }
+  }
+  EXPECT_TRUE(refused) << "the aborted transaction went on";
+  EXPECT_EQ(*c3->stmt("SELECT last_active FROM masters WHERE id = 2").scalar<int64_t>(), 0)
+      << "a statement after the abort committed by itself";
+}
+
 TEST(ProxyUrl, WithFirstPortReplacesTheFirstHostsPortAndKeepsTheOthers) {
   EXPECT_EQ(test::with_first_port("mysql://u:p@a:1,b:2,c:3/db?x=1", 9),
             "mysql://u:p@a:9,b:2,c:3/db?x=1");
