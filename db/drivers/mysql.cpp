@@ -15,6 +15,7 @@
 #include <mysql_driver.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <mutex>
 #include <set>
@@ -524,7 +525,18 @@ class MysqlConnection final : public Connection {
   // describes INSERT ... RETURNING that way).
   int64_t run(std::string_view sql, std::span<const Value> params, Result* out,
               bool returns_rows = false) {
-    sql::PreparedStatement* ps = prepare(sql);
+    // A query of information_schema is prepared for this one execution, never kept: MariaDB
+    // 10.11 answers it through internal temporary tables, and a cached one executed again crashed
+    // a Galera node under load once (SIGSEGV in free_tmp_table, under ha_maria::drop_table). They
+    // are rare (introspection, connection set-up), so preparing each costs nothing that matters.
+    std::unique_ptr<sql::PreparedStatement> once;
+    sql::PreparedStatement* ps = nullptr;
+    if (reads_information_schema(sql)) {
+      once.reset(conn_->prepareStatement(sql::SQLString(std::string(sql))));
+      ps = once.get();
+    } else {
+      ps = prepare(sql);
+    }
     ps->clearParameters();
     // Blob streams must live until the statement has run.
     std::vector<std::unique_ptr<std::istringstream>> blobs;
@@ -556,6 +568,14 @@ class MysqlConnection final : public Connection {
       return 0;
     }
     return static_cast<int64_t>(ps->executeUpdate());
+  }
+
+  static bool reads_information_schema(std::string_view sql) {
+    static constexpr std::string_view kName = "information_schema";
+    auto it = std::search(sql.begin(), sql.end(), kName.begin(), kName.end(), [](char a, char b) {
+      return std::tolower(static_cast<unsigned char>(a)) == b;
+    });
+    return it != sql.end();
   }
 
   sql::PreparedStatement* prepare(std::string_view sql) {
