@@ -334,6 +334,21 @@ EOF
   echo "servers: PgBouncer 1.18 (pool_mode=transaction) on 127.0.0.1:$port in front of PostgreSQL"
 }
 
+# ym_mysql_test_user DIR PASSWORD WHAT: on the MariaDB server in DIR, the user "ym" (that
+# password, over TCP from 127.0.0.1) and its database "ym"; "ym" may create the per-test databases
+# ym_*, nothing else. WHAT names the server in the error.
+ym_mysql_test_user() {
+  local dir=$1 password=$2 what=$3
+  if ! mariadb --no-defaults --socket="$dir/data/sock" -u "$(ym_mysql_admin)" >"$dir/setup.log" 2>&1 <<EOF; then
+CREATE USER 'ym'@'127.0.0.1' IDENTIFIED BY '$password';
+CREATE DATABASE ym CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
+GRANT ALL PRIVILEGES ON \`ym%\`.* TO 'ym'@'127.0.0.1';
+EOF
+    echo "servers: creating the $what test user failed; see $dir/setup.log" >&2
+    return 1
+  fi
+}
+
 ym_start_mysql() {
   local dir=$ym_servers_dir/mysql port password
   mkdir -p "$dir"
@@ -358,15 +373,7 @@ ym_start_mysql() {
     fi
   done
   ym_servers_started+=("$dir/ctl")
-  # "ym" may create the per-test databases ym_*; nothing else.
-  if ! mariadb --no-defaults --socket="$dir/data/sock" -u "$(ym_mysql_admin)" >"$dir/setup.log" 2>&1 <<EOF; then
-CREATE USER 'ym'@'127.0.0.1' IDENTIFIED BY '$password';
-CREATE DATABASE ym CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
-GRANT ALL PRIVILEGES ON \`ym%\`.* TO 'ym'@'127.0.0.1';
-EOF
-    echo "servers: creating the MariaDB test user failed; see $dir/setup.log" >&2
-    return 1
-  fi
+  ym_mysql_test_user "$dir" "$password" MariaDB || return 1
   export YM_TEST_MYSQL_URL="mysql://ym:$password@127.0.0.1:$port/ym"
   export YM_TEST_MYSQL_CTL="$dir/ctl"
   echo "servers: MariaDB on 127.0.0.1:$port (data and log in $dir)"
@@ -451,15 +458,8 @@ ym_start_galera() {
       echo "servers: Galera node $i did not start and sync; see $dir/server.log*" >&2
       return 1
     fi
-    if [ "$i" = 1 ] && ! mariadb --no-defaults --socket="$dir/data/sock" -u "$(ym_mysql_admin)" \
-        >"$dir/setup.log" 2>&1 <<EOF; then
-CREATE USER 'ym'@'127.0.0.1' IDENTIFIED BY '$password';
-CREATE DATABASE ym CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
-GRANT ALL PRIVILEGES ON \`ym%\`.* TO 'ym'@'127.0.0.1';
-EOF
-      echo "servers: creating the Galera test user failed; see $dir/setup.log" >&2
-      return 1
-    fi
+    # Made on node 1; the others have it by replication.
+    if [ "$i" = 1 ]; then ym_mysql_test_user "$dir" "$password" Galera || return 1; fi
     urls+=("mysql://ym:$password@127.0.0.1:$port/ym")
     hosts+=("127.0.0.1:$port")
     ctls+=("$dir/ctl")
