@@ -208,21 +208,13 @@ std::unique_ptr<MigrationLock> acquire_galera_lock(db::Connection& conn, const d
                                                    std::chrono::milliseconds timeout,
                                                    const std::function<void()>& on_wait) {
   // The holder's node and session, so that a waiter can see at once that a killed holder's
-  // session is gone instead of waiting for its heartbeat to go stale.
-  // A schema change, which another node's may abort (a deadlock error): tried again.
-  for (int attempt = 1;; ++attempt) {
-    try {
-      conn.execute_script(std::string("CREATE TABLE IF NOT EXISTS ") + db::kMigrationLockTable +
-                          " (name VARCHAR(64) NOT NULL PRIMARY KEY, holder VARCHAR(255) NOT NULL, "
-                          "heartbeat BIGINT NOT NULL, node VARCHAR(255) NOT NULL, connection "
-                          "BIGINT NOT NULL) " +
-                          conn.dialect().table_options);
-      break;
-    } catch (const db::TransientError&) {
-      if (attempt == 5) throw;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100 * attempt));
-    }
-  }
+  // session is gone instead of waiting for its heartbeat to go stale. (The driver runs this again
+  // when another node's schema change, ordered first, refuses it.)
+  conn.execute_script(std::string("CREATE TABLE IF NOT EXISTS ") + db::kMigrationLockTable +
+                      " (name VARCHAR(64) NOT NULL PRIMARY KEY, holder VARCHAR(255) NOT NULL, "
+                      "heartbeat BIGINT NOT NULL, node VARCHAR(255) NOT NULL, connection BIGINT "
+                      "NOT NULL) " +
+                      conn.dialect().table_options);
   const std::string holder = holder_name();
   const int64_t stale = kGaleraLockStaleAfter.count();
   auto last_look = Clock::now() - std::chrono::hours(1);

@@ -5,7 +5,6 @@
 #include <memory>
 #include <mutex>
 #include <stdexcept>
-#include <thread>
 #include <vector>
 
 #include "db/base.hpp"
@@ -81,23 +80,7 @@ Slot& slot(Backend b, const char* env) {
   return slots.emplace(env, std::move(s)).first->second;
 }
 
-// Runs `fn` again (up to 5 times) when it fails with a transient error: on a Galera cluster a
-// schema change of the test's can be aborted by another test process's, which the cluster
-// ordered first (a deadlock error, as for any conflict there).
-template <class Fn>
-void retrying(Fn fn) {
-  for (int attempt = 1;; ++attempt) {
-    try {
-      fn();
-      return;
-    } catch (const db::TransientError&) {
-      if (attempt == 5) throw;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100 * attempt));
-    }
-  }
-}
-
-void drop_and_create_once(Slot& s, Backend b, const std::string& name) {
+void drop_and_create(Slot& s, Backend b, const std::string& name) {
   const auto& d = s.admin->dialect();
   if (b == Backend::kPostgres) {
     // The plain form first: it stops an autovacuum worker in the database by itself, where
@@ -115,10 +98,6 @@ void drop_and_create_once(Slot& s, Backend b, const std::string& name) {
     s.admin->execute_script("CREATE DATABASE " + d.quote(name) +
                             " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin");
   }
-}
-
-void drop_and_create(Slot& s, Backend b, const std::string& name) {
-  retrying([&] { drop_and_create_once(s, b, name); });
 }
 
 bool exists(Slot& s, Backend b, const std::string& name) {
@@ -207,7 +186,7 @@ std::string clean_database_url(Backend b, const char* env) {
   {
     auto conn = db::open_connection(db::Url::parse(url));
     current = migrate::read_status(*conn).state == migrate::SchemaState::kUpToDate;
-    if (current) retrying([&] { wipe(*conn, b); });
+    if (current) wipe(*conn, b);
   }
   // Anything else (new, a half-made schema, an older version): start over.
   if (!current) {
