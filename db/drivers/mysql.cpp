@@ -525,18 +525,8 @@ class MysqlConnection final : public Connection {
   // describes INSERT ... RETURNING that way).
   int64_t run(std::string_view sql, std::span<const Value> params, Result* out,
               bool returns_rows = false) {
-    // A query of information_schema is prepared for this one execution, never kept: MariaDB
-    // 10.11 answers it through internal temporary tables, and a cached one executed again crashed
-    // a Galera node under load once (SIGSEGV in free_tmp_table, under ha_maria::drop_table). They
-    // are rare (introspection, connection set-up), so preparing each costs nothing that matters.
     std::unique_ptr<sql::PreparedStatement> once;
-    sql::PreparedStatement* ps = nullptr;
-    if (reads_information_schema(sql)) {
-      once.reset(conn_->prepareStatement(sql::SQLString(std::string(sql))));
-      ps = once.get();
-    } else {
-      ps = prepare(sql);
-    }
+    sql::PreparedStatement* ps = prepare(sql, once);
     ps->clearParameters();
     // Blob streams must live until the statement has run.
     std::vector<std::unique_ptr<std::istringstream>> blobs;
@@ -578,10 +568,21 @@ class MysqlConnection final : public Connection {
     return it != sql.end();
   }
 
-  sql::PreparedStatement* prepare(std::string_view sql) {
+  // The statement, prepared once per connection and kept, except a query of information_schema:
+  // that one is prepared for this one execution and left in `once`. MariaDB 10.11 answers such
+  // queries through internal temporary tables, and a cached one executed again crashed a Galera
+  // node under load once (SIGSEGV in free_tmp_table, under ha_maria::drop_table). They are rare
+  // (introspection, connection set-up), so preparing each costs nothing that matters; the cache
+  // is looked at first, so other statements never pay for the check.
+  sql::PreparedStatement* prepare(std::string_view sql,
+                                  std::unique_ptr<sql::PreparedStatement>& once) {
     std::string key(sql);
     auto it = cache_.find(key);
     if (it != cache_.end()) return it->second.get();
+    if (reads_information_schema(sql)) {
+      once.reset(conn_->prepareStatement(sql::SQLString(key)));
+      return once.get();
+    }
     if (cache_.size() >= kMaxCachedStatements) cache_.clear();
     std::unique_ptr<sql::PreparedStatement> ps;
     try {
