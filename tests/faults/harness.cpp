@@ -19,6 +19,7 @@
 #include <sstream>
 #include <thread>
 
+#include "backend/server_db.hpp"
 #include "db/errors.hpp"
 #include "db/types.hpp"
 #include "db/url.hpp"
@@ -205,6 +206,7 @@ YM_SERVERS_CRASH_SAFE=1 ym_start_galera
 umask 077
 i=0
 for u in $YM_TEST_GALERA_URLS; do printf '%s' "$u" > "$2/url$i"; i=$((i + 1)); done
+printf '%s' "$YM_TEST_GALERA_URL" > "$2/cluster_url"
 )";
   auto [rc, out] = run({"/bin/bash", "-c", script, "bash", kServersSh, dir_.string()});
   for (int i = 0; i < kNodes; ++i) {
@@ -225,6 +227,9 @@ for u in $YM_TEST_GALERA_URLS; do printf '%s' "$u" > "$2/url$i"; i=$((i + 1)); d
     fs::remove(f);
     if (node_urls_.back().empty()) throw std::runtime_error("servers.sh gave no URL for a node");
   }
+  url_ = read_text(dir_ / "cluster_url");
+  fs::remove(dir_ / "cluster_url");
+  if (url_.empty()) throw std::runtime_error("servers.sh gave no URL for the cluster");
 }
 
 GaleraCluster::~GaleraCluster() {
@@ -252,20 +257,7 @@ int GaleraCluster::node_port(int i) const {
   return db::Url::parse(node_urls_.at(i)).port.value_or(3306);
 }
 
-std::string GaleraCluster::url(int first) const {
-  // mysql://user:password@host:port/db: the text up to the host stays as written (the password
-  // is never parsed and printed again); the hosts are each node's.
-  const std::string& one = node_urls_.at(0);
-  size_t at = one.rfind('@', one.find('/', one.find("://") + 3));
-  size_t slash = one.find('/', at);
-  std::string hosts;
-  for (int k = 0; k < kNodes; ++k) {
-    const std::string& u = node_urls_.at((first + k) % kNodes);
-    size_t a = u.rfind('@', u.find('/', u.find("://") + 3));
-    hosts += (k ? "," : "") + u.substr(a + 1, u.find('/', a) - a - 1);
-  }
-  return one.substr(0, at + 1) + hosts + one.substr(slash);
-}
+std::string GaleraCluster::url(int first) const { return test::hosts_rotated(url_, first); }
 
 void GaleraCluster::ctl(int i, const std::string& verb) {
   fs::path ctl = dir_ / "galera" / ("node" + std::to_string(i + 1)) / "ctl";

@@ -151,6 +151,7 @@ class GaleraCluster {
   fs::path log_dir_;
   fs::path dir_;
   std::vector<std::string> node_urls_;
+  std::string url_;  // every node, node 1 first
   std::vector<bool> running_;
 };
 
