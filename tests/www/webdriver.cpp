@@ -197,9 +197,23 @@ std::optional<std::string> Browser::unavailable() {
 Browser::Browser(const fs::path& scratch_dir)
     : scratch_(scratch_dir), log_path_(scratch_dir / "chromedriver.log") {
   fs::create_directories(scratch_);
+  // With --port=0 ChromeDriver picks a port for IPv6 and then binds the same number on IPv4,
+  // which another process may hold ("IPv4 port not available. Exiting..."): it is started again
+  // (at most three times) until both are its own.
   start_driver();
   try {
-    port_ = wait_for_port();
+    for (int attempt = 1;; ++attempt) {
+      try {
+        port_ = wait_for_port();
+        break;
+      } catch (const std::runtime_error&) {
+        if (attempt == 3 || read_file(log_path_).find("port not available") == std::string::npos) {
+          throw;
+        }
+        stop_driver();
+        start_driver();
+      }
+    }
     wait_until_ready();
     // (Not --disable-crashpad-for-testing: with it, Chromium 156's renderer never answers a
     // navigation.)
