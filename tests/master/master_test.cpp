@@ -129,7 +129,6 @@ TEST(MasterConfig, TheCreateMasterTemplateParses) {
   EXPECT_EQ(c.database, "sqlite:////srv/m/state.sqlite");
 }
 
-
 TEST(MasterConfig, ErrorsNameTheLine) {
   // An unknown builder (named by a worker), an unknown worker (named by a builder).
   EXPECT_EQ(config_error("[worker w]\nbuilders = nope\n[builder b]\nworkers = w\nstep s = true\n"),
@@ -493,8 +492,8 @@ class MasterProcesses : public testing::TestWithParam<Shared> {
     }
     const bool bouncer = GetParam().name == "pgbouncer";
     const bool galera = GetParam().name == "galera";
-    const char* var = bouncer                          ? "YM_TEST_PGBOUNCER_URL"
-                      : galera                         ? "YM_TEST_GALERA_URL"
+    const char* var = bouncer                       ? "YM_TEST_PGBOUNCER_URL"
+                      : galera                      ? "YM_TEST_GALERA_URL"
                       : b == db::Backend::kPostgres ? "YM_TEST_POSTGRES_URL"
                                                     : "YM_TEST_MYSQL_URL";
     const char* set = std::getenv(var);
@@ -504,7 +503,9 @@ class MasterProcesses : public testing::TestWithParam<Shared> {
     }
     // Through PgBouncer (pool_mode=transaction) the masters never touch the migration lock: the
     // schema is made directly, and they find it current.
-    url_ = bouncer ? pgbouncer_database_url() : galera ? galera_database_url() : clean_database_url(b);
+    url_ = bouncer  ? pgbouncer_database_url()
+           : galera ? galera_database_url()
+                    : clean_database_url(b);
     db_ = db::Db::open(url_);
   }
   void TearDown() override {
@@ -585,6 +586,27 @@ class MasterProcesses : public testing::TestWithParam<Shared> {
         db_->buildrequests().get_build_requests({.complete = true}).get().size());
   }
 
+  // For a failure message: requests complete, and per master its id, builds (unfinished,
+  // successful) and the end of its log.
+  std::string progress(const std::vector<fs::path>& dirs) {
+    std::string out = std::to_string(complete_requests()) + " of 300 requests complete\n";
+    auto ids = master_ids(dirs);
+    for (size_t i = 0; i < dirs.size(); ++i) {
+      out += "master " + std::to_string(i) + ": ";
+      if (auto it = ids.find(i); it == ids.end()) {
+        out += "not registered";
+      } else {
+        out += "id " + std::to_string(it->second) + ", " +
+               std::to_string(builds_of(it->second, /*unfinished=*/true)) + " unfinished, " +
+               std::to_string(builds_of(it->second, /*unfinished=*/false)) + " successful";
+      }
+      std::string log = read_file(dirs[i] / "master.log");
+      if (log.size() > 3000) log = "..." + log.substr(log.size() - 3000);
+      out += "; log:\n" + log + "\n";
+    }
+    return out;
+  }
+
   // Every request complete, built successfully exactly once; returns builds per master id.
   std::map<int64_t, int> check_every_request_built_once() {
     auto requests = db_->buildrequests().get_build_requests().get();
@@ -639,7 +661,8 @@ TEST_P(MasterProcesses, ThreeMastersBuildEveryRequestExactlyOnce) {
         return true;
       },
       120s))
-      << "every master runs a build";
+      << "every master runs a build\n"
+      << progress(dirs);
   gates.clear();
   for (size_t i = 0; i < masters.size(); ++i) {
     EXPECT_EQ(masters[i]->wait(), 0) << read_file(dirs[i] / "master.log");
@@ -654,10 +677,30 @@ TEST_P(MasterProcesses, AKilledMasterIsExpiredByAPeerAndItsRequestsAreRebuilt) {
   Scratch s("ym-master");
   std::vector<fs::path> dirs;
   for (int i = 0; i < 3; ++i) dirs.push_back(make_master(s, i));
+  // Every master takes part: no build gets past its gate until each master runs one.
+  std::vector<std::unique_ptr<Gate>> gates;
+  for (int i = 0; i < 3; ++i) {
+    for (const char* w : {"-a", "-b"}) {
+      gates.push_back(std::make_unique<Gate>(gates_ / ("m" + std::to_string(i) + w)));
+    }
+  }
   submit_300();
   std::vector<std::unique_ptr<Child>> masters;
   for (const auto& d : dirs) masters.push_back(start_master(d, "--until-idle"));
-  // Mid-run: some requests done, every master with a successful build.
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto ids = master_ids(dirs);
+        if (ids.size() != dirs.size()) return false;
+        for (const auto& [i, id] : ids) {
+          if (builds_of(id, /*unfinished=*/true) == 0) return false;
+        }
+        return true;
+      },
+      120s))
+      << "every master runs a build\n"
+      << progress(dirs);
+  gates.clear();
+  // Mid-run: some requests done, every master with a successful build (those held above).
   ASSERT_TRUE(eventually(
       [&] {
         auto ids = master_ids(dirs);
@@ -667,13 +710,15 @@ TEST_P(MasterProcesses, AKilledMasterIsExpiredByAPeerAndItsRequestsAreRebuilt) {
         }
         return true;
       },
-      120s));
+      120s))
+      << progress(dirs);
   // Then the victim's builds stop at their gates: a step blocked there (the kernel lists it as
   // a waiter on the lock) keeps its build running until the victim is killed.
   const int64_t victim_id = master_ids(dirs).at(0);
   Gate gate_a(gates_ / "m0-a"), gate_b(gates_ / "m0-b");
   ASSERT_TRUE(eventually([&] { return gate_a.waiters() + gate_b.waiters() > 0; }, 120s))
-      << "a build of the victim waits at its gates";
+      << "a build of the victim waits at its gates\n"
+      << progress(dirs);
   ASSERT_GT(builds_of(victim_id, /*unfinished=*/true), 0);
   pid_t victim = master_pid(dirs[0]);
   ASSERT_EQ(kill(victim, SIGKILL), 0);

@@ -28,6 +28,11 @@ class Child {
     posix_spawn_file_actions_adddup2(&actions, fds[1], 2);
     posix_spawn_file_actions_addclose(&actions, fds[0]);
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", 0, 0);
+    // A process group of its own, so that the destructor can end everything it started.
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attr, 0);
     std::vector<std::string> env;
     for (char** e = environ; *e; ++e) env.emplace_back(*e);
     env.insert(env.end(), extra_env.begin(), extra_env.end());
@@ -36,8 +41,9 @@ class Child {
     cargv.push_back(nullptr);
     for (const auto& e : env) cenv.push_back(const_cast<char*>(e.c_str()));
     cenv.push_back(nullptr);
-    int rc = posix_spawn(&pid_, argv[0].c_str(), &actions, nullptr, cargv.data(), cenv.data());
+    int rc = posix_spawn(&pid_, argv[0].c_str(), &actions, &attr, cargv.data(), cenv.data());
     posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
     close(fds[1]);
     if (rc != 0) {
       close(fds[0]);
@@ -46,8 +52,12 @@ class Child {
     out_ = fds[0];
   }
   Child(const Child&) = delete;
+  // A test that stops early (a failed ASSERT) leaves no process behind: the whole group is
+  // killed, not only the child (`timeout` as the child would leave its command running, and
+  // wait() would read the command's output until it ended on its own).
   ~Child() {
     if (pid_ > 0 && !waited_) {
+      kill(-pid_, SIGKILL);
       kill(pid_, SIGKILL);
       wait();
     }
@@ -66,7 +76,8 @@ class Child {
 
   void kill_hard() { kill(pid_, SIGKILL); }
 
-  // Waits for exit, collecting the rest of the output; returns the exit code (128+signal if killed).
+  // Waits for exit, collecting the rest of the output; returns the exit code (128+signal if
+  // killed).
   int wait() {
     while (read_some(1000)) {
     }
