@@ -35,11 +35,16 @@ ym_pg_bin=${YM_PG_BIN:-/usr/lib/postgresql/15/bin}
 ym_servers_dir=""
 ym_servers_started=()
 
-# A TCP port on 127.0.0.1 that nothing listens on, from the high (non-ephemeral) range.
+# A TCP port on 127.0.0.1 that nothing listens on, below the ephemeral range.
 ym_free_port() {
-  local port i
+  local port i low=32768 span
+  # Below the kernel's ephemeral range, so that no outgoing connection's local port can take the
+  # port between this check and the server's bind (the tests open thousands of connections).
+  read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  span=$((low - 10000))
+  [ "$span" -ge 2000 ] || span=20000
   for i in $(seq 1 100); do
-    port=$((20000 + RANDOM % 30000))
+    port=$((10000 + RANDOM % span))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       echo "$port"
       return 0
@@ -392,6 +397,27 @@ ym_galera_synced() {
   return 1
 }
 
+# After a joiner died (a port taken under it during its state transfer): waits until the Galera
+# node in DIR sees a cluster of SIZE nodes again, the dead one gone, and gives it the primary
+# component back if it lost it (node 1 alone keeps half of the last primary view, no majority, and
+# the next joiner would find no primary to join). Half a minute at most.
+ym_galera_keep_primary() {
+  local dir=$1 size=$2 status members n
+  local q=(mariadb --no-defaults --socket="$dir/data/sock" -u "$(ym_mysql_admin)" -N -B)
+  for n in $(seq 1 300); do
+    status=$("${q[@]}" -e "SHOW STATUS LIKE 'wsrep_cluster_status'" 2>/dev/null | cut -f2)
+    members=$("${q[@]}" -e "SHOW STATUS LIKE 'wsrep_cluster_size'" 2>/dev/null | cut -f2)
+    if [ "$status" != Primary ]; then
+      "${q[@]}" -e "SET GLOBAL wsrep_provider_options = 'pc.bootstrap=YES'" 2>/dev/null || true
+    elif [ "$members" = "$size" ]; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "servers: the Galera node in $dir is not back to a primary component of $size ('$status', $members nodes)" >&2
+  return 1
+}
+
 # A MariaDB Galera cluster of three nodes (galera-4) on loopback: node 1 bootstraps it, nodes 2
 # and 3 join by state transfer (rsync), each with its own client, group (gcomm), IST and SST
 # ports. Every node is a full MariaDB server that takes writes; a transaction that conflicts with
@@ -452,6 +478,7 @@ ym_start_galera() {
       fi
       "$dir/ctl" kill || true
       cp "$dir/server.log" "$dir/server.log.try$try" 2>/dev/null || true
+      if [ "$i" -gt 1 ]; then ym_galera_keep_primary "$base/node1" $((i - 1)) || return 1; fi
     done
     ym_servers_started+=("$dir/ctl")
     if [ -z "$started" ]; then
