@@ -1,14 +1,27 @@
 // The floor: the standard workload as the minimal raw SQL each connector call needs, through the
-// backend's C API directly (sqlite3, libpq, libmariadb): one connection, no pool, no futures, no
-// framework, every write call its own transaction (the same durability as the connectors). Its
-// time is what no connector layer can beat; ym_bench's time divided by it is the overhead.
-//   ym_floor --url URL --n N
+// backend's C API directly (sqlite3, libpq, libmariadb): no pool, no futures, no framework, every
+// write call its own transaction (the same durability as the connectors). Its time is what no
+// connector layer can beat; ym_bench's time divided by it is the overhead.
+//   ym_floor --url URL --n N [--c C]
+// With --c C (the concurrent floor) the run and read-back phases use C threads, each with a
+// connection of its own, as ym_bench keeps C builds in flight: a thread takes the next request,
+// claims it and runs its whole build. What the threads would otherwise race for is decided in the
+// process: a build's number is chosen under its builder's mutex (the statement that numbers it
+// and the insert, in one transaction), and on SQLite one writer at a time holds the database (one
+// mutex instead of the busy handler's sleeps). Each call still commits alone: this is the
+// "one statement per call" floor, with no group commit.
 // The schema is created with Yardmaster (untimed); everything timed is raw.
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
+#include <functional>
+#include <atomic>
+#include <deque>
 #include <map>
+#include <mutex>
+#include <thread>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -31,7 +44,7 @@ using nlohmann::json;
 
 int64_t now() { return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count(); }
 
-int run(const std::string& url_text, int n) {
+int run(const std::string& url_text, int n, int c) {
   {
     auto db = db::Db::open(url_text);  // schema only
     db->shutdown();
@@ -40,7 +53,10 @@ int run(const std::string& url_text, int n) {
   std::unique_ptr<Raw> raw = open_raw(url);
   Raw& r = *raw;
   std::string dbname = std::string("floor-") + db::to_string(url.backend);
-  uint64_t calls = 0;
+  std::atomic<uint64_t> calls{0};
+  // SQLite: one writer at a time (see the top of the file); readers go on in parallel (WAL).
+  const bool single_writer = url.backend == db::Backend::kSqlite;
+  std::mutex writer_mu;
   std::vector<json> lines;
   double total = 0;
   auto timed = [&](const std::string& phase, auto fn) {
@@ -50,13 +66,19 @@ int run(const std::string& url_text, int n) {
     double secs = std::chrono::duration<double>(Clock::now() - t0).count();
     total += secs;
     json line = {{"impl", "floor"}, {"db", dbname}, {"phase", phase}, {"calls", calls - before},
-                 {"seconds", secs}, {"calls_per_s", (calls - before) / secs}, {"n", n}, {"c", 1}};
+                 {"seconds", secs}, {"calls_per_s", (calls - before) / secs}, {"n", n}, {"c", c}};
     std::printf("%s\n", line.dump().c_str());
     std::fflush(stdout);
   };
   // One connector call = one transaction.
-  auto call = [&](auto fn) {
-    r.begin();
+  auto call_on = [&](Raw& r, bool write, auto fn) {
+    std::unique_lock<std::mutex> writer;
+    if (write && single_writer) writer = std::unique_lock<std::mutex>(writer_mu);
+    if (write) {
+      r.begin();
+    } else {
+      r.begin_read();
+    }
     if constexpr (std::is_void_v<decltype(fn())>) {
       fn();
       r.commit();
@@ -68,6 +90,7 @@ int run(const std::string& url_text, int n) {
       return v;
     }
   };
+  auto call = [&](auto fn) { return call_on(r, /*write=*/true, fn); };
 
   int64_t masterid = 0;
   std::vector<int64_t> builders, workers;
@@ -131,95 +154,149 @@ int run(const std::string& url_text, int n) {
     }
   });
 
-  std::vector<std::pair<int64_t, int64_t>> built;
-  timed("run", [&] {
-    int64_t seq = 0;
-    for (;;) {
-      auto pending = call([&] {
+  // Each of the C threads has a connection of its own (the first is the setup's).
+  std::vector<std::unique_ptr<Raw>> conns;
+  for (int t = 1; t < c; ++t) conns.push_back(open_raw(url));
+  auto conn_of = [&](int t) -> Raw& { return t == 0 ? r : *conns[t - 1]; };
+  auto on_threads = [&](const std::function<void(Raw&)>& body) {
+    std::exception_ptr failure;
+    std::mutex failure_mu;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < c; ++t) {
+      threads.emplace_back([&, t] {
+        try {
+          body(conn_of(t));
+        } catch (...) {
+          std::lock_guard lock(failure_mu);
+          if (!failure) failure = std::current_exception();
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    if (failure) std::rethrow_exception(failure);
+  };
+
+  std::mutex mu;  // the queue, the buildsets' counts and `built`
+  std::deque<std::pair<int64_t, int64_t>> queue;  // (brid, builderid) not yet taken
+  bool exhausted = false;
+  std::vector<std::pair<int64_t, int64_t>> built;  // (buildid, brid)
+  std::map<int64_t, std::mutex> numbering;  // builderid -> its build numbers' mutex
+  for (int64_t b : builders) numbering[b];
+  std::atomic<int64_t> seq{0};
+  auto next_request = [&](Raw& r) -> std::optional<std::pair<int64_t, int64_t>> {
+    std::lock_guard lock(mu);
+    while (queue.empty()) {
+      if (exhausted) return std::nullopt;
+      auto pending = call_on(r, /*write=*/false, [&] {
         return r.query("SELECT br.id, br.builderid FROM buildrequests br LEFT JOIN buildrequest_claims c "
                        "ON c.brid = br.id WHERE c.brid IS NULL AND br.complete = 0 ORDER BY br.id",
                        {});
       });
-      if (pending.empty()) break;
-      for (const auto& row : pending) {
-        int64_t brid = std::stoll(*row[0]);
-        int64_t builderid = std::stoll(*row[1]);
-        auto [bsid, i] = request_info.at(brid);
-        call([&] { r.exec("INSERT INTO buildrequest_claims (brid, masterid, claimed_at) VALUES (?, ?, ?)", {brid, masterid, now()}); });
-        int64_t workerid = workers[seq++ % kWorkers];
-        int64_t buildid = call([&] {
-          auto num = r.query("SELECT COALESCE(MAX(number), 0) + 1 FROM builds WHERE builderid = ?", {builderid});
-          return r.insert("INSERT INTO builds (number, builderid, buildrequestid, workerid, masterid, "
-                          "started_at, state_string) VALUES (?, ?, ?, ?, ?, ?, 'building')",
-                          {std::stoll(*num[0][0]), builderid, brid, workerid, masterid, now()}, "id");
-        });
-        for (int s = 0; s < static_cast<int>(kStepNames.size()); ++s) {
-          int64_t stepid = call([&] {
-            auto num = r.query("SELECT COALESCE(MAX(number), -1) + 1 FROM steps WHERE buildid = ?", {buildid});
-            return r.insert("INSERT INTO steps (number, name, buildid, started_at, state_string, urls_json, "
-                            "hidden) VALUES (?, ?, ?, ?, 'pending', '[]', 0)",
-                            {std::stoll(*num[0][0]), kStepNames[s], buildid, now()}, "id");
-          });
-          call([&] { r.exec("UPDATE steps SET started_at = ? WHERE id = ?", {now(), stepid}); });
-          int64_t logid = call([&] {
-            return r.insert("INSERT INTO logs (name, slug, stepid, complete, num_lines, type) VALUES "
-                            "('stdio', 'stdio', ?, 0, 0, 's')",
-                            {stepid}, "id");
-          });
-          for (int a = 0; a < kAppendsPerLog; ++a) {
-            std::string text = log_chunk(brid, s, a);
-            call([&] {
-              auto nl = r.query("SELECT num_lines FROM logs WHERE id = ?", {logid});
-              int64_t first = std::stoll(*nl[0][0]);
-              int64_t last = first + kLinesPerAppend - 1;
-              r.exec("INSERT INTO logchunks (logid, first_line, last_line, content, compressed) VALUES "
-                     "(?, ?, ?, ?, 0)",
-                     {logid, first, last, RawBlob{text}});
-              r.exec("UPDATE logs SET num_lines = ? WHERE id = ?", {last + 1, logid});
-            });
-          }
-          call([&] { r.exec("UPDATE logs SET complete = 1 WHERE id = ?", {logid}); });
-          call([&] { r.exec("UPDATE steps SET complete_at = ?, results = 0, hidden = 0 WHERE id = ?", {now(), stepid}); });
-        }
-        char rev[16];
-        std::snprintf(rev, sizeof rev, "rev%06d", i);
-        call([&] {
-          r.exec("INSERT INTO build_properties (buildid, name, value, source) VALUES (?, 'got_revision', ?, 'bench')",
-                 {buildid, "\"" + std::string(rev) + "\""});
-        });
-        call([&] { r.exec("UPDATE builds SET complete_at = ?, results = 0 WHERE id = ?", {now(), buildid}); });
-        call([&] { r.exec("UPDATE buildrequests SET complete = 1, results = 0, complete_at = ? WHERE id = ?", {now(), brid}); });
-        if (--remaining[bsid] == 0) {
-          call([&] { r.exec("UPDATE buildsets SET complete = 1, results = 0, complete_at = ? WHERE id = ?", {now(), bsid}); });
-        }
-        built.emplace_back(buildid, brid);
-      }
+      if (pending.empty()) exhausted = true;
+      for (const auto& row : pending) queue.emplace_back(std::stoll(*row[0]), std::stoll(*row[1]));
     }
+    auto next = queue.front();
+    queue.pop_front();
+    return next;
+  };
+  auto one_build = [&](Raw& r, int64_t brid, int64_t builderid) {
+    auto call = [&](auto fn) { return call_on(r, /*write=*/true, fn); };
+    auto [bsid, i] = request_info.at(brid);
+    call([&] { r.exec("INSERT INTO buildrequest_claims (brid, masterid, claimed_at) VALUES (?, ?, ?)", {brid, masterid, now()}); });
+    int64_t workerid = workers[seq++ % kWorkers];
+    int64_t buildid;
+    {
+      std::lock_guard number_lock(numbering.at(builderid));
+      buildid = call([&] {
+        auto num = r.query("SELECT COALESCE(MAX(number), 0) + 1 FROM builds WHERE builderid = ?", {builderid});
+        return r.insert("INSERT INTO builds (number, builderid, buildrequestid, workerid, masterid, "
+                        "started_at, state_string) VALUES (?, ?, ?, ?, ?, ?, 'building')",
+                        {std::stoll(*num[0][0]), builderid, brid, workerid, masterid, now()}, "id");
+      });
+    }
+    for (int s = 0; s < static_cast<int>(kStepNames.size()); ++s) {
+      int64_t stepid = call([&] {
+        auto num = r.query("SELECT COALESCE(MAX(number), -1) + 1 FROM steps WHERE buildid = ?", {buildid});
+        return r.insert("INSERT INTO steps (number, name, buildid, started_at, state_string, urls_json, "
+                        "hidden) VALUES (?, ?, ?, ?, 'pending', '[]', 0)",
+                        {std::stoll(*num[0][0]), kStepNames[s], buildid, now()}, "id");
+      });
+      call([&] { r.exec("UPDATE steps SET started_at = ? WHERE id = ?", {now(), stepid}); });
+      int64_t logid = call([&] {
+        return r.insert("INSERT INTO logs (name, slug, stepid, complete, num_lines, type) VALUES "
+                        "('stdio', 'stdio', ?, 0, 0, 's')",
+                        {stepid}, "id");
+      });
+      for (int a = 0; a < kAppendsPerLog; ++a) {
+        std::string text = log_chunk(brid, s, a);
+        call([&] {
+          auto nl = r.query("SELECT num_lines FROM logs WHERE id = ?", {logid});
+          int64_t first = std::stoll(*nl[0][0]);
+          int64_t last = first + kLinesPerAppend - 1;
+          r.exec("INSERT INTO logchunks (logid, first_line, last_line, content, compressed) VALUES "
+                 "(?, ?, ?, ?, 0)",
+                 {logid, first, last, RawBlob{text}});
+          r.exec("UPDATE logs SET num_lines = ? WHERE id = ?", {last + 1, logid});
+        });
+      }
+      call([&] { r.exec("UPDATE logs SET complete = 1 WHERE id = ?", {logid}); });
+      call([&] { r.exec("UPDATE steps SET complete_at = ?, results = 0, hidden = 0 WHERE id = ?", {now(), stepid}); });
+    }
+    char rev[16];
+    std::snprintf(rev, sizeof rev, "rev%06d", i);
+    call([&] {
+      r.exec("INSERT INTO build_properties (buildid, name, value, source) VALUES (?, 'got_revision', ?, 'bench')",
+             {buildid, "\"" + std::string(rev) + "\""});
+    });
+    call([&] { r.exec("UPDATE builds SET complete_at = ?, results = 0 WHERE id = ?", {now(), buildid}); });
+    call([&] { r.exec("UPDATE buildrequests SET complete = 1, results = 0, complete_at = ? WHERE id = ?", {now(), brid}); });
+    bool last_of_buildset;
+    {
+      std::lock_guard lock(mu);
+      last_of_buildset = --remaining.at(bsid) == 0;
+      built.emplace_back(buildid, brid);
+    }
+    if (last_of_buildset) {
+      call([&] { r.exec("UPDATE buildsets SET complete = 1, results = 0, complete_at = ? WHERE id = ?", {now(), bsid}); });
+    }
+  };
+  timed("run", [&] {
+    on_threads([&](Raw& r) {
+      while (auto next = next_request(r)) one_build(r, next->first, next->second);
+    });
   });
 
-  int64_t lines_read = 0;
+  std::atomic<int64_t> lines_read{0};
+  std::sort(built.begin(), built.end());
+  std::atomic<size_t> next_build{0};
   timed("readback", [&] {
-    for (auto [buildid, brid] : built) {
-      call([&] { return r.query("SELECT * FROM builds WHERE id = ?", {buildid}); });
-      auto steps = call([&] { return r.query("SELECT id FROM steps WHERE buildid = ? ORDER BY number", {buildid}); });
-      for (const auto& step : steps) {
-        auto logs = call([&] { return r.query("SELECT id FROM logs WHERE stepid = ?", {std::stoll(*step[0])}); });
-        for (const auto& log : logs) {
-          auto chunks = call([&] {
-            return r.query("SELECT content FROM logchunks WHERE logid = ? AND first_line <= 199 ORDER BY first_line",
-                           {std::stoll(*log[0])});
-          });
-          for (const auto& c : chunks) lines_read += std::count(c[0]->begin(), c[0]->end(), '\n');
+    on_threads([&](Raw& r) {
+      auto call = [&](auto fn) { return call_on(r, /*write=*/false, fn); };
+      for (size_t k; (k = next_build++) < built.size();) {
+        int64_t buildid = built[k].first;
+        call([&] { return r.query("SELECT * FROM builds WHERE id = ?", {buildid}); });
+        auto steps = call([&] { return r.query("SELECT id FROM steps WHERE buildid = ? ORDER BY number", {buildid}); });
+        for (const auto& step : steps) {
+          auto logs = call([&] { return r.query("SELECT id FROM logs WHERE stepid = ?", {std::stoll(*step[0])}); });
+          for (const auto& log : logs) {
+            auto chunks = call([&] {
+              return r.query("SELECT content FROM logchunks WHERE logid = ? AND first_line <= 199 ORDER BY first_line",
+                             {std::stoll(*log[0])});
+            });
+            int64_t nl = 0;
+            for (const auto& ch : chunks) nl += std::count(ch[0]->begin(), ch[0]->end(), '\n');
+            lines_read += nl;
+          }
         }
       }
-    }
+    });
   });
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
-  std::printf("%s\n", json{{"impl", "floor"}, {"db", dbname}, {"phase", "total"}, {"calls", calls},
-                           {"seconds", total}, {"calls_per_s", calls / total}, {"n", n},
-                           {"peak_rss_mb", ru.ru_maxrss / 1024.0}, {"lines_read", lines_read},
-                           {"ok", lines_read == 4000LL * n}}
+  std::printf("%s\n", json{{"impl", "floor"}, {"db", dbname}, {"phase", "total"}, {"calls", calls.load()},
+                           {"seconds", total}, {"calls_per_s", calls.load() / total}, {"n", n},
+                           {"peak_rss_mb", ru.ru_maxrss / 1024.0}, {"lines_read", lines_read.load()},
+                           {"ok", lines_read.load() == 4000LL * n}, {"c", c}}
                           .dump()
                           .c_str());
   return lines_read == 4000LL * n ? 0 : 1;
@@ -232,11 +309,14 @@ int main(int argc, char** argv) {
   CLI::App app{"ym_floor: the standard workload as raw SQL through the backend's C API"};
   std::string url;
   int n = 200;
+  int c = 1;
   app.add_option("--url", url, "database URL (an empty database)")->required();
   app.add_option("--n", n, "buildsets");
+  app.add_option("--c", c, "threads, each with its own connection (1: the serial floor)")
+      ->check(CLI::Range(1, 256));
   CLI11_PARSE(app, argc, argv);
   try {
-    return ym::bench::run(url, n);
+    return ym::bench::run(url, n, c);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ym_floor: %s\n", e.what());
     return 2;

@@ -26,6 +26,7 @@ class SqliteRaw final : public Raw {
     sqlite3_close(db_);
   }
   void begin() override { run("BEGIN IMMEDIATE"); }
+  void begin_read() override { run("BEGIN"); }
   void commit() override { run("COMMIT"); }
   void exec(const std::string& sql, const std::vector<RawValue>& p) override { step_all(sql, p, nullptr); }
   RawRows query(const std::string& sql, const std::vector<RawValue>& p) override {

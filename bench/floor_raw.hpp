@@ -24,6 +24,8 @@ class Raw {
  public:
   virtual ~Raw() = default;
   virtual void begin() = 0;
+  // A transaction that only reads (SQLite: one that takes no write lock until it needs one).
+  virtual void begin_read() { begin(); }
   virtual void commit() = 0;
   virtual void exec(const std::string& sql, const std::vector<RawValue>& params) = 0;
   virtual RawRows query(const std::string& sql, const std::vector<RawValue>& params) = 0;

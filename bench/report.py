@@ -75,16 +75,19 @@ def main():
     w("  default commit durability; SQLite in WAL mode with `synchronous=FULL`: the durability")
     w("  Buildbot uses, so the figures compare.")
     w("- `ym` is Yardmaster through its public connector API (pool, futures, caches; logs compressed")
-    w("  when finished); `floor` is the same workload as the minimal raw SQL through the backend's C")
-    w("  API (one connection, no framework, every write its own transaction); `anchor` is Buildbot")
-    w("  3.7's own database layer running the same workload on the same machine in the same run.")
+    w("  when finished); `ym-nc` the same with log compression off; `floor` is the same workload as")
+    w("  the minimal raw SQL through the backend's C API (one connection, one call at a time, no")
+    w("  framework, every write its own transaction); `cfloor` the concurrent floor: the same raw SQL")
+    w("  from 8 threads with a connection each, one commit per call (`ym_floor --c 8`); `anchor` is")
+    w("  Buildbot 3.7's own database layer running the same workload on the same machine in the same")
+    w("  run.")
     w()
 
     # ---- summary against the targets
     w("## Summary against the targets")
     w()
-    w("| backend | N | ym calls/s | target | anchor calls/s | ym ÷ anchor | ym time ÷ floor time | peak RSS | log bytes stored |")
-    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    w("| backend | N | ym calls/s | target | anchor calls/s | ym ÷ anchor | ym time ÷ cfloor time | ym-nc time ÷ cfloor time | ym time ÷ serial floor time | peak RSS | log bytes stored |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for key, _ in BACKENDS:
         for n in sizes:
             ym = files.get(f"ym-{key}-{n}")
@@ -93,8 +96,12 @@ def main():
             tot = phase(ym, "total") or {}
             ver = phase(ym, "verify") or {}
             fl = phase(files.get(f"floor-{key}-{n}", []), "total") or {}
+            cf = phase(files.get(f"cfloor-{key}-{n}", []), "total") or {}
+            nc = phase(files.get(f"ymnc-{key}-{n}", []), "total") or {}
             an = phase(files.get(f"anchor-{key}-{n}", []), "total") or {}
-            ratio_floor = (tot.get("seconds") / fl["seconds"]) if fl.get("seconds") and tot.get("seconds") else None
+
+            def over(a, b):
+                return f"{a['seconds'] / b['seconds']:.2f}×" if a.get("seconds") and b.get("seconds") else "—"
             ratio_anchor = (tot.get("calls_per_s") / an["calls_per_s"]) if an.get("calls_per_s") else None
             stored = ver.get("log_stored_bytes")
             raw = ver.get("log_text_bytes")
@@ -102,11 +109,13 @@ def main():
             ok = "" if ver.get("ok") else " (verify FAILED)"
             w(f"| {key} | {n:,} | {fmt(tot.get('calls_per_s'))}{ok} | ≥ {TARGET_TOTAL[key]:,} | "
               f"{fmt(an.get('calls_per_s'))} | {f'{ratio_anchor:,.1f}×' if ratio_anchor else '—'} | "
-              f"{f'{ratio_floor:.2f}×' if ratio_floor else '—'} | {fmt(tot.get('peak_rss_mb'), 1)} MB | {logs} |")
+              f"{over(tot, cf)} | {over(nc, cf)} | {over(tot, fl)} | {fmt(tot.get('peak_rss_mb'), 1)} MB | {logs} |")
     w()
-    w("The floor runs one call at a time on one connection, so it pays a commit per call; Yardmaster")
-    w("runs 8 builds at once and (on SQLite) shares commits between them, which is why its time can")
-    w("be *below* the floor's (a ratio under 1).")
+    w("The target is ym time ≤ 1.2× the best floor's (issue 17). The serial floor runs one call at a")
+    w("time on one connection, so it pays a commit per call and Yardmaster, with 8 builds at once,")
+    w("can beat it (a ratio under 1): kept as a profile, not as a target. The concurrent floor runs")
+    w("8 builds at once as Yardmaster does, one commit per call (no group commit: on SQLite its")
+    w("writers take turns, so Yardmaster's shared commits can still beat it).")
     w()
 
     # ---- per backend tables
@@ -119,7 +128,7 @@ def main():
         w()
         w("| run | N | " + " | ".join(PHASES) + " | seconds in all | database size |")
         w("|---|---:|" + "---:|" * len(PHASES) + "---:|---:|")
-        for kind in ("ym", "floor", "anchor"):
+        for kind in ("ym", "ymnc", "floor", "cfloor", "anchor"):
             for n in sizes:
                 lines = files.get(f"{kind}-{key}-{n}")
                 if not lines:
@@ -130,7 +139,8 @@ def main():
                 if kind == "ym":
                     s = (files.get(f"ym-{key}-{n}.size") or [{}])[0].get("bytes")
                     size = f"{s / 1e6:,.1f} MB" if s else "—"
-                w(f"| {kind} | {n:,} | " + " | ".join(cells) + f" | {fmt(tot.get('seconds'), 2)} | {size} |")
+                label = {"ymnc": "ym-nc"}.get(kind, kind)
+                w(f"| {label} | {n:,} | " + " | ".join(cells) + f" | {fmt(tot.get('seconds'), 2)} | {size} |")
         w()
         big = max(sizes) if sizes else None
         methods = phase(files.get(f"ym-{key}-{big}", []), "methods") if big else None
