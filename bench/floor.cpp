@@ -25,6 +25,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <variant>
@@ -179,6 +180,7 @@ int run(const std::string& url_text, int n, int c) {
   std::mutex mu;  // the queue, the buildsets' counts and `built`
   std::deque<std::pair<int64_t, int64_t>> queue;  // (brid, builderid) not yet taken
   bool exhausted = false;
+  std::set<int64_t> taken;  // requests handed to a thread
   std::vector<std::pair<int64_t, int64_t>> built;  // (buildid, brid)
   std::map<int64_t, std::mutex> numbering;  // builderid -> its build numbers' mutex
   for (int64_t b : builders) numbering[b];
@@ -192,8 +194,12 @@ int run(const std::string& url_text, int n, int c) {
                        "ON c.brid = br.id WHERE c.brid IS NULL AND br.complete = 0 ORDER BY br.id",
                        {});
       });
-      if (pending.empty()) exhausted = true;
-      for (const auto& row : pending) queue.emplace_back(std::stoll(*row[0]), std::stoll(*row[1]));
+      // Requests another thread took and is about to claim are still listed: not twice.
+      for (const auto& row : pending) {
+        int64_t brid = std::stoll(*row[0]);
+        if (taken.insert(brid).second) queue.emplace_back(brid, std::stoll(*row[1]));
+      }
+      if (queue.empty()) exhausted = true;
     }
     auto next = queue.front();
     queue.pop_front();
