@@ -5,29 +5,29 @@
 //   ym_floor --url URL --n N [--c C]
 // With --c C (the concurrent floor) the run and read-back phases use C threads, each with a
 // connection of its own, as ym_bench keeps C builds in flight: a thread takes the next request,
-// claims it and runs its whole build. What the threads would otherwise race for is decided in the
-// process: a build's number is chosen under its builder's mutex (the statement that numbers it
-// and the insert, in one transaction), and on SQLite one writer at a time holds the database (one
-// mutex instead of the busy handler's sleeps). Each call still commits alone: this is the
-// "one statement per call" floor, with no group commit.
+// claims it and runs its whole build, with the fewest statements each call needs (see
+// one_build). What the threads would otherwise race for is decided in the process: a build's
+// number is chosen under its builder's mutex, and on SQLite one writer at a time holds the
+// database (one mutex instead of the busy handler's sleeps). Each call commits alone: this is
+// the "one statement per call" floor, with no group commit.
 // The schema is created with Yardmaster (untimed); everything timed is raw.
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <chrono>
-#include <functional>
 #include <atomic>
+#include <chrono>
 #include <deque>
+#include <functional>
 #include <map>
-#include <mutex>
-#include <thread>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <variant>
 #include <vector>
 
@@ -71,16 +71,16 @@ int run(const std::string& url_text, int n, int c) {
     std::printf("%s\n", line.dump().c_str());
     std::fflush(stdout);
   };
-  // One connector call = one transaction.
   // One connector call: a transaction, or with `alone` one statement that commits by itself.
   auto call_on = [&](Raw& r, bool write, auto fn, bool alone = false) {
     std::unique_lock<std::mutex> writer;
     if (write && single_writer) writer = std::unique_lock<std::mutex>(writer_mu);
-    if (alone) {
-    } else if (write) {
-      r.begin();
-    } else {
-      r.begin_read();
+    if (!alone) {
+      if (write) {
+        r.begin();
+      } else {
+        r.begin_read();
+      }
     }
     if constexpr (std::is_void_v<decltype(fn())>) {
       fn();
