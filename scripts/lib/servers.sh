@@ -132,10 +132,16 @@ case "\${1:-}" in
     # bootstrap: the first node of a new Galera cluster (the others join it).
     first=""
     [ "\$1" = bootstrap ] && first=--wsrep-new-cluster
+    # A temporary directory of its own: a MariaDB server that starts removes every "#sql" file
+    # of its tmpdir, and in a shared /tmp those are the running servers' temporary tables (a
+    # query of another server then fails, or the server crashes dropping the table).
+    mkdir -p "$dir/tmp"
+    [ "\$(id -u)" != 0 ] || chown mysql: "$dir/tmp"
     # Detached, every descriptor to the log: a test that restarts the server must not end up
     # holding its output pipe open.
     setsid $(ym_as mysql) mariadbd --no-defaults --datadir="$dir/data" \$first \\
       --socket="$dir/data/sock" --port=$port --bind-address=127.0.0.1 --pid-file="\$pid_file" \\
+      --tmpdir="$dir/tmp" \\
       --log-error="$dir/server.log" --skip-name-resolve --skip-log-bin --max-connections=300 \\
       $fast --innodb-buffer-pool-size=128M \\
       --innodb-log-file-size=32M \\
@@ -361,8 +367,11 @@ ym_start_mysql() {
   password=$(ym_random_password)
   local os_user=mysql
   [ "$(id -u)" = 0 ] || os_user=$(id -un)
-  if ! mariadb-install-db --no-defaults --user="$os_user" \
-      --datadir="$dir/data" --skip-test-db --auth-root-authentication-method=socket >"$dir/install-db.log" 2>&1; then
+  # Its own tmpdir (see ym_write_mysql_ctl): the bootstrap server would clear a shared /tmp too.
+  mkdir -p "$dir/tmp"
+  ym_chown mysql: "$dir/tmp"
+  if ! mariadb-install-db --no-defaults --user="$os_user" --datadir="$dir/data" --tmpdir="$dir/tmp" \
+      --skip-test-db --auth-root-authentication-method=socket >"$dir/install-db.log" 2>&1; then
     echo "servers: mariadb-install-db failed; see $dir/install-db.log" >&2
     return 1
   fi
@@ -457,8 +466,11 @@ ym_start_galera() {
         port=$(ym_free_port) && iport=$(ym_free_port) && sport=$(ym_free_port) || return 1
       fi
       rm -rf "$dir/data"
-      if ! mariadb-install-db --no-defaults --user="$os_user" --datadir="$dir/data" --skip-test-db \
-          --auth-root-authentication-method=socket >"$dir/install-db.log" 2>&1; then
+      mkdir -p "$dir/tmp"
+      ym_chown mysql: "$dir/tmp"
+      if ! mariadb-install-db --no-defaults --user="$os_user" --datadir="$dir/data" \
+          --tmpdir="$dir/tmp" --skip-test-db --auth-root-authentication-method=socket \
+          >"$dir/install-db.log" 2>&1; then
         echo "servers: mariadb-install-db failed; see $dir/install-db.log" >&2
         return 1
       fi
