@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <map>
@@ -45,7 +46,97 @@ using nlohmann::json;
 
 int64_t now() { return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count(); }
 
-int run(const std::string& url_text, int n, int c) {
+// The group commit variant (--group-commit): every write call of the run goes through one writer
+// connection, and the calls queued at one moment commit together, LevelDB-style: the first caller
+// to find no leader becomes it, takes the queue (after waiting up to --gather-us for as many calls
+// as the last group held), runs them one after another in one transaction, commits, and only then
+// tells each caller it is done. A floor call that fails is a bug of the floor (it has no
+// savepoints): the run stops with it.
+thread_local Raw* t_conn = nullptr;  // the connection the calling thread's statements go to
+
+// Forwards to t_conn: a build's statements go to the thread's own connection, or, inside a group,
+// to the writer's.
+class Routed final : public Raw {
+ public:
+  void begin() override { t_conn->begin(); }
+  void begin_read() override { t_conn->begin_read(); }
+  void commit() override { t_conn->commit(); }
+  void exec(const std::string& sql, const std::vector<RawValue>& p) override { t_conn->exec(sql, p); }
+  RawRows query(const std::string& sql, const std::vector<RawValue>& p) override {
+    return t_conn->query(sql, p);
+  }
+  int64_t insert(const std::string& sql, const std::vector<RawValue>& p, const std::string& id) override {
+    return t_conn->insert(sql, p, id);
+  }
+};
+
+class GroupCommit {
+ public:
+  GroupCommit(std::unique_ptr<Raw> writer, std::chrono::microseconds gather)
+      : writer_(std::move(writer)), gather_(gather) {}
+
+  // Returns once the COMMIT that holds fn's statements has returned.
+  void run(const std::function<void()>& fn) {
+    Pending me{&fn};
+    std::unique_lock lock(mu_);
+    queue_.push_back(&me);
+    cv_.notify_all();  // a gathering leader counts it
+    while (!me.done) {
+      if (leading_) {
+        cv_.wait(lock);
+        continue;
+      }
+      leading_ = true;
+      if (gather_.count() > 0) {
+        cv_.wait_for(lock, gather_, [&] { return queue_.size() >= last_size_; });
+      }
+      std::vector<Pending*> batch;
+      batch.swap(queue_);
+      last_size_ = batch.size();
+      ++groups_;
+      grouped_ += batch.size();
+      lock.unlock();
+      Raw* own = t_conn;
+      t_conn = writer_.get();
+      std::exception_ptr failure;
+      try {
+        writer_->begin();
+        for (Pending* p : batch) (*p->fn)();
+        writer_->commit();
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      t_conn = own;
+      lock.lock();
+      for (Pending* p : batch) {
+        p->error = failure;
+        p->done = true;
+      }
+      leading_ = false;
+      cv_.notify_all();
+    }
+    if (me.error) std::rethrow_exception(me.error);
+  }
+  uint64_t groups() const { return groups_; }
+  uint64_t grouped() const { return grouped_; }
+
+ private:
+  struct Pending {
+    const std::function<void()>* fn;
+    bool done = false;
+    std::exception_ptr error;
+  };
+  std::unique_ptr<Raw> writer_;
+  std::chrono::microseconds gather_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Pending*> queue_;
+  bool leading_ = false;
+  size_t last_size_ = 1;
+  uint64_t groups_ = 0, grouped_ = 0;
+};
+
+int run(const std::string& url_text, int n, int c, bool group_commit, int gather_us) {
   {
     auto db = db::Db::open(url_text);  // schema only
     db->shutdown();
@@ -72,7 +163,7 @@ int run(const std::string& url_text, int n, int c) {
     std::fflush(stdout);
   };
   // One connector call: a transaction, or with `alone` one statement that commits by itself.
-  auto call_on = [&](Raw& r, bool write, auto fn, bool alone = false) {
+  auto call_on_alone = [&](Raw& r, bool write, auto fn, bool alone) {
     std::unique_lock<std::mutex> writer;
     if (write && single_writer) writer = std::unique_lock<std::mutex>(writer_mu);
     if (!alone) {
@@ -91,6 +182,26 @@ int run(const std::string& url_text, int n, int c) {
       if (!alone) r.commit();
       ++calls;
       return v;
+    }
+  };
+  // In the run phase of the group commit variant, a write call joins the next group instead.
+  std::unique_ptr<GroupCommit> group;
+  if (group_commit) group = std::make_unique<GroupCommit>(open_raw(url), std::chrono::microseconds(gather_us));
+  bool grouping = false;
+  auto call_on = [&](Raw& r, bool write, auto fn, bool alone = false) {
+    if (write && grouping) {
+      using T = decltype(fn());
+      if constexpr (std::is_void_v<T>) {
+        group->run([&] { fn(); });
+        ++calls;
+      } else {
+        std::optional<T> v;
+        group->run([&] { v = fn(); });
+        ++calls;
+        return std::move(*v);
+      }
+    } else {
+      return call_on_alone(r, write, fn, alone);
     }
   };
   auto call = [&](auto fn) { return call_on(r, /*write=*/true, fn); };
@@ -314,11 +425,24 @@ int run(const std::string& url_text, int n, int c) {
       call1([&] { r.exec("UPDATE buildsets SET complete = 1, results = 0, complete_at = ? WHERE id = ?", {now(), bsid}); });
     }
   };
+  Routed routed;
+  grouping = group != nullptr;
   timed("run", [&] {
-    on_threads([&](Raw& r) {
+    on_threads([&](Raw& own) {
+      // With group commit a build's statements go where t_conn points: its thread's connection
+      // for reads, the writer's inside a group.
+      t_conn = &own;
+      Raw& r = group ? static_cast<Raw&>(routed) : own;
       while (auto next = next_request(r)) one_build(r, next->first, next->second);
     });
   });
+  grouping = false;
+  if (group) {
+    std::printf("%s\n", json{{"phase", "group_commit"}, {"groups", group->groups()},
+                             {"grouped_writes", group->grouped()}, {"gather_us", gather_us}}
+                            .dump()
+                            .c_str());
+  }
 
   std::atomic<int64_t> lines_read{0};
   std::sort(built.begin(), built.end());
@@ -368,9 +492,17 @@ int main(int argc, char** argv) {
   app.add_option("--n", n, "buildsets");
   app.add_option("--c", c, "threads, each with its own connection (1: the serial floor)")
       ->check(CLI::Range(1, 256));
+  bool group_commit = false;
+  int gather_us = 0;
+  app.add_flag("--group-commit", group_commit,
+               "the run phase's writes through one connection, the calls queued at once in one "
+               "transaction (each caller told after its COMMIT)");
+  app.add_option("--gather-us", gather_us,
+                 "with --group-commit: how long a leader waits for as many calls as its last group")
+      ->check(CLI::Range(0, 100000));
   CLI11_PARSE(app, argc, argv);
   try {
-    return ym::bench::run(url, n, c);
+    return ym::bench::run(url, n, c, group_commit, gather_us);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ym_floor: %s\n", e.what());
     return 2;
