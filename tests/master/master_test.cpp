@@ -586,6 +586,27 @@ class MasterProcesses : public testing::TestWithParam<Shared> {
         db_->buildrequests().get_build_requests({.complete = true}).get().size());
   }
 
+  // The gates of the first `n` masters' workers, held: no build passes them until released.
+  std::vector<std::unique_ptr<Gate>> hold_every_gate(size_t n) {
+    std::vector<std::unique_ptr<Gate>> gates;
+    for (size_t i = 0; i < n; ++i) {
+      for (const char* w : {"-a", "-b"}) {
+        gates.push_back(std::make_unique<Gate>(gates_ / ("m" + std::to_string(i) + w)));
+      }
+    }
+    return gates;
+  }
+
+  // Whether the master of every directory has registered and runs a build.
+  bool every_master_runs_a_build(const std::vector<fs::path>& dirs) {
+    auto ids = master_ids(dirs);
+    if (ids.size() != dirs.size()) return false;
+    for (const auto& [i, id] : ids) {
+      if (builds_of(id, /*unfinished=*/true) == 0) return false;
+    }
+    return true;
+  }
+
   // For a failure message: requests complete, and per master its id, builds (unfinished,
   // successful) and the end of its log.
   std::string progress(const std::vector<fs::path>& dirs) {
@@ -642,25 +663,11 @@ TEST_P(MasterProcesses, ThreeMastersBuildEveryRequestExactlyOnce) {
   std::vector<fs::path> dirs;
   for (int i = 0; i < 3; ++i) dirs.push_back(make_master(s, i));
   // Every master takes part: no build gets past its gate until each master runs one.
-  std::vector<std::unique_ptr<Gate>> gates;
-  for (int i = 0; i < 3; ++i) {
-    for (const char* w : {"-a", "-b"}) {
-      gates.push_back(std::make_unique<Gate>(gates_ / ("m" + std::to_string(i) + w)));
-    }
-  }
+  auto gates = hold_every_gate(dirs.size());
   submit_300();
   std::vector<std::unique_ptr<Child>> masters;
   for (const auto& d : dirs) masters.push_back(start_master(d, "--until-idle"));
-  EXPECT_TRUE(eventually(
-      [&] {
-        auto ids = master_ids(dirs);
-        if (ids.size() != dirs.size()) return false;
-        for (const auto& [i, id] : ids) {
-          if (builds_of(id, /*unfinished=*/true) == 0) return false;
-        }
-        return true;
-      },
-      120s))
+  EXPECT_TRUE(eventually([&] { return every_master_runs_a_build(dirs); }, 120s))
       << "every master runs a build\n"
       << progress(dirs);
   gates.clear();
@@ -678,25 +685,11 @@ TEST_P(MasterProcesses, AKilledMasterIsExpiredByAPeerAndItsRequestsAreRebuilt) {
   std::vector<fs::path> dirs;
   for (int i = 0; i < 3; ++i) dirs.push_back(make_master(s, i));
   // Every master takes part: no build gets past its gate until each master runs one.
-  std::vector<std::unique_ptr<Gate>> gates;
-  for (int i = 0; i < 3; ++i) {
-    for (const char* w : {"-a", "-b"}) {
-      gates.push_back(std::make_unique<Gate>(gates_ / ("m" + std::to_string(i) + w)));
-    }
-  }
+  auto gates = hold_every_gate(dirs.size());
   submit_300();
   std::vector<std::unique_ptr<Child>> masters;
   for (const auto& d : dirs) masters.push_back(start_master(d, "--until-idle"));
-  ASSERT_TRUE(eventually(
-      [&] {
-        auto ids = master_ids(dirs);
-        if (ids.size() != dirs.size()) return false;
-        for (const auto& [i, id] : ids) {
-          if (builds_of(id, /*unfinished=*/true) == 0) return false;
-        }
-        return true;
-      },
-      120s))
+  ASSERT_TRUE(eventually([&] { return every_master_runs_a_build(dirs); }, 120s))
       << "every master runs a build\n"
       << progress(dirs);
   gates.clear();
