@@ -571,9 +571,11 @@ class MysqlConnection final : public Connection {
   // The statement, prepared once per connection and kept, except a query of information_schema:
   // that one is prepared for this one execution and left in `once`. MariaDB 10.11 answers such
   // queries through internal temporary tables, and a cached one executed again crashed a Galera
-  // node under load once (SIGSEGV in free_tmp_table, under ha_maria::drop_table). They are rare
-  // (introspection, connection set-up), so preparing each costs nothing that matters; the cache
-  // is looked at first, so other statements never pay for the check.
+  // node under load once (SIGSEGV in free_tmp_table, under ha_maria::drop_table). That crash was
+  // most likely the test servers' shared /tmp, where a starting server deletes the others'
+  // temporary tables (scripts/lib/servers.sh now gives each its own); this stays as a cheap
+  // precaution until a run without it proves the point. Such queries are rare (introspection,
+  // connection set-up), and the cache is looked at first, so other statements never pay.
   sql::PreparedStatement* prepare(std::string_view sql,
                                   std::unique_ptr<sql::PreparedStatement>& once) {
     std::string key(sql);
