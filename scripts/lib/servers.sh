@@ -414,8 +414,9 @@ ym_galera_keep_primary() {
   local dir=$1 size=$2 status members n
   local q=(mariadb --no-defaults --socket="$dir/data/sock" -u "$(ym_mysql_admin)" -N -B)
   for n in $(seq 1 300); do
-    status=$("${q[@]}" -e "SHOW STATUS LIKE 'wsrep_cluster_status'" 2>/dev/null | cut -f2)
-    members=$("${q[@]}" -e "SHOW STATUS LIKE 'wsrep_cluster_size'" 2>/dev/null | cut -f2)
+    read -r status members < <("${q[@]}" -e "SELECT MAX(IF(VARIABLE_NAME = 'WSREP_CLUSTER_STATUS', \
+VARIABLE_VALUE, NULL)), MAX(IF(VARIABLE_NAME = 'WSREP_CLUSTER_SIZE', VARIABLE_VALUE, NULL)) FROM \
+information_schema.GLOBAL_STATUS" 2>/dev/null || true)
     if [ "$status" != Primary ]; then
       "${q[@]}" -e "SET GLOBAL wsrep_provider_options = 'pc.bootstrap=YES'" 2>/dev/null || true
     elif [ "$members" = "$size" ]; then
