@@ -1,6 +1,7 @@
 #include "db/connectors/masters.hpp"
 
 #include "db/connectors/sql.hpp"
+#include "db/pool.hpp"
 
 namespace ym::db {
 namespace {
@@ -31,28 +32,34 @@ class SqlMasters final : public Masters {
   Future<bool> set_master_state(int64_t masterid, bool active) override {
     int64_t now = ctx_.now();
     return ctx_.pool.transaction([masterid, active, now](Connection& c) {
-      // The flag is read and flipped by one conditional UPDATE, not a SELECT then an UPDATE:
-      // under READ COMMITTED (PostgreSQL, MySQL) two peers expiring the same master would both
-      // read "active" and both report the change. The row lock makes the second UPDATE match
-      // nothing, so exactly one caller sees the flag change on every backend.
+      // The flag is read under the row's lock, then written: a peer's expiry and the master's
+      // own check-in queue on the row, and the second sees what the first committed, so
+      // exactly one caller sees the flag change. A conditional UPDATE ("... WHERE active = 0")
+      // is not enough: under READ COMMITTED (PostgreSQL, MySQL) it skips, without waiting, a
+      // row whose committed version does not match while another transaction is changing it,
+      // and a check-in racing an expiry was told "not taken over" about a master the expiry
+      // had just marked inactive. SQLite has one writer at a time and no FOR UPDATE. On a
+      // Galera cluster the lock is the node's own; the writes make two callers on different
+      // nodes conflict at certification, and the loser runs again (a deadlock error is
+      // transient) and reads the winner's value.
       // An unknown master is not an error: nothing changes (Buildbot returns False).
-      auto exists = [&] {
-        return c.stmt("SELECT 1 FROM masters WHERE id = ?").bind(masterid).one().has_value();
-      };
+      std::string sql = "SELECT active, last_active FROM masters WHERE id = ?";
+      if (!c.dialect().single_writer) sql += " FOR UPDATE";
+      auto row = c.stmt(sql).bind(masterid).one();
+      if (!row) return false;
+      bool was = row->get<bool>(0);
       if (active) {
-        if (c.stmt("UPDATE masters SET active = 1, last_active = ? WHERE id = ? AND active = 0")
-                .bind(now, masterid)
-                .exec() > 0) {
-          return true;
-        }
-        if (!exists()) return false;
-        c.stmt("UPDATE masters SET last_active = ? WHERE id = ?").bind(now, masterid).exec();
-        return false;
+        // Run again after the reply to our COMMIT was lost: if that try landed (the row bears
+        // its stamp), whether it changed the flag can no longer be known, and "changed" is the
+        // answer that errs safe: the master registers again rather than building on with
+        // claims a peer may have released.
+        if (Pool::commit_outcome_unknown() && was && row->get<int64_t>(1) == now) return true;
+        c.stmt("UPDATE masters SET active = 1, last_active = ? WHERE id = ?")
+            .bind(now, masterid)
+            .exec();
+        return !was;
       }
-      int64_t flipped =
-          c.stmt("UPDATE masters SET active = 0 WHERE id = ? AND active <> 0").bind(masterid).exec();
-      bool changed = flipped > 0;
-      if (!changed && !exists()) return false;
+      if (was) c.stmt("UPDATE masters SET active = 0 WHERE id = ?").bind(masterid).exec();
       // Release everything that tied work to this master so that its peers can take over.
       c.stmt("DELETE FROM builder_masters WHERE masterid = ?").bind(masterid).exec();
       c.stmt("DELETE FROM scheduler_masters WHERE masterid = ?").bind(masterid).exec();
@@ -74,7 +81,7 @@ class SqlMasters final : public Masters {
       }
       internal::end_unfinished_builds(c, builds, results::kRetry, results::kRetry,
                                       "retry: its master went inactive", now);
-      return changed;
+      return was;
     }, Unknown::kRetry);
   }
 

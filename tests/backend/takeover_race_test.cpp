@@ -1,5 +1,5 @@
 // A peer's take-over committing while the old master completes the same build (docs/
-// reliability.md, "A completion racing a take-over"). The take-over (set_master_state(10, false))
+// reliability.md, "A completion racing a take-over"), or while the old master checks in. The take-over (set_master_state(10, false))
 // is held open just before its COMMIT with FaultInjector::pause_next_commit, so it has ended
 // master 10's builds as RETRY and released its claims but nobody sees that yet; then master 10's
 // complete_build starts, and the test waits until the server reports it executing, waiting on a
@@ -12,6 +12,9 @@
 // lock at BEGIN, so the two transactions cannot overlap at all (the contract test
 // FencingContract.ATakenOverMasterCanCompleteNothingAndThePeersBuildIsTheOneSuccess covers the
 // serial order).
+//
+// The second test holds the take-over the same way while the old master checks in
+// (set_master_state(10, true)): the check-in must wait for it and report the take-over.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -40,26 +43,31 @@ std::vector<Backend> server_backends() {
 
 class TakeoverRace : public Contract {
  protected:
-  // Whether the completion is waiting on the take-over, seen from a third connection: on
-  // PostgreSQL a lock not granted; on MySQL its UPDATE of the build executing (MariaDB's
+  // Whether a call is waiting on the take-over, seen from a third connection: on
+  // PostgreSQL a lock not granted; on MySQL its statement executing (MariaDB's
   // innodb_trx does not always list a transaction that has written nothing yet, while the
   // process list shows every session of our own user without extra privileges). Either way the
-  // completion has started its statements before the take-over commits.
-  bool completion_waiting() {
-    const char* sql = GetParam().impl != Impl::kMysql && GetParam().impl != Impl::kGalera
-                          ? "SELECT COUNT(*) FROM pg_locks WHERE NOT granted"
-                          : "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
-                            "WHERE COMMAND = 'Execute' AND INFO LIKE 'UPDATE builds SET results%'";
-    return db_->run([sql](db::Connection& c) { return c.stmt(sql).scalar<int64_t>().value_or(0); })
+  // call has started its statements before the take-over commits.
+  // `statement`: how the waiting statement begins (MySQL).
+  bool waiting(const std::string& statement) {
+    bool pg = GetParam().impl != Impl::kMysql && GetParam().impl != Impl::kGalera;
+    std::string sql = pg ? "SELECT COUNT(*) FROM pg_locks WHERE NOT granted"
+                         : "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+                           "WHERE COMMAND = 'Execute' AND INFO LIKE ?";
+    return db_->run([&](db::Connection& c) {
+                 auto st = c.stmt(sql);
+                 if (!pg) st.bind(statement + "%");
+                 return st.scalar<int64_t>().value_or(0);
+               })
                .get() > 0;
   }
   // Waits for a condition the test has caused (not for a time): a minute is only the point at
   // which the test gives up and says what did not happen.
-  void wait_for_lock_wait() {
+  void wait_for_lock_wait(const std::string& statement) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
-    while (!completion_waiting()) {
+    while (!waiting(statement)) {
       ASSERT_LT(std::chrono::steady_clock::now(), deadline)
-          << "the completion never waited for the take-over's locks";
+          << "the call never waited for the take-over's locks (" << statement << ")";
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   }
@@ -93,7 +101,7 @@ TEST_P(TakeoverRace, ACompletionWaitingOnATakeOverFindsItsBuildFinishedAndComple
   auto takeover = db_->masters().set_master_state(10, false);
   gate->wait_until_paused();
   auto completion = db_->builds().complete_build(1, 10, results::kSuccess, "success");
-  wait_for_lock_wait();
+  wait_for_lock_wait("UPDATE builds SET results");
   gate->release();
   if (HasFatalFailure()) return;
 
@@ -126,6 +134,53 @@ TEST_P(TakeoverRace, ACompletionWaitingOnATakeOverFindsItsBuildFinishedAndComple
     EXPECT_TRUE(b.complete_at) << b.id;
   }
   EXPECT_EQ(successes, 1);
+}
+
+// The master's own check-in (set_master_state(10, true)) racing a peer's take-over of it: the
+// take-over is held before its COMMIT, the check-in is seen waiting on the master's row, then
+// the take-over commits. The check-in must then say that the flag changed (a peer had marked
+// the master inactive), so that the master cancels its builds and registers again, and leave
+// the master active. Before the flag was read under the row's lock, the check-in's conditional
+// UPDATE skipped the row without waiting (its committed version was still active) and told the
+// master nothing had happened, while the row ended inactive.
+TEST_P(TakeoverRace, ACheckInWaitingOnATakeOverLearnsThatItWasTakenOver) {
+  insert({td::Master{.id = 10, .name = "m10", .active = true, .last_active = 1000},
+          td::Builder{.id = 20, .name = "b20"},
+          td::Worker{.id = 30, .name = "w30"},
+          td::Buildset{.id = 40, .complete = false, .complete_at = std::nullopt,
+                       .results = std::nullopt},
+          td::BuildRequest{.id = 41, .buildsetid = 40, .builderid = 20},
+          td::BuildRequestClaim{.brid = 41, .masterid = 10, .claimed_at = 1000},
+          td::Build{.id = 1, .number = 1, .builderid = 20, .buildrequestid = 41, .workerid = 30,
+                    .masterid = 10, .started_at = 1001, .state_string = "building"}});
+  db::FaultInjector* faults = db_->faults();
+  ASSERT_NE(faults, nullptr);
+
+  auto gate = faults->pause_next_commit();
+  struct Release {
+    std::shared_ptr<db::CommitGate> gate;
+    ~Release() { gate->release(); }
+  } release{gate};
+  auto takeover = db_->masters().set_master_state(10, false);
+  gate->wait_until_paused();
+  auto checkin = db_->masters().set_master_state(10, true);
+  wait_for_lock_wait("SELECT active, last_active FROM masters");
+  gate->release();
+  if (HasFatalFailure()) return;
+
+  EXPECT_TRUE(takeover.get()) << "the peer marked an active master inactive";
+  EXPECT_TRUE(checkin.get()) << "the check-in must learn that a peer took the master over";
+  auto master = db_->masters().get_master(10).get();
+  ASSERT_TRUE(master);
+  EXPECT_TRUE(master->active);
+  // The take-over happened, once: the claim is released, the build ended as RETRY.
+  auto request = db_->buildrequests().get_build_request(41).get();
+  ASSERT_TRUE(request);
+  EXPECT_FALSE(request->claimed);
+  EXPECT_FALSE(request->complete);
+  auto build = db_->builds().get_build(1).get();
+  ASSERT_TRUE(build);
+  EXPECT_EQ(build->results, std::optional<int>(results::kRetry));
 }
 
 }  // namespace
