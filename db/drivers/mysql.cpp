@@ -339,6 +339,7 @@ class MysqlConnection final : public Connection {
                   .scalar<std::string>()
                   .value_or("OFF") == "ON") {
         execute_script("SET SESSION wsrep_sync_wait = @@wsrep_sync_wait | 1");
+        galera_ = true;
       }
       if (int t = url.int_option("lock_wait_timeout", 0); t > 0) {
         execute_script("SET SESSION innodb_lock_wait_timeout = " + std::to_string(t));
@@ -435,6 +436,24 @@ class MysqlConnection final : public Connection {
       execute_script(
           "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;"
           "START TRANSACTION WITH CONSISTENT SNAPSHOT");
+    } else if (galera_) {
+      guarded_txn_ = true;
+      // A Galera node may roll a transaction back under us (an applier of another node's
+      // conflicting write aborts it while it waits between statements) without the next
+      // statement being told: we saw the statements that followed run, and commit, each on its
+      // own, so that half of a transaction was applied. Here the statements that would follow
+      // such an abort land in a new implicit transaction instead (autocommit off), and the
+      // savepoint, gone with the aborted transaction, tells commit() what happened.
+      try {
+        execute_script(
+            "SET SESSION autocommit = 0;"
+            "START TRANSACTION;"
+            "SAVEPOINT ym_txn");
+      } catch (...) {
+        end_quietly();
+        guarded_txn_ = false;
+        throw;
+      }
     } else {
       execute_script("START TRANSACTION");
     }
@@ -444,12 +463,42 @@ class MysqlConnection final : public Connection {
   void commit() override {
     if (!in_txn_) throw InternalError("commit: no transaction is open on this connection");
     in_txn_ = false;
-    run_script("COMMIT", /*retry=*/false);
+    if (!std::exchange(guarded_txn_, false)) {
+      run_script("COMMIT", /*retry=*/false);
+      return;
+    }
+    bool aborted = false;
+    try {
+      guarded("committing", [&] {
+        std::unique_ptr<sql::Statement> st(conn_->createStatement());
+        try {
+          st->execute("RELEASE SAVEPOINT ym_txn");
+        } catch (const sql::SQLException& e) {
+          if (e.getErrorCode() != 1305) throw;  // ER_SP_DOES_NOT_EXIST: the savepoint is gone
+          aborted = true;
+        }
+        return 0;
+      });
+    } catch (...) {
+      end_quietly();
+      throw;
+    }
+    if (aborted) {
+      end_galera_transaction("ROLLBACK");
+      throw TransientError(
+          "the Galera cluster rolled this transaction back (a conflicting write committed on "
+          "another node first); nothing of it was applied");
+    }
+    end_galera_transaction("COMMIT");
   }
 
   void rollback() override {
     if (!in_txn_) return;
     in_txn_ = false;
+    if (std::exchange(guarded_txn_, false)) {
+      end_galera_transaction("ROLLBACK");
+      return;
+    }
     run_script("ROLLBACK", /*retry=*/false);
   }
 
@@ -488,6 +537,45 @@ class MysqlConnection final : public Connection {
         }
         throw;
       }
+    }
+  }
+
+  // Ends a write transaction on a Galera node with `how` (COMMIT or ROLLBACK) and turns
+  // autocommit back on for the statements outside transactions. If autocommit cannot be
+  // restored the connection is dropped: left off, the next call's single statements would
+  // never commit.
+  void end_galera_transaction(const char* how) {
+    try {
+      run_script(how, /*retry=*/false);
+    } catch (...) {
+      // The first error is the one to report (a lost COMMIT reply must stay one): a failure to
+      // restore autocommit after it only marks the connection broken.
+      try {
+        restore_autocommit();
+      } catch (...) {
+      }
+      throw;
+    }
+    restore_autocommit();
+  }
+  // The same after a failure, which is what the caller reports: a second error is dropped (and
+  // a connection whose autocommit is not known to be back on is not used again).
+  void end_quietly() {
+    try {
+      end_galera_transaction("ROLLBACK");
+    } catch (...) {
+      broken_ = true;
+    }
+  }
+  void restore_autocommit() {
+    if (broken_) return;
+    try {
+      run_script("SET SESSION autocommit = 1", /*retry=*/false);
+    } catch (...) {
+      broken_ = true;
+      throw ConnectionFailed("could not turn autocommit back on after a transaction on a Galera "
+                             "node; the connection is reopened",
+                             /*transient=*/true);
     }
   }
 
@@ -657,6 +745,8 @@ class MysqlConnection final : public Connection {
   bool insert_returning_ = false;
   bool in_txn_ = false;
   bool broken_ = false;
+  bool galera_ = false;  // a Galera node (wsrep on): write transactions are guarded, see begin()
+  bool guarded_txn_ = false;  // the open transaction is such a guarded write transaction
 };
 
 }  // namespace

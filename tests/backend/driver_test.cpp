@@ -328,6 +328,59 @@ TEST_P(DriverTest, InsertIgnoreAndUpsertKeepOneRow) {
 INSTANTIATE_TEST_SUITE_P(Backends, DriverTest, testing::ValuesIn(driver_backends()),
                          [](const auto& info) { return info.param.name; });
 
+// On a Galera cluster: a write that another node commits first aborts, on this node, the open
+// transaction that holds the row. The transaction must fail as a whole with a transient error
+// and apply nothing. Here the server reports the abort to the next statement; under the
+// master-expiry race (MasterExpiry/galera) we also saw it report nothing, and the statements
+// after the abort run and commit one by one, which the driver now catches at commit (see
+// MysqlConnection::begin).
+class GaleraDriverTest : public DriverTest {};
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(GaleraDriverTest);
+
+TEST_P(GaleraDriverTest, ATransactionAnotherNodeAbortsAppliesNothing) {
+  conn_->stmt("INSERT INTO scratch (k, i) VALUES (?, ?)").bind(1, 0).exec();
+  auto other_node = db::open_connection(db::Url::parse(hosts_rotated(url_, 1)));
+  auto same_node = open();
+  // The row is on the other node before the transaction takes it (reads wait for what the
+  // cluster has committed: the driver sets wsrep_sync_wait).
+  ASSERT_EQ(other_node->stmt("SELECT i FROM scratch WHERE k = ?").bind(1).scalar<int64_t>(), 0);
+
+  bool refused = false;
+  try {
+    db::Transaction txn(*conn_, db::TxnMode::kWrite);
+    ASSERT_EQ(
+        conn_->stmt("SELECT i FROM scratch WHERE k = ? FOR UPDATE").bind(1).scalar<int64_t>(), 0);
+    // The other node's write commits; once this node has applied it (the read below waits for
+    // that), the transaction above has been aborted to let it in.
+    other_node->stmt("UPDATE scratch SET i = ? WHERE k = ?").bind(2, 1).exec();
+    ASSERT_EQ(same_node->stmt("SELECT i FROM scratch WHERE k = ?").bind(1).scalar<int64_t>(), 2);
+    conn_->stmt("INSERT INTO scratch (k, i) VALUES (?, ?)").bind(2, 1).exec();
+    conn_->stmt("UPDATE scratch SET i = ? WHERE k = ?").bind(3, 1).exec();
+    txn.commit();
+  } catch (const db::Error& e) {
+    refused = true;
+    EXPECT_TRUE(e.transient()) << e.what();
+  }
+  EXPECT_TRUE(refused) << "the aborted transaction was reported as committed";
+  EXPECT_EQ(same_node->stmt("SELECT COUNT(*) FROM scratch WHERE k = ?").bind(2).scalar<int64_t>(),
+            0);
+  EXPECT_EQ(same_node->stmt("SELECT i FROM scratch WHERE k = ?").bind(1).scalar<int64_t>(), 2);
+
+  // The connection is usable, and its single statements commit again.
+  conn_->stmt("INSERT INTO scratch (k, i) VALUES (?, ?)").bind(4, 4).exec();
+  EXPECT_EQ(other_node->stmt("SELECT i FROM scratch WHERE k = ?").bind(4).scalar<int64_t>(), 4);
+}
+
+std::vector<DriverParam> galera_backends() {
+  std::vector<DriverParam> out;
+  for (const auto& p : driver_backends()) {
+    if (p.galera) out.push_back(p);
+  }
+  return out;
+}
+INSTANTIATE_TEST_SUITE_P(Backends, GaleraDriverTest, testing::ValuesIn(galera_backends()),
+                         [](const auto& info) { return info.param.name; });
+
 TEST(NumberPlaceholders, NumbersOnlyRealPlaceholders) {
   using db::internal::number_placeholders;
   EXPECT_EQ(number_placeholders("SELECT ?, ?"), "SELECT $1, $2");

@@ -403,19 +403,7 @@ TEST_P(MultiMaster, ConcurrentLinksAndStateGiveOneRowEach) {
   EXPECT_EQ(count(*conn, "object_state"), 1);
 }
 
-// Not on the Galera cluster (yet): there, in about one run in four, two of the eight racing
-// callers on different nodes both report the change (docs/scale-out.md, "Known issues"). The
-// take-over it makes is idempotent and happens once in the database (MasterProcesses/galera and
-// tests/faults/galera_test.cpp check the whole account), but the flag's "exactly one sees it"
-// does not hold there, and this test says so by not claiming it.
 class MasterExpiry : public MultiMaster {};
-std::vector<Backend> expiry_backends() {
-  std::vector<Backend> out;
-  for (const auto& b : shared_backends()) {
-    if (b.impl != Impl::kGalera) out.push_back(b);
-  }
-  return out;
-}
 
 TEST_P(MasterExpiry, ExactlyOnePeerSeesAMasterExpire) {
   // Several masters expiring one silent peer at once: the one that sees the flag change takes
@@ -435,7 +423,7 @@ TEST_P(MasterExpiry, ExactlyOnePeerSeesAMasterExpire) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shared, MultiMaster, testing::ValuesIn(shared_backends()), backend_name);
-INSTANTIATE_TEST_SUITE_P(Shared, MasterExpiry, testing::ValuesIn(expiry_backends()), backend_name);
+INSTANTIATE_TEST_SUITE_P(Shared, MasterExpiry, testing::ValuesIn(shared_backends()), backend_name);
 
 // ------------------------------------------------------------------ server restart
 // Stops and starts the shared test server (ctest runs these alone: RUN_SERIAL).
