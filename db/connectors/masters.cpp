@@ -54,10 +54,14 @@ class SqlMasters final : public Masters {
         // answer that errs safe: the master registers again rather than building on with
         // claims a peer may have released.
         if (Pool::commit_outcome_unknown() && was && row->get<int64_t>(1) == now) return true;
+        if (was) {
+          c.stmt("UPDATE masters SET last_active = ? WHERE id = ?").bind(now, masterid).exec();
+          return false;
+        }
         c.stmt("UPDATE masters SET active = 1, last_active = ? WHERE id = ?")
             .bind(now, masterid)
             .exec();
-        return !was;
+        return true;
       }
       if (was) c.stmt("UPDATE masters SET active = 0 WHERE id = ?").bind(masterid).exec();
       // Release everything that tied work to this master so that its peers can take over.
