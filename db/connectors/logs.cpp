@@ -159,9 +159,14 @@ std::string lz4_decode(std::string_view data, const std::string& where) {
 
 // Code 4: zstd frames. Read as a stream, so that frames without their content size (Buildbot
 // 4's streaming compressor writes those) and several frames in a row read too.
+// Each thread keeps one compression and one decompression context: making one per chunk (what
+// ZSTD_compress does) costs more than compressing a chunk of a few KiB.
 std::string zstd_encode(std::string_view text) {
+  thread_local std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> cctx(ZSTD_createCCtx(),
+                                                                      &ZSTD_freeCCtx);
+  if (!cctx) throw InternalError("zstd: out of memory");
   std::string out(ZSTD_compressBound(text.size()), '\0');
-  size_t n = ZSTD_compress(out.data(), out.size(), text.data(), text.size(), 3);
+  size_t n = ZSTD_compressCCtx(cctx.get(), out.data(), out.size(), text.data(), text.size(), 3);
   if (ZSTD_isError(n)) {
     throw InternalError(std::string("zstd compression failed: ") + ZSTD_getErrorName(n));
   }
@@ -170,10 +175,10 @@ std::string zstd_encode(std::string_view text) {
 }
 
 std::string zstd_decode(std::string_view data, const std::string& where) {
-  std::unique_ptr<ZSTD_DStream, size_t (*)(ZSTD_DStream*)> ds(ZSTD_createDStream(),
-                                                              &ZSTD_freeDStream);
+  thread_local std::unique_ptr<ZSTD_DStream, size_t (*)(ZSTD_DStream*)> ds(ZSTD_createDStream(),
+                                                                           &ZSTD_freeDStream);
   if (!ds) throw InternalError("zstd: out of memory");
-  ZSTD_initDStream(ds.get());
+  ZSTD_initDStream(ds.get());  // a new session: whatever an earlier (failed) read left is reset
   std::string out;
   size_t used = 0;
   ZSTD_inBuffer in{data.data(), data.size(), 0};
@@ -397,6 +402,10 @@ constexpr int64_t kSpanPage = 1024;
 constexpr int kAppendRaces = 16;
 // Logs whose next line number NextLines remembers; past this it forgets them all.
 constexpr size_t kMaxLineHints = 4096;
+// The open logs whose text OpenLogTexts keeps (past this it forgets them all), and the text it
+// keeps in all. Logs that were never finished (a build cut off) are forgotten that way.
+constexpr size_t kMaxOpenLogTexts = 4096;
+constexpr size_t kOpenLogTextBytes = 32u * 1024 * 1024;
 
 Log read_log(const Row& r) {
   return Log{r.get<int64_t>(0), r.get<std::string>(1), r.get<std::string>(2), r.get<int64_t>(3),
@@ -452,6 +461,86 @@ class NextLines {
  private:
   std::mutex mu_;
   std::unordered_map<int64_t, int64_t> next_;
+};
+
+// The text this Db appended to each log that is still open, from its line 0, so that
+// compressing the log once it is finished needs no read of its chunks. Kept only while it is
+// all of the log so far, fits one compression run and stays within a total budget; a log
+// appended to by anyone else (an append that does not start where ours ended), or larger,
+// is forgotten and compressed from its stored chunks instead. The text is the appends' own
+// (shared, not copied), exactly what was stored: plain chunks, code 0.
+class OpenLogTexts {
+ public:
+  struct Text {
+    internal::CompressionRun run;  // the places of the chunks, as compress_log would gather them
+    std::vector<std::shared_ptr<const std::vector<internal::ChunkText>>> appends;
+  };
+
+  // An append that committed at lines `first`...
+  void appended(int64_t logid, int64_t first,
+                std::shared_ptr<const std::vector<internal::ChunkText>> chunks) {
+    std::lock_guard lock(mu_);
+    auto it = logs_.find(logid);
+    if (it == logs_.end()) {
+      if (first != 0) return;  // not the log's start: someone else's text came first
+      if (logs_.size() >= kMaxOpenLogTexts) clear_locked();
+      it = logs_.emplace(logid, Entry{}).first;
+    }
+    Entry& e = it->second;
+    if (e.dropped) return;
+    int64_t next = e.text.run.empty() ? 0 : e.text.run.lasts().back() + 1;
+    bool fits = first == next;
+    size_t bytes = 0;
+    for (const auto& c : *chunks) bytes += c.text.size();
+    if (fits && bytes_ + bytes > kOpenLogTextBytes) fits = false;
+    internal::CompressionRun run = e.text.run;
+    for (const auto& c : *chunks) {
+      if (!fits) break;
+      internal::ChunkSpan span{next, next + c.lines - 1, c.text.size(), 0};
+      if (!run.accepts(span)) fits = false;
+      run.add(span);
+      next += c.lines;
+    }
+    if (!fits) {
+      drop_locked(e);
+      return;
+    }
+    e.text.run = std::move(run);
+    e.text.appends.push_back(std::move(chunks));
+    e.bytes += bytes;
+    bytes_ += bytes;
+  }
+  // The log's text, if this Db holds all of it; forgets the log either way.
+  std::optional<Text> take(int64_t logid) {
+    std::lock_guard lock(mu_);
+    auto it = logs_.find(logid);
+    if (it == logs_.end()) return std::nullopt;
+    std::optional<Text> out;
+    if (!it->second.dropped && !it->second.text.run.empty()) out = std::move(it->second.text);
+    bytes_ -= it->second.bytes;
+    logs_.erase(it);
+    return out;
+  }
+
+ private:
+  struct Entry {
+    Text text;
+    size_t bytes = 0;
+    bool dropped = false;  // kept so that a later append does not start it again
+  };
+  void drop_locked(Entry& e) {
+    bytes_ -= e.bytes;
+    e = Entry{};
+    e.dropped = true;
+  }
+  void clear_locked() {
+    logs_.clear();
+    bytes_ = 0;
+  }
+
+  std::mutex mu_;
+  std::unordered_map<int64_t, Entry> logs_;
+  size_t bytes_ = 0;
 };
 
 // What the attempts of one append_log call (they run one after another) know of each other: the
@@ -577,14 +666,15 @@ class SqlLogs final : public Logs {
     for (const auto& chunk : *attempts->chunks) attempts->added += chunk.lines;
     if (attempts->chunks->size() == 1 && use_hints()) {
       // The usual append (one chunk) as one statement: one round trip, atomic by itself.
-      return ctx_.pool.write_one(
-          [logid, attempts, hints = hints_](Connection& c) {
-            return append_one(c, logid, *attempts, *hints);
-          },
-          Unknown::kRetry);
+      return remembered(logid, attempts->chunks,
+                        ctx_.pool.write_one(
+                            [logid, attempts, hints = hints_](Connection& c) {
+                              return append_one(c, logid, *attempts, *hints);
+                            },
+                            Unknown::kRetry));
     }
     auto hints = use_hints() ? hints_ : nullptr;
-    return ctx_.pool.transaction(
+    return remembered(logid, attempts->chunks, ctx_.pool.transaction(
         [logid, attempts, hints](Connection& c) -> std::optional<LineRange> {
           const int64_t added = attempts->added;
           if (Pool::commit_outcome_unknown() && !attempts->sent.empty()) {
@@ -627,7 +717,7 @@ class SqlLogs final : public Logs {
           if (hints) hints->set(logid, next);  // stale if rolled back: costs one re-read
           return LineRange{first, next - 1};
         },
-        Unknown::kRetry);
+        Unknown::kRetry));
   }
 
   // An idempotent update: a repeat after a lost reply sets the same flag again.
@@ -642,8 +732,9 @@ class SqlLogs final : public Logs {
     // The caller learns the result at once; the compression follows in the background (Db's
     // shutdown waits for it). Until it commits, the log reads the same from its plain chunks.
     return done.then([this, logid](Future<void> f) {
+      auto text = texts_->take(logid);
       f.get();
-      compress_in_background(logid);
+      compress_in_background(logid, std::move(text));
     });
   }
 
@@ -721,9 +812,24 @@ class SqlLogs final : public Logs {
                          " kept moving on under concurrent appends");
   }
 
-  void compress_in_background(int64_t logid) {
+  // Remembers the text of an append once it committed, for the log's compression (see
+  // OpenLogTexts); only when finished logs are compressed.
+  Future<std::optional<LineRange>> remembered(
+      int64_t logid, std::shared_ptr<const std::vector<internal::ChunkText>> chunks,
+      Future<std::optional<LineRange>> append) {
+    if (!ctx_.compress_finished_logs) return append;
+    return append.then(
+        [texts = texts_, logid, chunks = std::move(chunks)](Future<std::optional<LineRange>> f) {
+          auto range = f.get();
+          if (range) texts->appended(logid, range->first, chunks);
+          return range;
+        });
+  }
+
+  void compress_in_background(int64_t logid, std::optional<OpenLogTexts::Text> text) {
     ctx_.background.begin();
-    then_on(compress_log(logid, false), compressor_.get_executor(), [this](Future<int64_t> f) {
+    auto job = text ? compress_known(logid, std::move(*text)) : compress_log(logid, false);
+    then_on(std::move(job), compressor_.get_executor(), [this](Future<int64_t> f) {
       try {
         f.get();
       } catch (const std::exception&) {
@@ -731,6 +837,46 @@ class SqlLogs final : public Logs {
       }
       ctx_.background.end();
     });
+  }
+
+  // A finished log's compression from the text this Db appended (OpenLogTexts): merged on the
+  // compressor thread and swapped in by one transaction, with no read of the chunks first. The
+  // swap checks that the log's chunks are still exactly the ones appended, and no more; if not
+  // (a peer appended, compressed or deleted meanwhile), the log is compressed from what is
+  // stored, as compress_log does.
+  Future<int64_t> compress_known(int64_t logid, OpenLogTexts::Text text) {
+    Pool& pool = ctx_.pool;
+    const LogCompression codec = ctx_.log_compression;
+    auto t = std::make_shared<const OpenLogTexts::Text>(std::move(text));
+    return then_on(
+        make_ready_future(), compressor_.get_executor(), [&pool, logid, codec, t](Future<void>) {
+          std::optional<internal::ChunkMerge> merge;
+          {
+            std::vector<std::string_view> views;
+            for (const auto& append : t->appends) {
+              for (const auto& chunk : *append) views.push_back(chunk.text);
+            }
+            merge = internal::merge_run(logid, t->run, views, codec);
+          }
+          // A lone chunk that stays as it is: nothing of ours to swap in (a peer's text after it
+          // is found by the usual pass).
+          if (!merge) return compress_runs(pool, logid, codec, false);
+          auto m = std::make_shared<const internal::ChunkMerge>(std::move(*merge));
+          auto saved = pool.transaction(
+                               [logid, m](Connection& c) -> std::optional<int64_t> {
+                                 if (c.stmt("SELECT 1 FROM logchunks WHERE logid = ? AND "
+                                            "first_line > ?")
+                                         .bind(logid, m->last_line)
+                                         .one()) {
+                                   return std::nullopt;  // more than we appended
+                                 }
+                                 return replace_run(c, logid, *m);
+                               },
+                               Unknown::kRetry)
+                           .get();
+          if (saved) return *saved;
+          return compress_runs(pool, logid, codec, false);
+        });
   }
 
   // compress_log on the compressor thread: lists the log's uncompressed chunks a page at a time
@@ -816,16 +962,17 @@ class SqlLogs final : public Logs {
     if (!merge) return 0;
     auto m = std::make_shared<const internal::ChunkMerge>(std::move(*merge));
     return pool
-        .transaction([logid, m](Connection& c) { return replace_run(c, logid, *m); },
-                     Unknown::kRetry)
+        .transaction(
+            [logid, m](Connection& c) { return replace_run(c, logid, *m).value_or(0); },
+            Unknown::kRetry)
         .get();
   }
 
   // Swaps in one merged run if its chunks are still exactly as they were read. After a lost
   // reply (Unknown::kRetry) the swap may already be done: then the run is one chunk that holds
   // exactly the merged content, and its savings are counted once; anything else is left alone as
-  // a run that changed, so a lost reply never doubles or drops a line.
-  static int64_t replace_run(Connection& c, int64_t logid, const internal::ChunkMerge& m) {
+  // a run that changed (nullopt), so a lost reply never doubles or drops a line.
+  static std::optional<int64_t> replace_run(Connection& c, int64_t logid, const internal::ChunkMerge& m) {
     std::vector<int64_t> firsts, lasts, codes;
     for (const Row& r : c.stmt("SELECT first_line, last_line, compressed FROM logchunks "
                                "WHERE logid = ? AND first_line >= ? AND first_line <= ? "
@@ -844,7 +991,9 @@ class SqlLogs final : public Logs {
                         .scalar<Blob>();
       if (stored && stored->bytes == m.content) return m.saved;
     }
-    if (firsts != m.replaced || lasts != m.replaced_last || codes != m.replaced_code) return 0;
+    if (firsts != m.replaced || lasts != m.replaced_last || codes != m.replaced_code) {
+      return std::nullopt;
+    }
     c.stmt("DELETE FROM logchunks WHERE logid = ? AND first_line >= ? AND first_line <= ?")
         .bind(logid, m.first_line, m.last_line)
         .exec();
@@ -931,6 +1080,7 @@ class SqlLogs final : public Logs {
 
   internal::Context& ctx_;
   std::shared_ptr<NextLines> hints_ = std::make_shared<NextLines>();
+  std::shared_ptr<OpenLogTexts> texts_ = std::make_shared<OpenLogTexts>();
   boost::asio::thread_pool compressor_{1};
 };
 
